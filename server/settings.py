@@ -1,0 +1,57 @@
+"""Settings, read once from ``PRIORGATE_*`` environment variables (pydantic-settings).
+
+Every deployment-specific value is a setting with a documented default; the README's configuration
+table lists them all. A bad value fails fast with one line naming the setting (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_ig_path() -> Path:
+    """The standard FHIR package cache (``~/.fhir/packages``)."""
+    return Path.home() / ".fhir" / "packages"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRIORGATE_", frozen=True, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./priorgate.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface `priorgate serve` binds to")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `priorgate serve` listens on")
+    base_url: str | None = Field(
+        default=None,
+        description="Public base URL (e.g. https://pa.example.org); default: taken from each request",
+    )
+    ig_path: Path = Field(default_factory=default_ig_path, description="Directory of FHIR IG packages")
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted"
+    )
+    default_page_size: int = Field(default=50, ge=1, le=1000, description="Search page size without _count")
+    max_page_size: int = Field(default=1000, ge=1, description="Largest _count honoured")
+    demo_content: bool = Field(default=True, description="Load demo content into an empty database on start")
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error")
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus explicit overrides, failing with one line per bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        env = f"PRIORGATE_{name.upper()}"
+        value = os.environ.get(env, overrides.get(name, ""))
+        raise SettingsError(f"invalid setting {env}={value!r}: {first['msg']}") from None
