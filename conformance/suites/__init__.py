@@ -1,0 +1,13 @@
+"""The suites this package ships, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from conformance.framework import Suite
+from conformance.suites import fhir_core
+
+SUITES: Mapping[str, Suite] = MappingProxyType({suite.name: suite for suite in (fhir_core.SUITE,)})
+
+__all__ = ["SUITES"]
