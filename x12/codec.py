@@ -1,0 +1,186 @@
+"""The X12 tokenizer and writer: delimiters from the ISA, segments, elements, components.
+
+Spec: ASC X12 5010 Control Segments (ISA is fixed width, 106 characters; ISA16 is the component separator,
+ISA11 the repetition separator, the character after ISA16 the segment terminator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from x12.errors import X12Error
+
+ISA_LENGTH = 106  # "ISA" + 16 elements and 16 separators, up to and including the segment terminator
+# The fixed widths of ISA01..ISA16 (X12.5 control segments).
+ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    """The four separators an interchange declares in its ISA."""
+
+    element: str = "*"
+    component: str = ":"
+    repetition: str = "^"
+    segment: str = "~"
+
+
+DEFAULT_DELIMITERS = Delimiters()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment: its id and its elements (element 1 is ``elements[0]``), raw text between separators.
+
+    ``position`` is the 1-based segment number in the interchange (0 for segments built in memory).
+    """
+
+    id: str
+    elements: tuple[str, ...] = ()
+    position: int = 0
+
+    def get(self, n: int) -> str:
+        """Element ``n`` (1-based, as the TR3 counts: NM109 is ``get(9)``), ``""`` when absent."""
+        return self.elements[n - 1] if 0 < n <= len(self.elements) else ""
+
+    def composite(self, n: int, component: str = ":") -> tuple[str, ...]:
+        """The components of composite element ``n``."""
+        raw = self.get(n)
+        return tuple(raw.split(component)) if raw else ()
+
+
+def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
+    """Build a segment; ``None`` is an empty element, a sequence is a composite; trailing empties dropped."""
+    parts: list[str] = []
+    for element in elements:
+        if element is None:
+            parts.append("")
+        elif isinstance(element, str):
+            parts.append(element)
+        else:
+            comps = list(element)
+            while comps and not comps[-1]:
+                comps.pop()
+            parts.append(":".join(comps))
+    while parts and not parts[-1]:
+        parts.pop()
+    return Segment(segment_id, tuple(parts))
+
+
+def _valid_id(segment_id: str) -> bool:
+    return (
+        2 <= len(segment_id) <= 3 and segment_id.isascii() and segment_id.isalnum() and segment_id.isupper()
+    )
+
+
+def read_delimiters(text: str) -> Delimiters:
+    """Read the delimiters from the fixed-width ISA at the start of ``text``."""
+    if not text.startswith("ISA"):
+        raise X12Error.at("an interchange must start with ISA", position=1, segment_id=text[:3] or "ISA")
+    if len(text) < ISA_LENGTH:
+        raise X12Error.at(
+            f"truncated ISA: {len(text)} characters, the ISA is {ISA_LENGTH}", position=1, segment_id="ISA"
+        )
+    element = text[3]
+    component = text[104]
+    terminator = text[105]
+    fields = text[4:103].split(element)
+    if len(fields) != 15:
+        raise X12Error.at(
+            f"ISA must have 16 fixed-width elements separated by {element!r}, found {len(fields) + 1}",
+            position=1,
+            segment_id="ISA",
+        )
+    for index, (value, width) in enumerate(zip(fields, ISA_WIDTHS, strict=False), start=1):
+        if len(value) != width:
+            raise X12Error.at(
+                f"fixed-width element must be {width} characters, found {len(value)}",
+                position=1,
+                segment_id="ISA",
+                element=index,
+            )
+    repetition = fields[10]
+    separators = (element, component, terminator)
+    if element.isalnum() or component.isalnum() or terminator.isalnum() or len(set(separators)) != 3:
+        raise X12Error.at(
+            "element separator, component separator (ISA16) and segment terminator must be distinct "
+            "non-alphanumeric characters",
+            position=1,
+            segment_id="ISA",
+            element=16,
+        )
+    if repetition in separators or repetition.isalnum() or repetition == " ":
+        # ISA11 is the repetition separator from 00501 on; a letter means an older 'U' standards id.
+        raise X12Error.at(
+            f"repetition separator {repetition!r} must be a distinct special character",
+            position=1,
+            segment_id="ISA",
+            element=11,
+        )
+    return Delimiters(element, component, repetition, terminator)
+
+
+def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
+    """Split an interchange into segments, delimiters read from its ISA; line breaks ignored."""
+    if not isinstance(text, str):
+        raise X12Error.at("an interchange must be text")
+    text = text.lstrip("\ufeff \t\r\n")
+    delimiters = read_delimiters(text)
+    raw_segments = text.split(delimiters.segment)
+    segments: list[Segment] = []
+    element = delimiters.element
+    # Composites are held with ':' inside; a different component separator is swapped with ':' both ways.
+    swap = (
+        str.maketrans({delimiters.component: ":", ":": delimiters.component})
+        if delimiters.component != ":"
+        else None
+    )
+    for index, raw in enumerate(raw_segments, start=1):
+        raw = raw.strip("\r\n")
+        if not raw:
+            if index == len(raw_segments):
+                break
+            raise X12Error.at("empty segment", position=index, segment_id="")
+        parts = raw.split(element)
+        segment_id = parts[0]
+        if not _valid_id(segment_id):
+            raise X12Error.at(
+                f"invalid segment id {segment_id[:10]!r} (2 or 3 upper-case letters or digits)",
+                position=index,
+                segment_id=segment_id[:3] if _valid_id(segment_id[:3]) else None,
+            )
+        if swap is not None and segment_id != "ISA":
+            parts = [part.translate(swap) for part in parts]
+        segments.append(Segment(segment_id, tuple(parts[1:]), index))
+    if raw_segments[-1].strip("\r\n \t"):
+        last = segments[-1]
+        raise X12Error.at(
+            "the last segment is not terminated (truncated input?)",
+            position=last.position,
+            segment_id=last.id,
+        )
+    return delimiters, segments
+
+
+def write_segments(
+    segments: Iterable[Segment], delimiters: Delimiters = DEFAULT_DELIMITERS, *, newline: bool = True
+) -> str:
+    """Render segments; ``:`` inside composites becomes the interchange's component separator."""
+    end = delimiters.segment + ("\n" if newline else "")
+    element = delimiters.element
+    swap = (
+        str.maketrans({delimiters.component: ":", ":": delimiters.component})
+        if delimiters.component != ":"
+        else None
+    )
+    out: list[str] = []
+    for segment in segments:
+        if segment.elements:
+            body = element.join(segment.elements)
+            if swap is not None and segment.id != "ISA":
+                body = body.translate(swap)
+            out.append(segment.id + element + body + end)
+        else:
+            out.append(segment.id + end)
+    return "".join(out)
