@@ -1,0 +1,292 @@
+"""Per-item prior-authorization decisions from the coverage rules and the linked documentation.
+
+Spec: PAS 2.2.1 "Pended and denied results" and spec-34/36/37: every item keeps its submitted sequence;
+approved is A1, modified is A6 with what was authorized in ``addItem``, pended is A4 with a reason.
+A3 (not certified) is never produced here: only a reviewer decision (``review.py``) can deny.
+Documentation is linked by CRD coverage-assertion-id, by DTR context (order or trace number), or
+attached to the whole request (ainfo-1..3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from igs.outcome import Failure, OperationOutcomeError, unprocessable
+
+from .codes import ReviewAction
+from .fhirdata import Code, Ident, Period
+from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory
+from .request import PasRequest, RequestItem, SupportingInfo
+
+DEFAULT_VALIDITY = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """The person who decided (2.2 ``extension-claimResponseReviewer``)."""
+
+    reviewer_id: str
+    npi: str | None = None
+    specialty: Code | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Modification:
+    """What was authorized instead of the requested item (returned in ``addItem``)."""
+
+    product: Code
+    quantity: Decimal | None = None
+    modifiers: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    sequence: int
+    action: ReviewAction
+    trace_numbers: tuple[Ident, ...] = ()
+    authorization_number: str | None = None  # HCR02
+    pre_auth_period: Period | None = None
+    issued: str | None = None  # itemPreAuthIssueDate
+    reason_codes: tuple[Code, ...] = ()  # HCR03 (X12 886)
+    note: str | None = None  # pend or denial reason text -> processNote
+    modification: Modification | None = None
+    coverage_assertion_id: str | None = None
+    documentation: tuple[int, ...] = ()  # supportingInfo sequences the decision relied on
+    reviewer: Reviewer | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is ReviewAction.NOT_CERTIFIED and (
+            self.reviewer is None or not self.reason_codes or not self.note
+        ):
+            raise unprocessable(
+                f"Item {self.sequence}: a denial (A3) needs a reviewer, a reason code and a reason text"
+            )
+        if self.action is ReviewAction.MODIFIED and self.modification is None:
+            raise unprocessable(f"Item {self.sequence}: a modified approval (A6) needs what was authorized")
+        if self.action is ReviewAction.PENDED and not self.note:
+            raise unprocessable(f"Item {self.sequence}: a pended item needs a reason")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decision on one request (all its items), the input of the response builders."""
+
+    items: tuple[ItemDecision, ...]
+    decided_at: datetime
+    pre_auth_ref: str | None = None  # the certification number of the request
+    version: int = 1  # bumped by every reviewer action: the ClaimResponse version
+    reviewer: Reviewer | None = None
+    info_requests: tuple[InfoRequest, ...] = field(default=())
+
+    @property
+    def pended(self) -> tuple[ItemDecision, ...]:
+        return tuple(i for i in self.items if i.action is ReviewAction.PENDED)
+
+    @property
+    def is_final(self) -> bool:
+        return not self.pended
+
+    @property
+    def pre_auth_period(self) -> Period | None:
+        periods = [i.pre_auth_period for i in self.items if i.pre_auth_period is not None]
+        if not periods:
+            return None
+        starts = [p.start for p in periods if p.start]
+        ends = [p.end for p in periods if p.end]
+        return Period(min(starts) if starts else None, max(ends) if ends else None)
+
+    def item(self, sequence: int) -> ItemDecision | None:
+        return next((i for i in self.items if i.sequence == sequence), None)
+
+
+@dataclass(frozen=True)
+class InfoRequest:
+    """A request for more information (PASCommunicationRequest; the client turns it into a PASTask)."""
+
+    item_sequence: int | None
+    loinc_code: str  # attachment LOINC, or 102089-0 for "payer questionnaire" (ainfo-2/3)
+    report_type: Code | None = None  # PWK01
+    content_modifier: Code | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    default_validity: timedelta = DEFAULT_VALIDITY
+
+
+DEFAULT_POLICY = DecisionPolicy()
+
+
+def decide(
+    request: PasRequest,
+    evaluate: CoverageEvaluator,
+    ids: IdFactory,
+    now: datetime,
+    policy: DecisionPolicy = DEFAULT_POLICY,
+) -> Decision:
+    """Decide every item of a parsed request (PAS spec-34/36/37); pends what automation cannot approve."""
+    diagnoses = tuple(d.code for d in request.diagnoses if d.code is not None)
+    items: list[ItemDecision] = []
+    for item in request.items:
+        items.append(_decide_item(request, item, diagnoses, evaluate, ids, now, policy))
+    certified = any(i.authorization_number for i in items)
+    return Decision(
+        items=tuple(items),
+        decided_at=now,
+        pre_auth_ref=ids.authorization_number() if certified else None,
+    )
+
+
+def _decide_item(
+    request: PasRequest,
+    item: RequestItem,
+    diagnoses: tuple[Code, ...],
+    evaluate: CoverageEvaluator,
+    ids: IdFactory,
+    now: datetime,
+    policy: DecisionPolicy,
+) -> ItemDecision:
+    if item.is_cancel:
+        return ItemDecision(item.sequence, ReviewAction.CANCELLED, trace_numbers=item.trace_numbers)
+    query = CoverageQuery(
+        payer_ids=request.insurer.identifiers,
+        member_ids=request.member_ids,
+        line_of_business=next((c.line_of_business for c in request.coverages if c.line_of_business), None),
+        product=item.product,
+        product_codes=item.product_codes,
+        modifiers=item.modifiers,
+        quantity=item.quantity,
+        serviced=item.serviced,
+        location=item.location,
+        diagnoses=_item_diagnoses(request, item, diagnoses),
+        coverage_assertion_ids=item.coverage_assertion_ids,
+        urgency=request.urgency,
+    )
+    try:
+        finding = evaluate(query)
+    except OperationOutcomeError as exc:
+        if exc.failure is Failure.INTERNAL:
+            raise
+        return _pend(item, f"Coverage rules could not be evaluated ({exc.message}); queued for review")
+    docs = linked_documentation(request, item, finding)
+    assertion = finding.coverage_assertion_id
+    if finding.covered == "not-covered":
+        reason = "; ".join(finding.reasons) or "the service is not covered by the member's plan"
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs)
+    if finding.pa_needed in ("no-auth", "satisfied"):
+        return _certify(item, finding, ids, now, policy, docs)
+    if finding.doc_needed and not docs:
+        needed = ", ".join(finding.doc_needed)
+        return _pend(item, f"Documentation required ({needed}); none linked to this item", assertion, docs)
+    if finding.covered == "conditional" or finding.pa_needed == "conditional":
+        reason = "; ".join(finding.reasons) or "coverage depends on conditions that need review"
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs)
+    return _certify(item, finding, ids, now, policy, docs)
+
+
+def _item_diagnoses(request: PasRequest, item: RequestItem, all_codes: tuple[Code, ...]) -> tuple[Code, ...]:
+    if not item.diagnosis_sequences:
+        return all_codes
+    by_seq = {d.sequence: d.code for d in request.diagnoses}
+    return tuple(c for s in item.diagnosis_sequences if (c := by_seq.get(s)) is not None)
+
+
+def linked_documentation(request: PasRequest, item: RequestItem, finding: CoverageFinding) -> tuple[int, ...]:
+    """Sequences of the supportingInfo entries that document this item.
+
+    Linked by CRD coverage-assertion-id, by DTR context (the item's order fullUrl or trace number),
+    or attached to the whole request without any link (then it documents every item).
+    """
+    assertions = set(item.coverage_assertion_ids)
+    if finding.coverage_assertion_id:
+        assertions.add(finding.coverage_assertion_id)
+    contexts = {s.full_url for s in item.requested_services} | {t.value for t in item.trace_numbers}
+    out: list[int] = []
+    for info in request.supporting_info:
+        if info.cancelled or info.target is None:
+            continue
+        if _links(info, assertions, contexts) or _unlinked_document(info):
+            out.append(info.sequence)
+    return tuple(out)
+
+
+def _links(info: SupportingInfo, assertions: set[str], contexts: set[str]) -> bool:
+    return bool(
+        assertions.intersection(info.coverage_assertion_ids) or contexts.intersection(info.context_refs)
+    )
+
+
+def _unlinked_document(info: SupportingInfo) -> bool:
+    return (
+        not info.coverage_assertion_ids
+        and not info.context_refs
+        and info.target is not None
+        and info.target.resource_type in ("DocumentReference", "QuestionnaireResponse", "Bundle", "Binary")
+    )
+
+
+def _pend(
+    item: RequestItem, reason: str, assertion: str | None = None, docs: Sequence[int] = ()
+) -> ItemDecision:
+    return ItemDecision(
+        sequence=item.sequence,
+        action=ReviewAction.PENDED,
+        trace_numbers=item.trace_numbers,
+        note=reason,
+        coverage_assertion_id=assertion,
+        documentation=tuple(docs),
+    )
+
+
+def _certify(
+    item: RequestItem,
+    finding: CoverageFinding,
+    ids: IdFactory,
+    now: datetime,
+    policy: DecisionPolicy,
+    docs: Sequence[int],
+) -> ItemDecision:
+    modification = _modification(item, finding)
+    return ItemDecision(
+        sequence=item.sequence,
+        action=ReviewAction.MODIFIED if modification else ReviewAction.CERTIFIED,
+        trace_numbers=item.trace_numbers,
+        authorization_number=ids.authorization_number(),
+        pre_auth_period=approval_period(
+            item.serviced, now.date(), finding.validity or policy.default_validity
+        ),
+        issued=now.date().isoformat(),
+        modification=modification,
+        coverage_assertion_id=finding.coverage_assertion_id,
+        documentation=tuple(docs),
+        note="; ".join(finding.reasons) if modification and finding.reasons else None,
+    )
+
+
+def _modification(item: RequestItem, finding: CoverageFinding) -> Modification | None:
+    product = finding.authorized_product
+    quantity = finding.authorized_quantity
+    fewer = quantity is not None and item.quantity is not None and quantity < item.quantity
+    other = (
+        product is not None
+        and item.product is not None
+        and ((product.system, product.code) != (item.product.system, item.product.code))
+    )
+    if not fewer and not other:
+        return None
+    base = product if other and product is not None else item.product
+    assert base is not None  # productOrService is required by the parser
+    return Modification(product=base, quantity=quantity if fewer else item.quantity, modifiers=item.modifiers)
+
+
+def approval_period(serviced: Period | None, today: date, validity: timedelta) -> Period:
+    """The certification's effective period: the requested service period, else ``validity`` from today."""
+    if serviced is not None and serviced.start:
+        end = serviced.end or (date.fromisoformat(serviced.start[:10]) + validity).isoformat()
+        return Period(serviced.start[:10], end[:10])
+    return Period(today.isoformat(), (today + validity).isoformat())

@@ -1,0 +1,164 @@
+"""Small readers and builders for FHIR JSON values (extensions, codings, identifiers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Code:
+    """A coding reduced to what decisions need: system and code (display kept for echoing)."""
+
+    system: str | None
+    code: str
+    display: str | None = None
+
+    def to_fhir(self) -> Json:
+        out: Json = {}
+        if self.system:
+            out["system"] = self.system
+        out["code"] = self.code
+        if self.display:
+            out["display"] = self.display
+        return out
+
+    def concept(self) -> Json:
+        return {"coding": [self.to_fhir()]}
+
+
+@dataclass(frozen=True)
+class Ident:
+    """An Identifier reduced to system and value."""
+
+    system: str | None
+    value: str
+
+    def to_fhir(self) -> Json:
+        out: Json = {}
+        if self.system:
+            out["system"] = self.system
+        out["value"] = self.value
+        return out
+
+    def token(self) -> str:
+        return f"{self.system or ''}|{self.value}"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A date or dateTime range as ISO strings (FHIR precision kept; comparison is by prefix date)."""
+
+    start: str | None = None
+    end: str | None = None
+
+    def to_fhir(self) -> Json:
+        out: Json = {}
+        if self.start:
+            out["start"] = self.start
+        if self.end:
+            out["end"] = self.end
+        return out
+
+    def overlaps(self, other: Period) -> bool:
+        """Closed-interval overlap on the date part; an open end is unbounded."""
+        a0, a1 = _day(self.start), _day(self.end)
+        b0, b1 = _day(other.start), _day(other.end)
+        return (a1 is None or b0 is None or b0 <= a1) and (b1 is None or a0 is None or a0 <= b1)
+
+
+def _day(value: str | None) -> str | None:
+    return value[:10] if value else None
+
+
+def extensions(node: Mapping[str, Any] | None, url: str, *, modifier: bool = False) -> Iterator[Json]:
+    if not node:
+        return
+    for ext in node.get("modifierExtension" if modifier else "extension", ()) or ():
+        if isinstance(ext, dict) and ext.get("url") == url:
+            yield ext
+
+
+def extension(node: Mapping[str, Any] | None, url: str, *, modifier: bool = False) -> Json | None:
+    return next(extensions(node, url, modifier=modifier), None)
+
+
+def ext_value(node: Mapping[str, Any] | None, url: str, *, modifier: bool = False) -> Any:
+    """The ``value[x]`` of the first extension with this url, or None."""
+    ext = extension(node, url, modifier=modifier)
+    if ext is None:
+        return None
+    for key, value in ext.items():
+        if key.startswith("value"):
+            return value
+    return None
+
+
+def first_code(concept: Any, system: str | None = None) -> Code | None:
+    """The first coding of a CodeableConcept (optionally from one system)."""
+    if not isinstance(concept, Mapping):
+        return None
+    for coding in concept.get("coding", ()) or ():
+        if not isinstance(coding, Mapping) or not isinstance(coding.get("code"), str):
+            continue
+        if system is None or coding.get("system") == system:
+            return Code(coding.get("system"), coding["code"], coding.get("display"))
+    return None
+
+
+def codes(concept: Any) -> tuple[Code, ...]:
+    if not isinstance(concept, Mapping):
+        return ()
+    return tuple(
+        Code(c.get("system"), c["code"], c.get("display"))
+        for c in concept.get("coding", ()) or ()
+        if isinstance(c, Mapping) and isinstance(c.get("code"), str)
+    )
+
+
+def ident(raw: Any) -> Ident | None:
+    if isinstance(raw, Mapping) and isinstance(raw.get("value"), str):
+        system = raw.get("system")
+        return Ident(system if isinstance(system, str) else None, raw["value"])
+    return None
+
+
+def idents(raw: Any) -> tuple[Ident, ...]:
+    if isinstance(raw, Mapping):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return ()
+    return tuple(i for i in (ident(r) for r in raw) if i is not None)
+
+
+def period(raw: Any) -> Period | None:
+    if isinstance(raw, Mapping):
+        return Period(raw.get("start"), raw.get("end"))
+    if isinstance(raw, str):
+        return Period(raw, raw)
+    return None
+
+
+def json_number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number orjson can write: exact for integers, shortest repr otherwise."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def ext(url: str, **value: Any) -> Json:
+    """Build an extension: ``ext(URL, valueString="x")``."""
+    return {"url": url, **value}
+
+
+def complex_ext(url: str, parts: Sequence[Json]) -> Json:
+    return {"extension": list(parts), "url": url}
+
+
+def reference(target: str, display: str | None = None) -> Json:
+    out: Json = {"reference": target}
+    if display:
+        out["display"] = display
+    return out

@@ -1,0 +1,66 @@
+"""What the PAS core needs from the outside, as Protocols (implemented by cds_hooks, storage, settings).
+
+The CRD coverage evaluation is injected so CRD and PAS decide from one source of truth; an adapter over
+``cds_hooks.evaluate_coverage`` maps its result onto :class:`CoverageFinding` (CRD
+``ext-coverage-information`` names: covered, pa-needed, doc-needed, coverage-assertion-id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from .codes import Urgency
+from .fhirdata import Code, Ident, Period
+
+Covered = Literal["covered", "not-covered", "conditional"]
+PaNeeded = Literal["auth-needed", "no-auth", "satisfied", "performpa", "conditional"]
+
+
+@dataclass(frozen=True)
+class CoverageQuery:
+    """One requested service, as the coverage rules see it."""
+
+    payer_ids: tuple[Ident, ...]
+    member_ids: tuple[Ident, ...]
+    line_of_business: str | None
+    product: Code | None
+    product_codes: tuple[Code, ...]
+    modifiers: tuple[Code, ...]
+    quantity: Decimal | None
+    serviced: Period | None
+    location: Code | None
+    diagnoses: tuple[Code, ...]
+    coverage_assertion_ids: tuple[str, ...]
+    urgency: Urgency
+
+
+@dataclass(frozen=True)
+class CoverageFinding:
+    """The coverage-information the CRD rules produce for one service (CRD ``ext-coverage-information``)."""
+
+    covered: Covered
+    pa_needed: PaNeeded | None = None
+    doc_needed: tuple[str, ...] = ()  # clinical | admin | patient | conditional
+    reasons: tuple[str, ...] = ()
+    coverage_assertion_id: str | None = None
+    authorized_quantity: Decimal | None = None  # a limit below the requested quantity means A6
+    authorized_product: Code | None = None  # an alternative service authorized instead means A6
+    validity: timedelta | None = None  # how long an approval stays valid when no service period is given
+
+
+class CoverageEvaluator(Protocol):
+    """``cds_hooks.evaluate_coverage`` adapted to one requested service. Raises OperationOutcomeError
+    (UNAVAILABLE) when the rules cannot be evaluated; PAS then pends instead of failing."""
+
+    def __call__(self, query: CoverageQuery) -> CoverageFinding: ...
+
+
+class IdFactory(Protocol):
+    """Identifiers minted by PriorGate: resource ids and authorization (certification) numbers."""
+
+    def new_id(self) -> str: ...
+
+    def authorization_number(self) -> str: ...
