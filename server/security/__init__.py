@@ -1,0 +1,157 @@
+"""Security building blocks: SMART Backend Services tokens, scopes, tenancy and BALP audit events.
+
+Everything except ``dependencies`` and ``router`` is framework-free. The app wires it up as:
+
+1. build a ``KeyProvider`` (``StaticKeyProvider.from_pem_files`` or ``.generated()``), a
+   ``ClientRegistry`` (``InMemoryClientRegistry.from_file`` plus ``demo.demo_clients()``), a
+   ``ReplayStore`` and a ``JwksCache`` over the app's ``httpx.AsyncClient``;
+2. ``TokenService`` + ``LocalTokenVerifier`` (or ``ExternalTokenVerifier`` for an external issuer);
+3. ``install_security(app, verifier)`` and ``app.include_router(build_security_router(...))``;
+4. protect routes with ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` /
+   ``authenticated`` + ``authorize``; filter storage with ``tenancy.read_filter``; record
+   ``audit.audit_*`` events.
+"""
+
+from server.security.assertions import (
+    AssertionPolicy,
+    ClientAuthenticationError,
+    VerifiedAssertion,
+    sign_client_assertion,
+    verify_client_assertion,
+)
+from server.security.audit import (
+    AuditRequest,
+    AuditSource,
+    audit_decision,
+    audit_event,
+    audit_operation,
+    audit_read,
+    audit_search,
+    audit_write,
+)
+from server.security.clients import (
+    ClientRegistrationError,
+    ClientRegistry,
+    InMemoryClientRegistry,
+    RegisteredClient,
+    client_from_json,
+    dump_clients,
+    register_client,
+)
+from server.security.dependencies import (
+    SecurityGate,
+    authenticated,
+    install_security,
+    require,
+    require_operation,
+)
+from server.security.jwks import JwksCache, JwksError, select_key
+from server.security.keys import KeyProvider, SigningKey, StaticKeyProvider, jwks_of
+from server.security.principal import Principal, authorize, authorize_operation
+from server.security.replay import InMemoryReplayStore, ReplayStore
+from server.security.router import SecurityEndpoints, build_security_router
+from server.security.scopes import (
+    OPERATION_REQUIREMENTS,
+    Scope,
+    ScopeSet,
+    ScopeSyntaxError,
+    operation_allowed,
+    operation_requirement,
+    parse_scope,
+    parse_scopes,
+    scope_allows,
+)
+from server.security.smart_configuration import smart_configuration
+from server.security.tenancy import (
+    DEFAULT_TENANCY,
+    Role,
+    TenancyRule,
+    TenantFilter,
+    ensure_readable,
+    ensure_writable,
+    not_found_error,
+    read_filter,
+    write_tenant,
+)
+from server.security.token_endpoint import TokenRequestError, TokenService
+from server.security.tokens import (
+    AccessTokenPolicy,
+    AccessTokenVerifier,
+    ExternalIssuer,
+    ExternalTokenVerifier,
+    InvalidTokenError,
+    IssuedToken,
+    LocalTokenVerifier,
+    issue_access_token,
+)
+
+__all__ = [
+    "DEFAULT_TENANCY",
+    "OPERATION_REQUIREMENTS",
+    "AccessTokenPolicy",
+    "AccessTokenVerifier",
+    "AssertionPolicy",
+    "AuditRequest",
+    "AuditSource",
+    "ClientAuthenticationError",
+    "ClientRegistrationError",
+    "ClientRegistry",
+    "ExternalIssuer",
+    "ExternalTokenVerifier",
+    "InMemoryClientRegistry",
+    "InMemoryReplayStore",
+    "InvalidTokenError",
+    "IssuedToken",
+    "JwksCache",
+    "JwksError",
+    "KeyProvider",
+    "LocalTokenVerifier",
+    "Principal",
+    "RegisteredClient",
+    "ReplayStore",
+    "Role",
+    "Scope",
+    "ScopeSet",
+    "ScopeSyntaxError",
+    "SecurityEndpoints",
+    "SecurityGate",
+    "SigningKey",
+    "StaticKeyProvider",
+    "TenancyRule",
+    "TenantFilter",
+    "TokenRequestError",
+    "TokenService",
+    "VerifiedAssertion",
+    "audit_decision",
+    "audit_event",
+    "audit_operation",
+    "audit_read",
+    "audit_search",
+    "audit_write",
+    "authenticated",
+    "authorize",
+    "authorize_operation",
+    "build_security_router",
+    "client_from_json",
+    "dump_clients",
+    "ensure_readable",
+    "ensure_writable",
+    "install_security",
+    "issue_access_token",
+    "jwks_of",
+    "not_found_error",
+    "operation_allowed",
+    "operation_requirement",
+    "parse_scope",
+    "parse_scopes",
+    "read_filter",
+    "register_client",
+    "require",
+    "require_operation",
+    "scope_allows",
+    "select_key",
+    "sign_client_assertion",
+    "smart_configuration",
+    "verify_client_assertion",
+    "write_tenant",
+]

@@ -1,0 +1,203 @@
+"""Demo clients, registered out of the box so a fresh server can be tried at once.
+
+DEMO ONLY: the private keys of these clients are generated on first start into a demo folder (by
+default ``.priorgate/demo-keys/``, one ``<client_id>.private-key.pem`` each, mode 0600). Anyone with
+that folder can act as the demo clients; never enable demo clients on a server holding real data.
+
+Clients:
+
+* ``demo-ehr`` (ES384): an EHR acting for ``org-demo-clinic``; submits and inquires about PAs.
+* ``demo-intermediary`` (RS384): a clearinghouse acting for ``org-demo-clinic`` and ``org-demo-hospital``.
+* ``demo-reviewer`` (ES384): payer UM staff (role ``reviewer``), reads every organization's requests.
+* ``demo-auditor`` (ES384): the payer's auditor (role ``auditor``), reads AuditEvents.
+
+Getting a token, one command (server running on the default port)::
+
+    .venv/bin/python -m server.security.demo token --client demo-ehr
+
+prints a token response; ``--base-url`` and ``--keys`` change the server and key folder. The lead's
+CLI exposes the same as ``priorgate token --client demo-ehr`` (it calls :func:`request_token`). Use it:
+``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from server.security.assertions import sign_client_assertion
+from server.security.clients import RegisteredClient, register_client
+from server.security.constants import (
+    CLIENT_ASSERTION_TYPE_JWT_BEARER,
+    GRANT_TYPE_CLIENT_CREDENTIALS,
+    TOKEN_PATH,
+)
+from server.security.keys import (
+    PrivateKey,
+    SigningKey,
+    generate_private_key,
+    load_private_key_pem,
+    private_key_pem,
+    public_jwk,
+)
+
+DEFAULT_DEMO_KEYS_DIR = Path(".priorgate") / "demo-keys"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+_SUBMITTER_SCOPES = (
+    "system/Claim.crs system/ClaimResponse.rs system/Questionnaire.rs system/QuestionnaireResponse.cruds "
+    "system/Subscription.cruds system/Bundle.rs system/Communication.crs system/DocumentReference.crs "
+    "system/Patient.crs system/Coverage.crs system/Organization.rs system/Practitioner.rs "
+    "system/ValueSet.rs system/CodeSystem.rs system/Library.rs"
+)
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    client_id: str
+    name: str
+    algorithm: str
+    tenants: tuple[str, ...]
+    scopes: str
+    roles: tuple[str, ...] = ("submitter",)
+
+
+DEMO_CLIENTS: tuple[DemoClient, ...] = (
+    DemoClient("demo-ehr", "Demo EHR (DEMO ONLY)", "ES384", ("org-demo-clinic",), _SUBMITTER_SCOPES),
+    DemoClient(
+        "demo-intermediary",
+        "Demo clearinghouse (DEMO ONLY)",
+        "RS384",
+        ("org-demo-clinic", "org-demo-hospital"),
+        _SUBMITTER_SCOPES,
+    ),
+    DemoClient(
+        "demo-reviewer",
+        "Demo payer reviewer (DEMO ONLY)",
+        "ES384",
+        ("payer",),
+        "system/*.rs system/ClaimResponse.cu system/Communication.cu system/CommunicationRequest.cu "
+        "system/Task.cu",
+        ("reviewer",),
+    ),
+    DemoClient(
+        "demo-auditor", "Demo auditor (DEMO ONLY)", "ES384", ("payer",), "system/AuditEvent.rs", ("auditor",)
+    ),
+)
+
+_README = """DEMO ONLY. These private keys belong to PriorGate's demo clients (server/security/demo.py).
+Anyone holding them can obtain tokens as those clients. Never use them with real data.
+"""
+
+
+def demo_key(folder: Path, client: DemoClient) -> PrivateKey:
+    """The demo client's private key from ``folder``, generated and written (0600) on first use."""
+    path = folder / f"{client.client_id}.private-key.pem"
+    if path.exists():
+        return load_private_key_pem(path.read_bytes(), source=str(path))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "README.txt").write_text(_README)
+    key = generate_private_key(client.algorithm)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first
+        return load_private_key_pem(path.read_bytes(), source=str(path))
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_key_pem(key))
+    return key
+
+
+def demo_clients(folder: Path = DEFAULT_DEMO_KEYS_DIR) -> tuple[RegisteredClient, ...]:
+    """The demo client registrations, with inline JWKS from their (possibly new) demo keys."""
+    out = []
+    for client in DEMO_CLIENTS:
+        key = demo_key(folder, client)
+        out.append(
+            register_client(
+                client.client_id,
+                name=client.name,
+                tenants=client.tenants,
+                scopes=client.scopes,
+                jwks={"keys": [public_jwk(key, client.algorithm)]},
+                roles=client.roles,
+            )
+        )
+    return tuple(out)
+
+
+def demo_signing_key(client_id: str, folder: Path = DEFAULT_DEMO_KEYS_DIR) -> SigningKey:
+    """The demo client's key with its ``kid`` and algorithm, for signing assertions."""
+    client = next((c for c in DEMO_CLIENTS if c.client_id == client_id), None)
+    if client is None:
+        raise KeyError(f"no demo client {client_id!r}; known: {', '.join(c.client_id for c in DEMO_CLIENTS)}")
+    return SigningKey.of(demo_key(folder, client), client.algorithm)
+
+
+def token_request_form(
+    client_id: str, key: SigningKey, token_url: str, scope: str, now: datetime
+) -> dict[str, str]:
+    """The form fields of a SMART Backend Services token request."""
+    assertion = sign_client_assertion(
+        client_id, token_url, key.private_key, algorithm=key.algorithm, kid=key.kid, now=now
+    )
+    return {
+        "grant_type": GRANT_TYPE_CLIENT_CREDENTIALS,
+        "scope": scope,
+        "client_assertion_type": CLIENT_ASSERTION_TYPE_JWT_BEARER,
+        "client_assertion": assertion,
+    }
+
+
+def request_token(
+    client_id: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    folder: Path = DEFAULT_DEMO_KEYS_DIR,
+    scope: str | None = None,
+    http: httpx.Client | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Obtain an access token for a demo client from a running server; returns the token response."""
+    key = demo_signing_key(client_id, folder)
+    wanted = scope or next(c.scopes for c in DEMO_CLIENTS if c.client_id == client_id)
+    token_url = base_url.rstrip("/") + TOKEN_PATH
+    form = token_request_form(client_id, key, token_url, wanted, now or datetime.now(UTC))
+    client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
+    try:
+        response = client.post(token_url, data=form)
+    finally:
+        if http is None:
+            client.close()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.security.demo", description="Demo client helper")
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token", help="obtain an access token for a demo client")
+    token.add_argument("--client", default="demo-ehr", choices=[c.client_id for c in DEMO_CLIENTS])
+    token.add_argument("--base-url", default=DEFAULT_BASE_URL)
+    token.add_argument("--keys", type=Path, default=DEFAULT_DEMO_KEYS_DIR)
+    token.add_argument("--scope", default=None)
+    args = parser.parse_args(argv)
+    try:
+        body = request_token(args.client, base_url=args.base_url, folder=args.keys, scope=args.scope)
+    except httpx.HTTPError as exc:
+        print(f"token request failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2))
+    return 0 if "access_token" in body else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""FastAPI dependencies that protect routes (RFC 6750 Bearer tokens; SMART scopes).
+
+Usage in a route module::
+
+    @router.post("/fhir/Claim/$submit")
+    async def submit(principal: Annotated[Principal, Depends(require_operation("$submit"))]): ...
+
+    @router.get("/fhir/{resource_type}/{id}")
+    async def read(resource_type: str, principal: Annotated[Principal, Depends(authenticated)]):
+        authorize(principal, resource_type, "r")
+
+The verifier is installed once per app with :func:`install_security` (kept on ``app.state``, not in a
+module global). The principal is also left on ``request.state.principal`` for audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from igs.outcome import Failure, OperationOutcomeError
+from server.security.principal import Principal, authorize, authorize_operation
+from server.security.scopes import Interaction
+from server.security.tokens import AccessTokenVerifier, InvalidTokenError
+
+_STATE_KEY = "priorgate_security_gate"
+
+
+@dataclass(frozen=True)
+class SecurityGate:
+    """Turns an ``Authorization`` header into a :class:`Principal` or a 401."""
+
+    verifier: AccessTokenVerifier
+    realm: str = "priorgate"
+
+    def _challenge(self, error: str | None = None, description: str | None = None) -> dict[str, str]:
+        value = f'Bearer realm="{self.realm}"'
+        if error:
+            value += f', error="{error}"'
+        if description:
+            value += f', error_description="{description.replace(chr(34), chr(39))}"'
+        return {"WWW-Authenticate": value}
+
+    async def principal(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise OperationOutcomeError.of(
+                Failure.UNAUTHENTICATED,
+                "an access token is required (Authorization: Bearer)",
+                headers=self._challenge(),
+            )
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise OperationOutcomeError.of(
+                Failure.UNAUTHENTICATED,
+                "the Authorization header must be 'Bearer <token>'",
+                headers=self._challenge("invalid_request"),
+            )
+        try:
+            return await self.verifier.verify(token)
+        except InvalidTokenError as exc:
+            raise OperationOutcomeError.of(
+                Failure.UNAUTHENTICATED, str(exc), headers=self._challenge("invalid_token", str(exc))
+            ) from None
+
+
+def install_security(app: FastAPI, verifier: AccessTokenVerifier, *, realm: str = "priorgate") -> None:
+    """Make ``verifier`` the one the dependencies below use for ``app``."""
+    setattr(app.state, _STATE_KEY, SecurityGate(verifier, realm))
+
+
+def _gate(request: Request) -> SecurityGate:
+    gate = getattr(request.app.state, _STATE_KEY, None)
+    if not isinstance(gate, SecurityGate):
+        # Misconfiguration must never mean "open": refuse instead.
+        raise OperationOutcomeError.of(Failure.UNAVAILABLE, "authentication is not configured")
+    return gate
+
+
+async def authenticated(request: Request) -> Principal:
+    """Dependency: the verified caller (401 without a valid Bearer token). Scopes are not checked."""
+    principal = await _gate(request).principal(request.headers.get("authorization"))
+    request.state.principal = principal
+    return principal
+
+
+def require(resource_type: str, interaction: Interaction) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency factory: a verified caller whose scopes allow ``interaction`` on ``resource_type``."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticated(request)
+        authorize(principal, resource_type, interaction)
+        return principal
+
+    return dependency
+
+
+def require_operation(
+    operation: str, resource_type: str | None = None
+) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency factory for a FHIR operation (``$submit``, ``$inquire``, ...)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticated(request)
+        authorize_operation(principal, operation, resource_type)
+        return principal
+
+    return dependency
