@@ -1,18 +1,138 @@
-"""FHIR JSON on the wire: orjson, ``application/fhir+json``, ``_pretty``."""
+"""FHIR JSON on the wire: orjson, ``application/fhir+json``, ``_pretty``, exact decimals.
+
+FHIR decimals keep their precision (https://hl7.org/fhir/R4/json.html#primitive: ``1.50`` is not ``1.5``),
+so request bodies are parsed with every JSON number that has a fraction or exponent kept as a
+:class:`JsonDecimal` remembering its source text, and written back with that exact text.
+"""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
+from igs.outcome import Failure, OperationOutcomeError, invalid
+
 FHIR_JSON = "application/fhir+json"
+JSON_MEDIA_TYPES = frozenset({"application/fhir+json", "application/json", "application/json+fhir", "json"})
+XML_MEDIA_TYPES = frozenset(
+    {
+        "application/fhir+xml",
+        "application/xml",
+        "text/xml",
+        "application/xml+fhir",
+        "xml",
+        "html",
+        "text/html",
+    }
+)
+
+
+class JsonDecimal(Decimal):
+    """A JSON number with a fraction or exponent, remembering its exact source text."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonDecimal:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, JsonDecimal):
+        return orjson.Fragment(value.text)
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON keeping decimals exact; raise a 400 OperationOutcomeError on anything malformed."""
+    try:
+        return json.loads(raw, parse_float=JsonDecimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise invalid(f"The body is not valid JSON: {exc}", code="structure") from None
 
 
 def dumps(resource: Any, *, pretty: bool = False) -> bytes:
     option = orjson.OPT_INDENT_2 if pretty else 0
-    return orjson.dumps(resource, option=option)
+    return orjson.dumps(resource, default=_default, option=option)
+
+
+def embed(raw: bytes, *, pretty: bool = False) -> Any:
+    """A stored resource's bytes as a value for :func:`dumps`: spliced as-is, or re-parsed to indent."""
+    return loads(raw) if pretty else orjson.Fragment(raw)
+
+
+def parse_resource(raw: bytes, expected_type: str | None = None) -> dict[str, Any]:
+    """Parse a request body that must be one FHIR resource (https://hl7.org/fhir/R4/json.html)."""
+    if not raw.strip():
+        raise invalid("The request body is empty; a FHIR resource is required", code="required")
+    value = loads(raw)
+    if not isinstance(value, dict):
+        raise invalid("The body is not a FHIR resource: a JSON object is required", code="structure")
+    resource_type = value.get("resourceType")
+    if not isinstance(resource_type, str) or not resource_type:
+        raise invalid("The body is not a FHIR resource: it has no resourceType", "resourceType")
+    if expected_type is not None and resource_type != expected_type:
+        raise invalid(
+            f"The body is a {resource_type} but the URL is for {expected_type}",
+            "resourceType",
+            code="invalid",
+        )
+    return value
+
+
+def media_type(header: str) -> str:
+    """The bare media type of a Content-Type or one Accept item, lower case, without parameters."""
+    return header.split(";", 1)[0].strip().lower()
+
+
+def require_json_body(content_type: str | None) -> None:
+    """Refuse bodies that are not FHIR JSON: XML gets a clear 415 (https://hl7.org/fhir/R4/http.html#mime-type)."""
+    if not content_type:
+        return
+    kind = media_type(content_type)
+    if kind in JSON_MEDIA_TYPES:
+        return
+    if kind in XML_MEDIA_TYPES:
+        raise OperationOutcomeError.of(
+            Failure.UNSUPPORTED_MEDIA_TYPE, "FHIR XML is not supported yet; send application/fhir+json"
+        )
+    raise OperationOutcomeError.of(
+        Failure.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {kind!r} is not supported; send application/fhir+json"
+    )
+
+
+def require_json_answer(accept: str | None, format_param: str | None) -> None:
+    """Refuse to answer in XML: ``_format`` wins over ``Accept`` (https://hl7.org/fhir/R4/http.html#mime-type)."""
+    if format_param:
+        kind = media_type(format_param)
+        if kind in XML_MEDIA_TYPES:
+            raise OperationOutcomeError.of(
+                Failure.NOT_ACCEPTABLE, "FHIR XML is not supported yet; use _format=json"
+            )
+        if kind not in JSON_MEDIA_TYPES:
+            raise OperationOutcomeError.of(Failure.NOT_ACCEPTABLE, f"_format {kind!r} is not supported")
+        return
+    if not accept:
+        return
+    kinds = [media_type(item) for item in accept.split(",") if item.strip()]
+    if not kinds or any(k in JSON_MEDIA_TYPES or k in ("*/*", "application/*") for k in kinds):
+        return
+    if any(k in XML_MEDIA_TYPES for k in kinds):
+        raise OperationOutcomeError.of(
+            Failure.NOT_ACCEPTABLE, "FHIR XML is not supported yet; accept application/fhir+json"
+        )
+    raise OperationOutcomeError.of(Failure.NOT_ACCEPTABLE, f"Cannot answer in {accept!r}; only FHIR JSON")
 
 
 class FhirResponse(Response):
@@ -30,6 +150,8 @@ class FhirResponse(Response):
         raw: bytes | None = None,
     ) -> None:
         self._pretty = pretty
+        if raw is not None and pretty:
+            content, raw = loads(raw), None
         super().__init__(
             raw if raw is not None else content,
             status_code=status_code,

@@ -1,0 +1,241 @@
+"""The FHIR R4 RESTful API under ``/fhir`` (https://hl7.org/fhir/R4/http.html).
+
+Thin routes: negotiate the format, read the (size-limited) body, call one repository or use-case function
+in the thread pool, render. Errors are ``OperationOutcomeError``s rendered by ``server/errors.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome
+from server.capabilities import SYSTEM_INTERACTIONS
+from server.fhir_json import FhirResponse, parse_resource, require_json_answer, require_json_body
+from server.rendering import history, location, searchset, version_headers
+from server.resource_types import RESOURCE_TYPES
+from server.services import Services, services
+from server.storage.repository import StoredResource, WriteResult, check_type
+from server.transaction import BundleOptions, run_bundle
+
+
+def negotiate(request: Request) -> None:
+    """Answer only in FHIR JSON; XML is refused with 406 (``_format`` beats ``Accept``)."""
+    require_json_answer(request.headers.get("accept"), request.query_params.get("_format"))
+
+
+router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
+Svc = Annotated[Services, Depends(services)]
+
+
+def register(svc: Services) -> None:
+    """Advertise what this router serves: every resource type with its interactions and search params."""
+    for resource_type in RESOURCE_TYPES:
+        svc.capabilities.add_resource(resource_type)
+        svc.capabilities.add_search_params(resource_type, svc.repository.registry)
+    for code in SYSTEM_INTERACTIONS:
+        svc.capabilities.add_system_interaction(code)
+
+
+def _pretty(request: Request) -> bool:
+    return request.query_params.get("_pretty") == "true"
+
+
+def _prefer(request: Request) -> dict[str, str]:
+    prefs: dict[str, str] = {}
+    for item in request.headers.get("prefer", "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key:
+            prefs[key.strip().lower()] = value.strip().strip('"').lower()
+    return prefs
+
+
+def _strict(request: Request) -> bool:
+    return _prefer(request).get("handling") == "strict"
+
+
+async def _body(request: Request, expected_type: str | None) -> dict[str, Any]:
+    require_json_body(request.headers.get("content-type"))
+    return parse_resource(await request.body(), expected_type)
+
+
+def _search_pairs(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def _written(request: Request, svc: Services, result: WriteResult) -> Response:
+    stored = result.stored
+    headers = version_headers(stored)
+    headers["Location"] = location(svc.fhir_base(request), stored)
+    status = 201 if result.created else 200
+    preference = _prefer(request).get("return", "representation")
+    if preference == "minimal":
+        return Response(status_code=status, headers=headers)
+    if preference == "operationoutcome":
+        note = Issue(severity="information", code="informational", diagnostics=f"{stored.reference} stored")
+        return FhirResponse(operation_outcome([note]), status_code=status, headers=headers)
+    return FhirResponse(raw=stored.raw, status_code=status, headers=headers, pretty=_pretty(request))
+
+
+def _stored(request: Request, stored: StoredResource) -> Response:
+    return FhirResponse(raw=stored.raw, headers=version_headers(stored), pretty=_pretty(request))
+
+
+@router.get("/metadata")
+async def metadata(request: Request, svc: Svc) -> Response:
+    """capabilities (https://hl7.org/fhir/R4/http.html#capabilities)."""
+    statement = svc.capabilities.to_fhir(svc.fhir_base(request), svc.now())
+    return FhirResponse(statement, pretty=_pretty(request))
+
+
+@router.post("")
+async def transaction_or_batch(request: Request, svc: Svc) -> Response:
+    """transaction / batch (https://hl7.org/fhir/R4/http.html#transaction)."""
+    bundle = await _body(request, "Bundle")
+    options = BundleOptions(
+        base=svc.fhir_base(request),
+        strict=_strict(request),
+        default_count=svc.settings.default_page_size,
+        max_count=svc.settings.max_page_size,
+    )
+    answer = await run_in_threadpool(run_bundle, svc.repository, bundle, options)
+    return FhirResponse(answer, pretty=_pretty(request))
+
+
+async def _search(request: Request, svc: Svc, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+    check_type(resource_type)
+    query = svc.repository.parse_search(
+        resource_type,
+        pairs,
+        strict=_strict(request),
+        default_count=svc.settings.default_page_size,
+        max_count=svc.settings.max_page_size,
+    )
+    page = await run_in_threadpool(svc.repository.search, query)
+    pretty = _pretty(request)
+    return FhirResponse(searchset(page, svc.fhir_base(request), pretty=pretty), pretty=pretty)
+
+
+@router.get("/{resource_type}")
+async def search(resource_type: str, request: Request, svc: Svc) -> Response:
+    """search-type (https://hl7.org/fhir/R4/http.html#search)."""
+    return await _search(request, svc, resource_type, _search_pairs(request))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(resource_type: str, request: Request, svc: Svc) -> Response:
+    """search via POST with a form body (https://hl7.org/fhir/R4/http.html#search)."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind and kind != "application/x-www-form-urlencoded":
+        raise OperationOutcomeError.of(
+            Failure.UNSUPPORTED_MEDIA_TYPE, "POST _search needs an application/x-www-form-urlencoded body"
+        )
+    body = (await request.body()).decode("utf-8", errors="replace")
+    pairs = _search_pairs(request) + parse_qsl(body, keep_blank_values=True)
+    return await _search(request, svc, resource_type, pairs)
+
+
+@router.post("/{resource_type}")
+async def create(resource_type: str, request: Request, svc: Svc) -> Response:
+    """create and conditional create (https://hl7.org/fhir/R4/http.html#create)."""
+    check_type(resource_type)
+    body = await _body(request, resource_type)
+    if_none_exist = request.headers.get("if-none-exist")
+    result = await run_in_threadpool(svc.repository.create, resource_type, body, if_none_exist=if_none_exist)
+    return _written(request, svc, result)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(resource_type: str, request: Request, svc: Svc) -> Response:
+    """conditional update (https://hl7.org/fhir/R4/http.html#cond-update)."""
+    check_type(resource_type)
+    body = await _body(request, resource_type)
+    query = request.url.query
+    if not query:
+        raise invalid("PUT to a type needs search criteria (conditional update) or an id in the URL")
+
+    def run() -> WriteResult:
+        with svc.repository.writing() as tx:
+            match = tx.match_one(resource_type, query, "conditional update")
+            target = match.id if match else str(body.get("id") or uuid.uuid4())
+            if match is not None and body.get("id") not in (None, match.id):
+                raise invalid(
+                    f"The body's id does not match the resource the criteria found ({match.id})", "id"
+                )
+            return tx.update(
+                resource_type, target, {**body, "id": target}, if_match=request.headers.get("if-match")
+            )
+
+    return _written(request, svc, await run_in_threadpool(run))
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(resource_type: str, request: Request, svc: Svc) -> Response:
+    """conditional delete of a single match (https://hl7.org/fhir/R4/http.html#3.1.0.7.1)."""
+    check_type(resource_type)
+    query = request.url.query
+    if not query:
+        raise invalid("DELETE on a type needs search criteria (conditional delete)")
+
+    def run() -> None:
+        with svc.repository.writing() as tx:
+            match = tx.match_one(resource_type, query, "conditional delete")
+            if match is not None:
+                tx.delete(resource_type, match.id)
+
+    await run_in_threadpool(run)
+    return Response(status_code=204)
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
+    """read (https://hl7.org/fhir/R4/http.html#read)."""
+    if resource_id.startswith("$"):
+        raise OperationOutcomeError.of(
+            Failure.NOT_FOUND,
+            f"Operation {resource_id} is not supported on {resource_type}",
+            code="not-supported",
+        )
+    stored = await run_in_threadpool(svc.repository.read, resource_type, resource_id)
+    return _stored(request, stored)
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
+    """update, with If-Match concurrency (https://hl7.org/fhir/R4/http.html#update)."""
+    check_type(resource_type)
+    body = await _body(request, resource_type)
+    result = await run_in_threadpool(
+        svc.repository.update, resource_type, resource_id, body, if_match=request.headers.get("if-match")
+    )
+    return _written(request, svc, result)
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete(resource_type: str, resource_id: str, svc: Svc) -> Response:
+    """delete (https://hl7.org/fhir/R4/http.html#delete): 204, also when already deleted."""
+    stored = await run_in_threadpool(svc.repository.delete, resource_type, resource_id)
+    headers = {"ETag": stored.etag} if stored is not None else None
+    return Response(status_code=204, headers=headers)
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def instance_history(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
+    """history-instance (https://hl7.org/fhir/R4/http.html#history)."""
+    versions = await run_in_threadpool(svc.repository.history, resource_type, resource_id)
+    pretty = _pretty(request)
+    return FhirResponse(history(versions, svc.fhir_base(request), pretty=pretty), pretty=pretty)
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+async def vread(
+    resource_type: str, resource_id: str, version_id: str, request: Request, svc: Svc
+) -> Response:
+    """vread (https://hl7.org/fhir/R4/http.html#vread)."""
+    stored = await run_in_threadpool(svc.repository.vread, resource_type, resource_id, version_id)
+    return _stored(request, stored)

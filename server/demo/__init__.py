@@ -1,0 +1,19 @@
+"""Demo content loaded into an empty database on first start (``PRIORGATE_DEMO_CONTENT``).
+
+Each source is a transaction Bundle of PUTs (fixed ids, so loading twice changes nothing). Later features
+add their own files to :data:`DEMO_SOURCES` (one line each).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+DEMO_DIR: Final = Path(__file__).resolve().parent
+
+# The demo payer "PriorGate Demo Health Plan" (payer id PGDEMO), a clinic, a practitioner, members.
+DEMO_SOURCES: Final[tuple[Path, ...]] = (DEMO_DIR / "payer.json",)
+
+DEMO_PAYER_IDENTIFIER: Final = ("https://priorgate.org/fhir/sid/payer-id", "PGDEMO")
+
+__all__ = ["DEMO_DIR", "DEMO_PAYER_IDENTIFIER", "DEMO_SOURCES"]

@@ -1,0 +1,35 @@
+"""The per-app service container built by ``create_app``: settings, engine, repository, capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from starlette.requests import Request
+
+from server.capabilities import Capabilities
+from server.settings import Settings
+from server.storage.repository import Repository
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: Engine
+    repository: Repository
+    capabilities: Capabilities
+    now: Callable[[], datetime]
+
+    def fhir_base(self, request: Request) -> str:
+        """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""
+        base = self.settings.base_url or str(request.base_url)
+        return base.rstrip("/") + "/fhir"
+
+
+def services(request: Request) -> Services:
+    """FastAPI dependency: the app's :class:`Services`."""
+    found = request.app.state.services
+    assert isinstance(found, Services)
+    return found

@@ -1,0 +1,108 @@
+"""The storage schema (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+``resource`` holds the current version of each resource, ``resource_version`` every version's exact bytes,
+and the ``idx_*`` tables the search index, rewritten in the same transaction as each write. Every table
+has a ``tenant`` column so access control can filter in SQL. Migrations: ``server/migrations``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+
+metadata = MetaData()
+
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+_BYTES = LargeBinary().with_variant(BYTEA(), "postgresql")
+
+
+def _key_columns() -> list[Column[str]]:
+    return [
+        Column("tenant", String(64), nullable=False, server_default=""),
+        Column("resource_type", String(64), nullable=False),
+        Column("resource_id", String(64), nullable=False),
+    ]
+
+
+resource = Table(
+    "resource",
+    metadata,
+    *_key_columns(),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", String(26), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("content", _JSON, nullable=True),
+    PrimaryKeyConstraint("tenant", "resource_type", "resource_id", name="pk_resource"),
+    Index("ix_resource_type_updated", "tenant", "resource_type", "last_updated"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    *_key_columns(),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", String(26), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("raw", _BYTES, nullable=False),
+    PrimaryKeyConstraint("tenant", "resource_type", "resource_id", "version_id", name="pk_resource_version"),
+)
+
+idx_token = Table(
+    "idx_token",
+    metadata,
+    *_key_columns(),
+    Column("param", String(64), nullable=False),
+    Column("system", Text, nullable=True),
+    Column("code", Text, nullable=False),
+    Index("ix_idx_token_value", "tenant", "resource_type", "param", "code"),
+    Index("ix_idx_token_owner", "tenant", "resource_type", "resource_id"),
+)
+
+idx_string = Table(
+    "idx_string",
+    metadata,
+    *_key_columns(),
+    Column("param", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("norm", Text, nullable=False),
+    Index("ix_idx_string_value", "tenant", "resource_type", "param", "norm"),
+    Index("ix_idx_string_owner", "tenant", "resource_type", "resource_id"),
+)
+
+idx_reference = Table(
+    "idx_reference",
+    metadata,
+    *_key_columns(),
+    Column("param", String(64), nullable=False),
+    Column("target_type", String(64), nullable=True),
+    Column("target_id", String(64), nullable=True),
+    Column("url", Text, nullable=True),
+    Index("ix_idx_reference_target", "tenant", "resource_type", "param", "target_id"),
+    Index("ix_idx_reference_owner", "tenant", "resource_type", "resource_id"),
+)
+
+idx_date = Table(
+    "idx_date",
+    metadata,
+    *_key_columns(),
+    Column("param", String(64), nullable=False),
+    Column("low", String(26), nullable=False),
+    Column("high", String(26), nullable=False),
+    Index("ix_idx_date_value", "tenant", "resource_type", "param", "low", "high"),
+    Index("ix_idx_date_owner", "tenant", "resource_type", "resource_id"),
+)
+
+INDEX_TABLES = (idx_token, idx_string, idx_reference, idx_date)
