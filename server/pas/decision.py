@@ -271,7 +271,8 @@ def _certify(
 def _modification(item: RequestItem, finding: CoverageFinding) -> Modification | None:
     product = finding.authorized_product
     quantity = finding.authorized_quantity
-    fewer = quantity is not None and item.quantity is not None and quantity < item.quantity
+    # A limit on an unquantified request is still a modification: the client learns the limit.
+    fewer = quantity is not None and (item.quantity is None or quantity < item.quantity)
     other = (
         product is not None
         and item.product is not None

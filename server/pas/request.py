@@ -25,7 +25,19 @@ from .codes import (
     InfoChange,
     Urgency,
 )
-from .fhirdata import Code, Ident, Period, codes, ext_value, extension, extensions, first_code, idents, period
+from .fhirdata import (
+    Code,
+    Ident,
+    Period,
+    codes,
+    ext_value,
+    extension,
+    extensions,
+    first_code,
+    ident,
+    idents,
+    period,
+)
 from .versions import PasVersion
 
 
@@ -452,10 +464,12 @@ def _supporting_info(index: BundleIndex, claim: Entry, problems: Problems) -> li
                 )
                 continue
             target = _party_of(entry)
-            assertion_ids = tuple(_assertion_ids(entry.resource))
+            is_qr = entry.resource_type == "QuestionnaireResponse"
+            collected = [] if is_qr else _assertion_ids(entry.resource)
             for qr in _questionnaire_responses(index, entry):
-                assertion_ids += tuple(_assertion_ids(qr.resource))
+                collected.extend(_assertion_ids(qr.resource))
                 context.extend(_qr_context(index, qr))
+            assertion_ids = tuple(collected)
         doc_info = extension(info, urls.EXT_DOCUMENT_INFORMATION)
         out.append(
             SupportingInfo(
@@ -532,15 +546,7 @@ def _coverages(index: BundleIndex, claim: Entry) -> list[CoverageInfo]:
         if entry is None:
             continue
         cov = entry.resource
-        ids = idents(cov.get("identifier"))
-        member = (
-            tuple(
-                i
-                for raw, i in zip(cov.get("identifier", ()) or (), ids, strict=False)
-                if first_code(raw.get("type")) is None or _code_value(raw.get("type")) in ("MB", "memberid")
-            )
-            or ids
-        )
+        member = _member_ids(cov)
         subscriber_entry = index.resolve_ref(cov.get("subscriber"), entry)
         payors = tuple(
             _party_of(p) for p in (index.resolve_ref(r, entry) for r in cov.get("payor", ()) or ()) if p
@@ -557,6 +563,21 @@ def _coverages(index: BundleIndex, claim: Entry) -> list[CoverageInfo]:
             )
         )
     return out
+
+
+def _member_ids(coverage: Mapping[str, Any]) -> tuple[Ident, ...]:
+    """Coverage.identifier:memberid (type MB) when valued, else every identifier, else subscriberId."""
+    typed: list[Ident] = []
+    others: list[Ident] = []
+    for raw in coverage.get("identifier", ()) or ():
+        value = ident(raw)
+        if value is None:
+            continue
+        kind = _code_value(raw.get("type"))
+        (typed if kind in ("MB", "memberid") else others).append(value)
+    subscriber = _str(coverage.get("subscriberId"))
+    fallback = [Ident(None, subscriber)] if subscriber else []
+    return tuple(typed or others or fallback)
 
 
 def _care_team(index: BundleIndex, claim: Entry) -> list[CareTeamMember]:
