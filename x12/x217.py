@@ -66,8 +66,8 @@ def _entity(entity: Entity, loop: str, *, loop_rejections: Sequence[Rejection] =
     out.extend(_aaa(entity.rejections))
     if entity.provider_code:
         out.append(seg("PRV", entity.provider_code, "PXC" if entity.taxonomy else None, entity.taxonomy))
-    if entity.birth_date or entity.gender:
-        out.append(seg("DMG", "D8" if entity.birth_date else None, entity.birth_date, entity.gender))
+    if entity.birth_date:  # DMG01/DMG02 are required when DMG is sent; gender alone does not travel
+        out.append(seg("DMG", "D8", entity.birth_date, entity.gender))
     if entity.relationship or entity.employment_status:
         ins_01 = "Y" if entity.relationship in ("", "18") else "N"
         out.append(
