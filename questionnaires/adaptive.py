@@ -1,0 +1,266 @@
+"""`Questionnaire/$next-question` for the adaptive home oxygen form (SDC adaptive questionnaires; DTR
+2.0.1 §4.3.4 / 2.2.0 adaptive forms): QuestionnaireResponse in, QuestionnaireResponse out.
+
+Stateless: all state is the QuestionnaireResponse and its contained adapted Questionnaire. Each call
+appends the next items (reusing the static home oxygen form's items, CQL prepopulation included) and,
+when the blood gas criteria for home oxygen are met, asks whether to issue a prior authorization number
+(spec-41). The last call returns status `completed` with a CRD coverage-information extension that
+carries `satisfied-pa-id` when the user said yes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from igs.outcome import invalid
+from questionnaires.canonicals import (
+    BASE,
+    COVERAGE_INFORMATION,
+    QR_CONTEXT,
+    QR_COVERAGE,
+    split_canonical,
+)
+from questionnaires.catalog import Catalog, Resource
+
+HOME_OXYGEN_ADAPTIVE = f"{BASE}/Questionnaire/home-oxygen-adaptive"
+HOME_OXYGEN = f"{BASE}/Questionnaire/home-oxygen"
+PA_QUESTION = "issue-pa-number"
+CLINICAL_COMPLETE = "clinical-complete"
+
+
+@dataclass(frozen=True)
+class _Answers:
+    values: dict[str, list[Any]]
+
+    def first(self, link_id: str) -> Any:
+        found = self.values.get(link_id)
+        return found[0] if found else None
+
+    def code(self, link_id: str) -> str | None:
+        value = self.first(link_id)
+        return value.get("code") if isinstance(value, dict) else None
+
+    def has(self, link_id: str) -> bool:
+        return link_id in self.values
+
+
+def _flatten(items: list[Resource]) -> Iterator[Resource]:
+    for item in items:
+        yield item
+        yield from _flatten(item.get("item", []))
+        for answer in item.get("answer", []):
+            yield from _flatten(answer.get("item", []))
+
+
+def _answer_value(answer: Resource) -> Any:
+    for name, value in answer.items():
+        if name.startswith("value"):
+            return value
+    return None
+
+
+def _static_items(catalog: Catalog) -> dict[str, Resource]:
+    key = catalog.questionnaire_key(HOME_OXYGEN)
+    if key is None:
+        raise invalid("the home oxygen question bank is not loaded")
+    return {item["linkId"]: item for item in _flatten(catalog.questionnaires[key]["item"])}
+
+
+def _without_children(item: Resource, keep: tuple[str, ...]) -> Resource:
+    copy: Resource = orjson.loads(orjson.dumps(item))
+    if "item" in copy:
+        copy["item"] = [child for child in copy["item"] if child["linkId"] in keep]
+    return copy
+
+
+def _stage_one(bank: dict[str, Resource]) -> list[Resource]:
+    blood_gas = ("test-method", "test-condition", "spo2", "pao2", "test-date")
+    return [orjson.loads(orjson.dumps(bank["diagnosis"])), _without_children(bank["blood-gas"], blood_gas)]
+
+
+def _qualifying_values(answers: _Answers) -> bool:
+    spo2, pao2 = answers.first("spo2"), answers.first("pao2")
+    return (spo2 is not None and Decimal(str(spo2)) <= 88) or (pao2 is not None and Decimal(str(pao2)) <= 55)
+
+
+def _stage_two(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
+    follow_ups: list[Resource] = []
+    condition = answers.code("test-condition")
+    if condition == "exertion":
+        follow_ups.append(bank["exercise-improvement"])
+    if condition == "sleep":
+        follow_ups.append(bank["sleep-duration"])
+    if not _qualifying_values(answers):
+        follow_ups.append({k: v for k, v in bank["group-ii"].items() if k != "extension"})
+    items: list[Resource] = []
+    if follow_ups:
+        items.append(
+            {
+                "linkId": "blood-gas-follow-up",
+                "text": "About the qualifying test",
+                "type": "group",
+                "item": follow_ups,
+            }
+        )
+    items.append(
+        {
+            "linkId": CLINICAL_COMPLETE,
+            "text": "Clinical questions are complete; the prescription follows.",
+            "type": "display",
+        }
+    )
+    items.append(orjson.loads(orjson.dumps(bank["prescription"])))
+    return items
+
+
+def _criteria_met(answers: _Answers) -> bool:
+    """Group I: SpO2 <= 88 % or PaO2 <= 55 mm Hg at rest, during exercise with oxygen improving it, or
+    for 5 minutes of sleep; Group II: borderline values with edema, pulmonary hypertension or
+    erythrocytosis."""
+    if answers.first("group-ii") is True:
+        return True
+    if not _qualifying_values(answers):
+        return False
+    condition = answers.code("test-condition")
+    if condition == "exertion":
+        return answers.first("exercise-improvement") is True
+    if condition == "sleep":
+        return answers.first("sleep-duration") is True
+    return condition == "rest"
+
+
+def _required_answered(items: list[Resource], answers: _Answers) -> bool:
+    for item in _flatten(items):
+        if not item.get("required") or item["type"] == "group":
+            continue
+        if "enableWhen" in item and not all(
+            answers.code(cond["question"]) == cond.get("answerCoding", {}).get("code")
+            if "answerCoding" in cond
+            else answers.first(cond["question"]) == cond.get("answerBoolean")
+            for cond in item["enableWhen"]
+        ):
+            continue
+        if not answers.has(item["linkId"]):
+            return False
+    return True
+
+
+def _coverage_reference(response: Resource) -> Resource | None:
+    for ext in response.get("extension", []):
+        reference = ext.get("valueReference", {}).get("reference", "")
+        if ext.get("url") in (QR_COVERAGE, QR_CONTEXT) and reference.startswith("Coverage/"):
+            return {"reference": reference}
+    return None
+
+
+def _coverage_information(
+    response: Resource, satisfied: bool, pa_id: str | None, *, now: datetime, assertion_id: str
+) -> Resource:
+    parts: list[Resource] = []
+    coverage = _coverage_reference(response)
+    if coverage is not None:
+        parts.append({"url": "coverage", "valueReference": coverage})
+    parts.append({"url": "covered", "valueCode": "covered" if satisfied else "conditional"})
+    parts.append({"url": "pa-needed", "valueCode": "satisfied" if pa_id else "auth-needed"})
+    if not satisfied:
+        parts.append({"url": "info-needed", "valueCode": "clinical"})
+    parts.append({"url": "date", "valueDate": now.date().isoformat()})
+    parts.append({"url": "coverage-assertion-id", "valueString": assertion_id})
+    if pa_id:
+        parts.append({"url": "satisfied-pa-id", "valueString": pa_id})
+    return {"url": COVERAGE_INFORMATION, "extension": parts}
+
+
+def _response_of(body: Resource) -> Resource:
+    found: Any = body
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        for param in body.get("parameter") or []:
+            if isinstance(param, dict) and param.get("name") == "questionnaire-response":
+                found = param.get("resource")
+                break
+    if not isinstance(found, dict) or found.get("resourceType") != "QuestionnaireResponse":
+        raise invalid(
+            "$next-question expects a QuestionnaireResponse (bare or in Parameters)", "QuestionnaireResponse"
+        )
+    return found
+
+
+def next_question(
+    catalog: Catalog,
+    questionnaire_response: Resource,
+    *,
+    now: datetime,
+    new_id: Callable[[], str] = lambda: uuid4().hex,
+) -> Resource:
+    """`$next-question`: the QuestionnaireResponse with the next items appended to its contained
+    Questionnaire, or `completed` (with CRD coverage-information) when nothing is left to ask.
+
+    Accepts a bare QR or a Parameters with `questionnaire-response`; an invalid QR raises
+    OperationOutcomeError(INVALID), which the server returns as 400 (DTR 2.2.0 spec-147).
+    """
+    response: Resource = orjson.loads(orjson.dumps(_response_of(questionnaire_response)))
+    reference = response.get("questionnaire", "")
+    contained = [r for r in response.get("contained", []) if r.get("resourceType") == "Questionnaire"]
+    adapted = next((q for q in contained if reference == f"#{q.get('id')}"), None)
+    if adapted is None:
+        raise invalid(
+            "questionnaire must reference the contained adaptive Questionnaire",
+            "QuestionnaireResponse.questionnaire",
+        )
+    derived = [split_canonical(c)[0] for c in adapted.get("derivedFrom", [])]
+    if HOME_OXYGEN_ADAPTIVE not in derived:
+        raise invalid(
+            f"no adaptive form is known for derivedFrom {adapted.get('derivedFrom')}",
+            "Questionnaire.derivedFrom",
+        )
+    if response.get("status") == "completed":
+        return response
+    asked = {item["linkId"]: item for item in _flatten(adapted.get("item", []))}
+    values: dict[str, list[Any]] = {}
+    for item in _flatten(response.get("item", [])):
+        if item.get("linkId") not in asked:
+            raise invalid(
+                f"answer to {item.get('linkId')!r}, which the form never asked", "QuestionnaireResponse.item"
+            )
+        if asked[item["linkId"]]["type"] in ("group", "display"):
+            continue
+        given = [_answer_value(a) for a in item.get("answer", [])]
+        if given:
+            values[item["linkId"]] = given
+    answers = _Answers(values)
+
+    bank = _static_items(catalog)
+    items: list[Resource] = adapted.setdefault("item", [])
+    if not items:
+        items.extend(_stage_one(bank))
+    elif CLINICAL_COMPLETE not in asked:
+        if not _required_answered(items, answers):
+            raise invalid("required questions are unanswered", "QuestionnaireResponse.item")
+        items.extend(_stage_two(bank, answers))
+    elif PA_QUESTION not in asked and _criteria_met(answers) and _required_answered(items, answers):
+        items.append(
+            {
+                "linkId": PA_QUESTION,
+                "type": "boolean",
+                "required": True,
+                "text": "The home oxygen coverage criteria are met. Issue a prior authorization number now?",
+            }
+        )
+    elif not _required_answered(items, answers):
+        raise invalid("required questions are unanswered", "QuestionnaireResponse.item")
+    else:
+        satisfied = _criteria_met(answers)
+        pa_id = f"PGDEMO-{new_id()}" if satisfied and answers.first(PA_QUESTION) is True else None
+        response["status"] = "completed"
+        response["authored"] = now.isoformat()
+        response.setdefault("extension", []).append(
+            _coverage_information(response, satisfied, pa_id, now=now, assertion_id=new_id())
+        )
+    return response
