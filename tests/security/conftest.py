@@ -205,3 +205,19 @@ class Kit:
 @pytest.fixture(scope="session")
 def kit() -> Kit:
     return Kit()
+
+
+@pytest.fixture
+def test_client_factory() -> Iterator[Callable[[FastAPI], TestClient]]:
+    """Builds TestClients for apps a test assembles itself; closes them afterwards."""
+    opened: list[TestClient] = []
+
+    def make(app: FastAPI) -> TestClient:
+        client = TestClient(app, base_url=BASE)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
