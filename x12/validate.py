@@ -51,6 +51,22 @@ class ElementRule:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One TR3 violation, kept structured so a 999 can report it (IK3/IK4) and an Issue can describe it."""
+
+    message: str
+    segment: Segment
+    source: str
+    element: int | None = None
+    loop: str = ""
+    segment_error: str = "8"  # IK304 (620): 3 required segment missing, 5 exceeds max use, 8 element errors
+    element_error: str = ""  # IK403 (621): 1 missing, 4 too short, 5 too long, 7 invalid code, 8 date, 6 char
+
+    def issue(self) -> Issue:
+        return _issue(self.message, self.segment, self.source, self.element, self.loop)
+
+
+@dataclass(frozen=True)
 class Rules:
     segments: tuple[SegmentRule, ...]
     elements: dict[str, tuple[ElementRule, ...]]
@@ -134,37 +150,39 @@ def _type_ok(kind: str, value: str) -> bool:
     return value.isprintable()
 
 
-def _check_element(rule: ElementRule, segment: Segment, loop: str, out: list[Issue]) -> None:
+def _check_element(rule: ElementRule, segment: Segment, loop: str, out: list[Finding]) -> None:
     value = segment.get(rule.element)
+    n = rule.element
     if not value:
         if rule.required:
-            out.append(_issue("required element is missing", segment, rule.source, rule.element, loop))
+            out.append(
+                Finding("required element is missing", segment, rule.source, n, loop, element_error="1")
+            )
         return
     if rule.type == "C":
         return
     if not _type_ok(rule.type, value):
-        out.append(
-            _issue(f"{value!r} is not a valid {rule.type} value", segment, rule.source, rule.element, loop)
-        )
+        kind = {"DT": "8", "TM": "9"}.get(rule.type, "6")
+        message = f"{value!r} is not a valid {rule.type} value"
+        out.append(Finding(message, segment, rule.source, n, loop, element_error=kind))
         return
     length = len(value.lstrip("-").replace(".", "")) if rule.type == "R" else len(value)
     if rule.max and not rule.min <= length <= rule.max:
-        out.append(
-            _issue(
-                f"length {length} outside {rule.min}..{rule.max}", segment, rule.source, rule.element, loop
-            )
-        )
+        kind = "4" if length < rule.min else "5"
+        message = f"length {length} outside {rule.min}..{rule.max}"
+        out.append(Finding(message, segment, rule.source, n, loop, element_error=kind))
     if rule.codes is not None and value not in rule.codes:
-        out.append(_issue(f"code {value!r} is not allowed here", segment, rule.source, rule.element, loop))
-    if segment.id == "DTP" and rule.element == 3:
+        out.append(
+            Finding(f"code {value!r} is not allowed here", segment, rule.source, n, loop, element_error="7")
+        )
+    if segment.id == "DTP" and n == 3:
         parts = value.split("-") if segment.get(2) == "RD8" else [value]
         if not all(_valid_date(p) for p in parts) or (segment.get(2) == "RD8" and len(parts) != 2):
-            out.append(
-                _issue(f"{value!r} is not a valid {segment.get(2)} date", segment, rule.source, 3, loop)
-            )
+            message = f"{value!r} is not a valid {segment.get(2)} date"
+            out.append(Finding(message, segment, rule.source, 3, loop, element_error="8"))
 
 
-def _check_loop(loop: Loop, mode: str, out: list[Issue]) -> None:
+def _check_loop(loop: Loop, mode: str, out: list[Finding]) -> None:
     all_rules = rules()
     for segment in loop.segments:
         for rule in all_rules.elements.get(segment.id, ()):
@@ -178,26 +196,51 @@ def _check_loop(loop: Loop, mode: str, out: list[Issue]) -> None:
             continue
         n = counts.get(srule.segment, 0)
         if srule.required and n == 0 and not (srule.unless and counts.get(srule.unless, 0)):
-            out.append(
-                _issue(f"required segment {srule.segment} is missing", anchor, srule.source, loop=loop.id)
-            )
+            missing = Segment(srule.segment, (), anchor.position)
+            message = f"required segment {srule.segment} is missing"
+            out.append(Finding(message, missing, srule.source, loop=loop.id, segment_error="3"))
         if srule.max is not None and n > srule.max:
-            out.append(
-                _issue(
-                    f"{srule.segment} repeats {n} times, at most {srule.max}",
-                    anchor,
-                    srule.source,
-                    loop=loop.id,
-                )
-            )
+            extra = [s for s in loop.segments if s.id == srule.segment][srule.max]
+            message = f"{srule.segment} repeats {n} times, at most {srule.max}"
+            out.append(Finding(message, extra, srule.source, loop=loop.id, segment_error="5"))
     for child in loop.loops:
         _check_loop(child, mode, out)
+
+
+def check_transaction(segments: tuple[Segment, ...]) -> list[Finding]:
+    """TR3 findings for one 278 body (segments between ST and SE)."""
+    out: list[Finding] = []
+    try:
+        tree = parse_loops(segments)
+    except X12Error as error:
+        anchor = segments[0] if segments else Segment("BHT")
+        for issue in error.issues:
+            out.append(Finding(issue.diagnostics, anchor, "TR3 278 hierarchy", segment_error="2"))
+        return out
+    mode = "response" if tree.bht.get(2) == "11" else "request"
+    for rule in rules().elements.get("BHT", ()):
+        _check_element(rule, tree.bht, "", out)
+    present = {loop.id for loop in tree.walk()}
+    needed = ("2000A", "2000B", "2000C") + (("2000E",) if mode == "request" else ())
+    for level in needed:
+        if level not in present:
+            out.append(
+                Finding(
+                    f"loop {level} is missing",
+                    Segment("HL", (), tree.bht.position),
+                    "TR3 278 hierarchy",
+                    segment_error="3",
+                )
+            )
+    for loop in tree.loops:
+        _check_loop(loop, mode, out)
+    return out
 
 
 def validate_278(text: str) -> list[Issue]:
     """Check a 278 interchange against the envelope rules and the TR3 rules; an empty list means it passes.
 
-    Malformed input (bad delimiters, counts, control numbers, HL nesting) becomes one issue, never an exception.
+    Malformed input (delimiters, counts, control numbers, HL nesting) becomes one issue, never an exception.
     """
     try:
         interchange = parse_interchange(text)
@@ -226,19 +269,5 @@ def validate_278(text: str) -> list[Issue]:
                         expression=(f"segment[{group.position}].GS08",),
                     )
                 )
-            try:
-                tree = parse_loops(tx.segments)
-            except X12Error as error:
-                out.extend(error.issues)
-                continue
-            mode = "response" if tree.bht.get(2) == "11" else "request"
-            for rule in rules().elements.get("BHT", ()):
-                _check_element(rule, tree.bht, "", out)
-            present = {loop.id for loop in tree.walk()}
-            needed = ("2000A", "2000B", "2000C") + (("2000E",) if mode == "request" else ())
-            for level in needed:
-                if level not in present:
-                    out.append(_issue(f"loop {level} is missing", tree.bht, "TR3 278 hierarchy"))
-            for loop in tree.loops:
-                _check_loop(loop, mode, out)
+            out.extend(f.issue() for f in check_transaction(tx.segments))
     return out
