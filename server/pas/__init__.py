@@ -10,7 +10,16 @@
 
 from .bundle import BundleIndex, Entry
 from .codes import CertificationType, FollowupAction, InfoChange, RejectReason, ReviewAction, Urgency
-from .decision import Decision, DecisionPolicy, InfoRequest, ItemDecision, Modification, Reviewer, decide
+from .decision import (
+    Decision,
+    DecisionPolicy,
+    InfoRequest,
+    ItemDecision,
+    Modification,
+    Reviewer,
+    decide,
+    decide_update,
+)
 from .fhirdata import Code, Ident, Period
 from .idempotency import PriorItem, PriorSubmission, SubmissionKind, check_update, classify, fingerprint
 from .inquiry import (
@@ -98,6 +107,7 @@ __all__ = [
     "claim_response_of",
     "classify",
     "decide",
+    "decide_update",
     "due_at",
     "extend_due",
     "find_matches",

@@ -142,6 +142,47 @@ def decide(
     )
 
 
+def decide_update(
+    request: PasRequest,
+    prior: Decision,
+    evaluate: CoverageEvaluator,
+    ids: IdFactory,
+    now: datetime,
+    policy: DecisionPolicy = DEFAULT_POLICY,
+) -> Decision:
+    """Decide an update or cancel against the prior decision (PASClaimUpdate; spec-34, spec-46).
+
+    Cancelled items (infoCancelled or certificationType 3) and a whole-request cancel become ``C``;
+    items marked added or changed are decided afresh; every other item, including prior items the
+    update leaves out, keeps its prior result, so the response has current results for all items.
+    """
+    diagnoses = tuple(d.code for d in request.diagnoses if d.code is not None)
+    by_seq = {i.sequence: i for i in prior.items}
+    decided: dict[int, ItemDecision] = {}
+    for item in request.items:
+        previous = by_seq.get(item.sequence)
+        if request.is_whole_cancel or item.is_cancel:
+            decided[item.sequence] = ItemDecision(
+                item.sequence, ReviewAction.CANCELLED, trace_numbers=item.trace_numbers
+            )
+        elif previous is not None and item.info_changed is None:
+            decided[item.sequence] = previous
+        else:
+            decided[item.sequence] = _decide_item(request, item, diagnoses, evaluate, ids, now, policy)
+    for sequence, previous in by_seq.items():
+        if sequence not in decided:
+            cancelled = request.is_whole_cancel and previous.action is not ReviewAction.CANCELLED
+            decided[sequence] = (
+                ItemDecision(sequence, ReviewAction.CANCELLED, trace_numbers=previous.trace_numbers)
+                if cancelled
+                else previous
+            )
+    items = tuple(decided[s] for s in sorted(decided))
+    fresh = [i for i in items if i.authorization_number and i not in prior.items]
+    pre_auth_ref = prior.pre_auth_ref or (ids.authorization_number() if fresh else None)
+    return Decision(items=items, decided_at=now, pre_auth_ref=pre_auth_ref, version=prior.version + 1)
+
+
 def _decide_item(
     request: PasRequest,
     item: RequestItem,
