@@ -143,6 +143,7 @@ class FhirServer:
     requests: list[httpx.Request] = field(default_factory=list)
     fail: bool = False
     jwks: dict[str, Any] = field(default_factory=dict)
+    token: str = TOKEN
 
     def add(self, *resources: dict[str, Any]) -> None:
         for r in resources:
@@ -155,13 +156,14 @@ class FhirServer:
             return httpx.Response(200, json=self.jwks)
         if self.fail:
             return httpx.Response(503, json={"resourceType": "OperationOutcome", "issue": []})
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+        if request.headers.get("authorization") != f"Bearer {self.token}":
             return httpx.Response(401)
         parts = urlsplit(url)
-        path = parts.path.removeprefix(urlsplit(EHR).path).strip("/")
-        if "/" in path:
-            found = self.resources.get(path)
+        segments = [s for s in parts.path.split("/") if s]
+        if len(segments) >= 2 and segments[-2][:1].isupper():
+            found = self.resources.get("/".join(segments[-2:]))
             return httpx.Response(200, json=found) if found else httpx.Response(404)
+        path = segments[-1]
         query = parse_qs(parts.query)
         matches = [r for k, r in self.resources.items() if k.startswith(path + "/")]
         if "_id" in query:
