@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test check lint typecheck imports pytest bench format clean
+.PHONY: install run test check lint typecheck imports pytest bench format clean elm elm-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: install
 
 test: check pytest
 
-check: lint typecheck imports
+check: lint typecheck imports elm-check
 
 lint: install
 	$(BIN)/ruff format --check .
@@ -30,6 +30,18 @@ typecheck: install
 
 imports: install
 	$(BIN)/lint-imports
+
+# DTR content: translate questionnaires/content/**/*.cql to ELM JSON (Node, @cqframework/cql).
+CQL_DIR := questionnaires/cql
+$(CQL_DIR)/node_modules: $(CQL_DIR)/package-lock.json
+	npm ci --prefix $(CQL_DIR)
+	touch $@
+
+elm: $(CQL_DIR)/node_modules
+	node $(CQL_DIR)/compile.mjs
+
+elm-check: $(CQL_DIR)/node_modules
+	node $(CQL_DIR)/compile.mjs --check
 
 pytest: install
 	$(BIN)/python -m pytest
