@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -27,9 +27,13 @@ class ManifestEntry:
 class Manifest:
     packages: tuple[ManifestEntry, ...]
     aliases: dict[str, str]  # dependency name -> "name" or "name#version" published here
+    pins: dict[str, dict[str, str]] = field(default_factory=dict)  # "name#version" -> {dependency: version}
 
-    def canonical_dependency(self, name: str, version: str) -> tuple[str, str]:
+    def canonical_dependency(self, name: str, version: str, dependent: str | None = None) -> tuple[str, str]:
         """Map a dependency as an IG declares it to the package name and version we look for."""
+        pinned = self.pins.get(dependent or "", {}).get(name)
+        if pinned is not None:
+            version = pinned
         target = self.aliases.get(name)
         if target is None:
             return name, version
@@ -54,4 +58,4 @@ def load_manifest(text: str | None = None) -> Manifest:
         )
         for row in data.get("package", [])
     )
-    return Manifest(entries, dict(data.get("aliases", {})))
+    return Manifest(entries, dict(data.get("aliases", {})), dict(data.get("pins", {})))

@@ -67,7 +67,7 @@ class Package:
         """The parsed JSON of ``package/<filename>`` (parsed once, then cached)."""
         cached = self._parsed.get(filename)
         if cached is None:
-            data = orjson.loads(self._load_files()[filename])
+            data = _parse_json(self._load_files()[filename])
             if not isinstance(data, dict):
                 raise ValueError(f"{self.key}: {filename} is not a JSON object")
             cached = self._parsed[filename] = data
@@ -110,6 +110,19 @@ class Package:
                 yield name, self.read(name)
 
 
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # A few published files carry a byte-order mark or another Unicode encoding.
+        for encoding in ("utf-8-sig", "utf-16"):
+            try:
+                return orjson.loads(raw.decode(encoding))
+            except (UnicodeDecodeError, orjson.JSONDecodeError):
+                continue
+        raise
+
+
 def open_package(source: Path) -> Package:
     """Read a package's ``package.json`` from a ``.tgz`` or a ``<name>#<version>`` cache folder."""
     if source.is_file():
@@ -138,7 +151,7 @@ def _read_tgz(path: Path) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
         for member in tar.getmembers():
             name = member.name.lstrip("./")
-            if not member.isfile() or not name.startswith(_PREFIX):
+            if not member.isfile() or not name.startswith(_PREFIX) or _is_resource_fork(name):
                 continue
             out[name[len(_PREFIX) :]] = raw[member.offset_data : member.offset_data + member.size]
     return out
@@ -149,5 +162,10 @@ def _read_dir(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in root.rglob("*")
-        if p.is_file() and (p.suffix == ".json" or p.name == ".index.json")
+        if p.is_file() and p.suffix == ".json" and not _is_resource_fork(p.name)
     }
+
+
+def _is_resource_fork(name: str) -> bool:
+    # macOS archivers add AppleDouble "._name" companions; they are not package content.
+    return name.rsplit("/", 1)[-1].startswith("._")

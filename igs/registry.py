@@ -84,9 +84,11 @@ class Registry:
             )
         return package
 
-    def dependency(self, name: str, version: str) -> tuple[Package | None, bool]:
+    def dependency(
+        self, name: str, version: str, dependent: str | None = None
+    ) -> tuple[Package | None, bool]:
         """Resolve a declared dependency to (package, exact?), else the highest version of that name."""
-        real_name, real_version = self.manifest.canonical_dependency(name, version)
+        real_name, real_version = self.manifest.canonical_dependency(name, version, dependent)
         exact = self.find(real_name, real_version)
         if exact is not None:
             return exact, real_version == version and real_name == name
@@ -102,7 +104,7 @@ class Registry:
         index = 0
         while index < len(order):
             for name, version in order[index].dependencies.items():
-                dep, _ = self.dependency(name, version)
+                dep, _ = self.dependency(name, version, order[index].key)
                 if dep is not None and dep.key not in seen:
                     seen.add(dep.key)
                     order.append(dep)
@@ -122,7 +124,7 @@ class Registry:
         reported: set[str] = set()
         for package in self.packages:
             for name, version in package.dependencies.items():
-                dep, exact = self.dependency(name, version)
+                dep, exact = self.dependency(name, version, package.key)
                 key = f"{name}#{version}"
                 if dep is None and key not in reported:
                     reported.add(key)

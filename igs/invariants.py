@@ -1,0 +1,105 @@
+"""FHIRPath invariants (``ElementDefinition.constraint.expression``) through fhirpathpy, compiled once.
+
+fhirpathpy lacks ``resolve()``, ``memberOf()``, ``conformsTo()`` and ``htmlChecks()``. ``resolve()`` is given
+through its user invocation table and resolves Bundle-local and contained references. Expressions using the
+others are skipped and listed in :data:`UNSUPPORTED_FUNCTIONS`; so are the invariants checked natively by
+the validator (:data:`NATIVE_KEYS`), which run on every element and would dominate the cost.
+Spec: https://hl7.org/fhir/R4/conformance-rules.html#constraints, https://hl7.org/fhirpath/N1/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
+from fhirpathpy.models import models
+
+# ele-1 (has value or children), ext-1 (value xor extensions) and ref-1 (contained target) are structural
+# checks done natively; dom-3 (contained referenced) and dom-6 (narrative, best practice) are approximated or
+# left out; txt-1/txt-2 need htmlChecks().
+NATIVE_KEYS = frozenset(
+    {"ele-1", "ext-1", "ref-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6", "txt-1", "txt-2"}
+)
+UNSUPPORTED_FUNCTIONS = ("memberOf(", "conformsTo(", "htmlChecks(", "defineVariable(", "lowBoundary(")
+
+Resolver = Callable[[str], dict[str, Any] | None]
+
+
+class Invariants:
+    """Compiled-expression cache plus the ``resolve()`` hook (per validation run, via a context variable)."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, Callable[..., list[Any]] | None] = {}
+        self.skipped: dict[str, str] = {}  # expression -> why it is not evaluated
+        self._resolver: ContextVar[Resolver | None] = ContextVar("priorgate_fhirpath_resolver", default=None)
+        self._options = {
+            "userInvocationTable": {
+                "resolve": {"fn": self._resolve, "arity": {0: []}},
+                "hasValue": {"fn": _has_value, "arity": {0: []}},
+            },
+            "traceFn": lambda *args: None,
+        }
+
+    def _resolve(self, inputs: list[Any]) -> list[Any]:
+        resolver = self._resolver.get()
+        out: list[Any] = []
+        for item in inputs:
+            data = item.data if isinstance(item, ResourceNode) else item
+            ref = data.get("reference") if isinstance(data, dict) else data if isinstance(data, str) else None
+            if ref and resolver is not None:
+                target = resolver(ref)
+                if target is not None:
+                    out.append(target)
+        return out
+
+    def compiled(self, expression: str) -> Callable[..., list[Any]] | None:
+        if expression in self._compiled:
+            return self._compiled[expression]
+        fn: Callable[..., list[Any]] | None = None
+        unsupported = next((f for f in UNSUPPORTED_FUNCTIONS if f in expression), None)
+        if unsupported is not None:
+            self.skipped[expression] = f"uses {unsupported.rstrip('(')}()"
+        else:
+            try:
+                fn = fhirpathpy.compile(expression, models["r4"], self._options)
+            except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for parse errors
+                self.skipped[expression] = f"does not compile: {exc}"
+        self._compiled[expression] = fn
+        return fn
+
+    def holds(
+        self,
+        expression: str,
+        node: Any,
+        type_path: str,
+        resource: dict[str, Any],
+        root: dict[str, Any],
+        resolver: Resolver | None,
+    ) -> bool | None:
+        """True/False for the invariant on ``node``; None when it cannot be evaluated here."""
+        fn = self.compiled(expression)
+        if fn is None:
+            return None
+        token = self._resolver.set(resolver)
+        try:
+            target = ResourceNode.create_node(node, type_path) if type_path else node  # type: ignore[no-untyped-call]
+            result = fn(target, {"resource": resource, "rootResource": root})
+        except Exception as exc:  # noqa: BLE001 - an engine failure must not fail the validation
+            self.skipped.setdefault(expression, f"fails in fhirpathpy: {exc}")
+            return None
+        finally:
+            self._resolver.reset(token)
+        if not result:
+            return True  # an empty result means the constraint does not apply (FHIRPath spec §5.1)
+        return all(v is True for v in result)
+
+
+def _has_value(inputs: list[Any]) -> list[bool]:
+    """FHIRPath ``hasValue()``: a single primitive with a value (fhirpathpy does not implement it)."""
+    if len(inputs) != 1:
+        return [False]
+    data = inputs[0].data if isinstance(inputs[0], ResourceNode) else inputs[0]
+    return [data is not None and not isinstance(data, dict | list)]
