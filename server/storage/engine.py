@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from igs.outcome import Failure, OperationOutcomeError
+from server.fhir_json import dumps, loads
 
 # Execution option that makes a SQLite transaction take the write lock at BEGIN, so two writers never
 # deadlock upgrading from a read lock; readers keep plain deferred transactions under WAL.
@@ -26,10 +27,22 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            json_serializer=_json_text,
+            json_deserializer=loads,
+        )
     raise OperationOutcomeError.of(
         Failure.INVALID, f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql"
     )
+
+
+def _json_text(value: Any) -> str:
+    # Stored bytes arrive as orjson fragments: written through, never re-serialised.
+    return dumps(value).decode()
 
 
 def _sqlite_engine(database_url: str) -> Engine:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Select, and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -346,8 +347,8 @@ class Transaction:
         return self._finish_write(resource_type, resource_id, version, stamp, raw, method, fresh=False)
 
     def _content(self, raw: bytes) -> Any:
-        # JSONB keeps decimals exact as numeric; the JSON column on SQLite is only a convenience copy.
-        return loads(raw) if self._repo.stores_content else None
+        # PostgreSQL keeps a JSONB copy for ad-hoc queries (numeric keeps decimals exact); SQLite needs none.
+        return orjson.Fragment(raw) if self._repo.stores_content else None
 
     def _finish_write(
         self,

@@ -1,0 +1,95 @@
+"""Fixtures for the server tests: a database URL per engine (SQLite always, PostgreSQL when configured).
+
+PostgreSQL tests run in a private schema per test session (dropped at the end) and TRUNCATE between tests,
+so they never touch other suites' tables in the shared test database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from server.search.definitions import load_registry
+from server.storage.engine import make_engine
+from server.storage.migrate import upgrade
+from server.storage.repository import Repository
+from server.storage.schema import metadata
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+def _pg_base_url() -> str | None:
+    return os.environ.get("PRIORGATE_TEST_DATABASE_URL") or None
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str | None]:
+    base = _pg_base_url()
+    if base is None:
+        yield None
+        return
+    schema = f"server_tests_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    rendered = url.render_as_string(hide_password=False)
+    engine = make_engine(rendered)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield rendered
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_schema_url: str | None) -> Iterator[str]:
+    """A migrated, empty database on each engine."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'server.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    if pg_schema_url is None:
+        pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
+    engine = make_engine(pg_schema_url)
+    with engine.begin() as conn:
+        names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names}"))
+    engine.dispose()
+    yield pg_schema_url
+
+
+class Clock:
+    """A test clock that moves one millisecond per reading, so ordering never depends on wall time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        self.current += timedelta(milliseconds=1)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def repository(database_url: str, clock: Clock) -> Iterator[Repository]:
+    engine = make_engine(database_url)
+    yield Repository(engine, load_registry(), now=clock)
+    engine.dispose()

@@ -1,0 +1,277 @@
+"""The FHIR REST surface through the ASGI app, on both engines (the issue's "Done when")."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    settings = Settings(database_url=database_url, demo_content=False, max_body_bytes=64 * 1024)
+    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def patient(family: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": "urn:rest:mrn", "value": family}],
+        "name": [{"family": family}],
+        "birthDate": "1990-01-02",
+    }
+
+
+def assert_outcome(response: Any, status: int, fragment: str = "") -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"] and body["issue"][0]["severity"] in ("error", "fatal")
+    assert fragment.lower() in response.text.lower()
+    assert "Traceback" not in response.text
+
+
+def test_patient_lifecycle(client: TestClient) -> None:
+    created = client.post("/fhir/Patient", json=patient("Life"))
+    assert created.status_code == 201
+    body = created.json()
+    pid = body["id"]
+    assert created.headers["location"] == f"http://testserver/fhir/Patient/{pid}/_history/1"
+    assert created.headers["etag"] == 'W/"1"'
+    assert created.headers["content-type"].startswith("application/fhir+json")
+    assert "GMT" in created.headers["last-modified"]
+
+    read = client.get(f"/fhir/Patient/{pid}")
+    assert read.status_code == 200 and read.json() == body
+
+    updated = client.put(
+        f"/fhir/Patient/{pid}", json={**body, "gender": "other"}, headers={"If-Match": 'W/"1"'}
+    )
+    assert updated.status_code == 200 and updated.json()["meta"]["versionId"] == "2"
+    stale = client.put(f"/fhir/Patient/{pid}", json={**body, "gender": "male"}, headers={"If-Match": 'W/"1"'})
+    assert_outcome(stale, 412, "version 2")
+
+    found = client.get("/fhir/Patient", params={"identifier": "urn:rest:mrn|Life"}).json()
+    assert found["type"] == "searchset" and found["total"] == 1
+    assert found["entry"][0]["resource"]["gender"] == "other"
+    assert found["entry"][0]["fullUrl"] == f"http://testserver/fhir/Patient/{pid}"
+
+    assert client.get(f"/fhir/Patient/{pid}/_history/1").json()["meta"]["versionId"] == "1"
+    history = client.get(f"/fhir/Patient/{pid}/_history").json()
+    assert history["type"] == "history" and [
+        e["resource"]["meta"]["versionId"] for e in history["entry"]
+    ] == ["2", "1"]
+
+    assert client.delete(f"/fhir/Patient/{pid}").status_code == 204
+    assert_outcome(client.get(f"/fhir/Patient/{pid}"), 410, "deleted")
+    assert client.delete(f"/fhir/Patient/{pid}").status_code == 204
+    assert len(client.get(f"/fhir/Patient/{pid}/_history").json()["entry"]) == 3
+    assert client.get("/fhir/Patient", params={"identifier": "urn:rest:mrn|Life"}).json()["total"] == 0
+
+
+def test_exact_decimals_over_http(client: TestClient) -> None:
+    raw = (
+        b'{"resourceType":"Observation","status":"final","code":{"text":"w"},"valueQuantity":{"value":1.50}}'
+    )
+    created = client.post("/fhir/Observation", content=raw, headers=FHIR_JSON)
+    assert b'"value":1.50}' in created.content
+    assert b'"value":1.50}' in client.get(f"/fhir/Observation/{created.json()['id']}").content
+    assert b'"value": 1.50' in client.get(f"/fhir/Observation/{created.json()['id']}?_pretty=true").content
+
+
+def test_conditional_create_update_delete(client: TestClient) -> None:
+    first = client.post("/fhir/Patient", json=patient("Cond"))
+    header = {"If-None-Exist": "identifier=urn:rest:mrn|Cond"}
+    again = client.post("/fhir/Patient", json=patient("Cond"), headers=header)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    put = client.put("/fhir/Patient?identifier=urn:rest:mrn|Cond", json={**patient("Cond"), "gender": "male"})
+    assert put.status_code == 200 and put.json()["id"] == first.json()["id"]
+    assert client.delete("/fhir/Patient?identifier=urn:rest:mrn|Cond").status_code == 204
+    assert client.get(f"/fhir/Patient/{first.json()['id']}").status_code == 410
+
+
+def test_prefer_return_minimal(client: TestClient) -> None:
+    response = client.post("/fhir/Patient", json=patient("Min"), headers={"Prefer": "return=minimal"})
+    assert response.status_code == 201 and response.content == b"" and "location" in response.headers
+
+
+def test_search_paging_links_and_summary(client: TestClient) -> None:
+    for n in range(5):
+        client.post("/fhir/Patient", json={**patient("Pages"), "identifier": [{"value": f"pg-{n}"}]})
+    url: str | None = "/fhir/Patient?family=Pages&_count=2"
+    seen: list[str] = []
+    while url:
+        bundle = client.get(url).json()
+        seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        url = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+    assert len(seen) == 5 == len(set(seen))
+    summary = client.get("/fhir/Patient?family=Pages&_summary=count").json()
+    assert summary["total"] == 5 and "entry" not in summary
+
+
+def test_unknown_search_params_lenient_and_strict(client: TestClient) -> None:
+    lenient = client.get("/fhir/Patient?bogus=1").json()
+    outcome = [e for e in lenient["entry"] if e["search"]["mode"] == "outcome"]
+    assert "bogus" in outcome[0]["resource"]["issue"][0]["diagnostics"]
+    assert "bogus" not in lenient["link"][0]["url"]
+    assert_outcome(client.get("/fhir/Patient?bogus=1", headers={"Prefer": "handling=strict"}), 400, "bogus")
+    assert_outcome(client.get("/fhir/Patient?birthdate=notadate"), 400, "date")
+    assert_outcome(client.get("/fhir/Patient?_count=abc"), 400, "_count")
+
+
+def test_claim_include(client: TestClient) -> None:
+    pid = client.post("/fhir/Patient", json=patient("Inc")).json()["id"]
+    claim = {
+        "resourceType": "Claim",
+        "status": "active",
+        "use": "preauthorization",
+        "patient": {"reference": f"Patient/{pid}"},
+    }
+    cid = client.post("/fhir/Claim", json=claim).json()["id"]
+    bundle = client.get(f"/fhir/Claim?patient={pid}&_include=Claim:patient").json()
+    modes = sorted((e["search"]["mode"], e["resource"]["id"]) for e in bundle["entry"])
+    assert modes == [("include", pid), ("match", cid)]
+
+
+def test_transaction_rewrites_urn_uuid_and_is_atomic(client: TestClient) -> None:
+    urn = f"urn:uuid:{uuid.uuid4()}"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Coverage",
+                    "status": "active",
+                    "beneficiary": {"reference": urn},
+                    "payor": [{"display": "P"}],
+                },
+                "request": {"method": "POST", "url": "Coverage"},
+            },
+            {"fullUrl": urn, "resource": patient("Tx"), "request": {"method": "POST", "url": "Patient"}},
+        ],
+    }
+    response = client.post("/fhir", json=bundle)
+    assert response.status_code == 200
+    result = response.json()
+    assert result["type"] == "transaction-response"
+    coverage_loc, patient_loc = (e["response"]["location"] for e in result["entry"])
+    assert coverage_loc.startswith("Coverage/") and patient_loc.startswith("Patient/")
+    coverage = client.get(f"/fhir/{coverage_loc.split('/_history')[0]}").json()
+    assert coverage["beneficiary"]["reference"] == patient_loc.split("/_history")[0]
+    assert client.get(f"/fhir/Coverage?beneficiary={patient_loc.split('/_history')[0]}").json()["total"] == 1
+
+    failing = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": patient("TxFail"), "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    assert_outcome(client.post("/fhir", json=failing), 404, "Bundle.entry[1]")
+    assert client.get("/fhir/Patient?family=TxFail").json()["total"] == 0
+
+
+def test_batch_reports_each_entry(client: TestClient) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": patient("Batch"), "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "GET", "url": "Patient/does-not-exist"}},
+            {"request": {"method": "GET", "url": "Patient?family=Batch"}},
+        ],
+    }
+    result = client.post("/fhir", json=bundle).json()
+    statuses = [e["response"]["status"] for e in result["entry"]]
+    assert statuses == ["201 Created", "404 Not Found", "200 OK"]
+    assert result["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
+    assert result["entry"][2]["resource"]["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "fragment"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "not a FHIR resource"),
+        (b'{"name": []}', 400, "resourceType"),
+        (b'{"resourceType": "Coverage", "status": "active"}', 400, "URL is for Patient"),
+        (b"", 400, "empty"),
+        (b"\xff\xfe", 400, "not valid JSON"),
+        (b'{"resourceType": "Patient", "x": NaN}', 400, "not valid JSON"),
+    ],
+)
+def test_bad_bodies_are_400(client: TestClient, content: bytes, status: int, fragment: str) -> None:
+    assert_outcome(client.post("/fhir/Patient", content=content, headers=FHIR_JSON), status, fragment)
+
+
+def test_content_negotiation(client: TestClient) -> None:
+    xml = b'<Patient xmlns="http://hl7.org/fhir"/>'
+    assert_outcome(
+        client.post("/fhir/Patient", content=xml, headers={"Content-Type": "application/fhir+xml"}),
+        415,
+        "XML",
+    )
+    assert_outcome(
+        client.post("/fhir/Patient", content=b"x", headers={"Content-Type": "text/plain"}), 415, "text/plain"
+    )
+    assert_outcome(client.get("/fhir/metadata", headers={"Accept": "application/fhir+xml"}), 406, "XML")
+    assert_outcome(client.get("/fhir/metadata?_format=xml"), 406, "XML")
+    assert (
+        client.get("/fhir/metadata?_format=json", headers={"Accept": "application/fhir+xml"}).status_code
+        == 200
+    )
+    plain = client.post(
+        "/fhir/Patient", content=b'{"resourceType":"Patient"}', headers={"Content-Type": "application/json"}
+    )
+    assert plain.status_code == 201
+    assert client.get("/fhir/metadata", headers={"Accept": "application/json, text/html"}).status_code == 200
+
+
+def test_oversized_bodies_are_413(client: TestClient) -> None:
+    big = b'{"resourceType":"Patient","text":"' + b"x" * (70 * 1024) + b'"}'
+    assert_outcome(client.post("/fhir/Patient", content=big, headers=FHIR_JSON), 413, "limit")
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(70):
+            yield b"x" * 1024
+
+    assert_outcome(client.post("/fhir/Patient", content=chunks(), headers=FHIR_JSON), 413, "limit")
+
+
+def test_routing_errors_are_outcomes(client: TestClient) -> None:
+    assert_outcome(client.get("/fhir/NotAType/1"), 404, "NotAType")
+    assert_outcome(client.get("/fhir/Patient/unknown"), 404, "unknown")
+    assert_outcome(client.patch("/fhir/Patient/1", json={}), 405)
+    assert_outcome(client.get("/fhir/Patient/1/_history/x"), 404)
+    assert_outcome(
+        client.put("/fhir/Patient/bad id!", json={"resourceType": "Patient", "id": "bad id!"}),
+        400,
+        "valid FHIR id",
+    )
+    assert_outcome(
+        client.post("/fhir", json={"resourceType": "Bundle", "type": "collection"}),
+        400,
+        "transaction or batch",
+    )
+
+
+def test_metadata_is_built_from_what_is_mounted(client: TestClient) -> None:
+    statement = client.get("/fhir/metadata").json()
+    assert statement["resourceType"] == "CapabilityStatement" and statement["fhirVersion"] == "4.0.1"
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert {"Patient", "Claim", "ClaimResponse", "Coverage", "Parameters", "Binary"} <= set(resources)
+    claim_params = {p["name"] for p in resources["Claim"]["searchParam"]}
+    assert {"_id", "_lastUpdated", "identifier", "patient", "status"} <= claim_params
+    assert "Claim:patient" in resources["Claim"]["searchInclude"]
+    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
