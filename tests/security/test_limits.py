@@ -1,0 +1,86 @@
+"""Input limits: each refusal is a 413 OperationOutcome, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI, Request
+
+from igs.outcome import Failure, OperationOutcomeError
+from server.errors import install_error_handlers
+from server.security.limits import BodySizeLimit, InputLimits, check_json, parse_json_within_limits
+
+LIMITS = InputLimits(max_body_bytes=1000, max_depth=5, max_string_length=20, max_bundle_entries=3)
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (_nested(6), "nesting"),
+        ({"resourceType": "Patient", "name": [{"text": "x" * 21}]}, "string"),
+        ({"resourceType": "Bundle", "entry": [{}, {}, {}, {}]}, "entries"),
+        (
+            {
+                "resourceType": "Bundle",
+                "entry": [{"resource": {"resourceType": "Bundle", "entry": [1, 2, 3, 4]}}],
+            },
+            "entries",
+        ),
+        ({"k" * 21: 1}, "property name"),
+    ],
+)
+def test_json_over_a_limit_is_too_large(value, fragment):
+    with pytest.raises(OperationOutcomeError, match=fragment) as exc:
+        check_json(value, LIMITS)
+    assert exc.value.failure is Failure.TOO_LARGE
+    assert exc.value.to_fhir()["issue"][0]["code"] == "too-costly"
+
+
+def test_json_within_limits_passes():
+    check_json({"resourceType": "Bundle", "entry": [{"resource": {"id": "abc"}}] * 3}, LIMITS)
+    check_json(_nested(5), LIMITS)
+
+
+def test_parse_rejects_bad_json_as_invalid_and_deep_json_as_too_large():
+    with pytest.raises(OperationOutcomeError) as bad:
+        parse_json_within_limits(b"{not json", LIMITS)
+    assert bad.value.failure is Failure.INVALID
+    with pytest.raises(OperationOutcomeError) as deep:
+        parse_json_within_limits(b"[" * 2000 + b"]" * 2000, InputLimits())
+    assert deep.value.failure is Failure.TOO_LARGE
+    with pytest.raises(OperationOutcomeError) as big:
+        parse_json_within_limits(b" " * 1001, LIMITS)
+    assert big.value.failure is Failure.TOO_LARGE
+
+
+def _app() -> BodySizeLimit:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/fhir/Bundle")
+    async def post(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    return BodySizeLimit(app, max_bytes=100)
+
+
+def test_body_size_middleware(test_client_factory):
+    client = test_client_factory(_app())
+    assert client.post("/fhir/Bundle", content=b"x" * 100).json() == {"size": 100}
+    declared = client.post("/fhir/Bundle", content=b"x" * 101)
+    assert declared.status_code == 413
+    assert declared.json()["resourceType"] == "OperationOutcome"
+
+    def chunks():
+        for _ in range(5):
+            yield b"y" * 30
+
+    streamed = client.post("/fhir/Bundle", content=chunks())
+    assert streamed.status_code == 413
+    assert streamed.json()["issue"][0]["code"] == "too-costly"
