@@ -47,7 +47,7 @@ from server.security.dependencies import (
 )
 from server.security.jwks import JwksCache, JwksError, select_key
 from server.security.keys import KeyProvider, SigningKey, StaticKeyProvider, jwks_of
-from server.security.limits import BodySizeLimit, InputLimits, check_json, parse_json_within_limits
+from server.security.limits import InputLimits, check_json, parse_json_within_limits
 from server.security.principal import Principal, authorize, authorize_operation
 from server.security.replay import InMemoryReplayStore, ReplayStore
 from server.security.router import SecurityEndpoints, build_security_router
@@ -90,7 +90,6 @@ __all__ = [
     "parse_json_within_limits",
     "check_json",
     "InputLimits",
-    "BodySizeLimit",
     "DEFAULT_TENANCY",
     "OPERATION_REQUIREMENTS",
     "AccessTokenPolicy",

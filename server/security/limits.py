@@ -1,27 +1,18 @@
-"""Input limits (issue 9, Must 5): body size, JSON nesting depth, string length, Bundle entry count.
+"""Input limits on JSON bodies (issue 9, Must 5): nesting depth, string length, array length and
+Bundle entry count, each configurable, each refused as a 413 ``too-costly`` OperationOutcome, never a 500.
 
-Each limit is configurable and each refusal is a 4xx OperationOutcome (413 ``too-costly``), never a
-500: :func:`check_json` raises :class:`~igs.outcome.OperationOutcomeError`, and
-:class:`BodySizeLimit` is a plain ASGI middleware that answers 413 itself when ``Content-Length`` is
-too large and otherwise stops reading a chunked body at the limit.
+The raw body size is enforced earlier, before the body is read, by ``server/api/limits.BodyLimit``
+(``PRIORGATE_MAX_BODY_BYTES``); :func:`parse_json_within_limits` re-checks it for bodies read elsewhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from igs.outcome import Failure, OperationOutcomeError
-from server.errors import status_of
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -86,63 +77,3 @@ def parse_json_within_limits(raw: bytes, limits: InputLimits) -> Any:
         ) from None
     check_json(value, limits)
     return value
-
-
-class BodySizeLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with a 413 OperationOutcome.
-
-    A declared ``Content-Length`` over the limit is answered before the app runs; a chunked body is
-    cut off at the limit by raising :class:`OperationOutcomeError` from ``receive`` (the app's error
-    handlers render it).
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await _send_outcome(send, too_large(f"request body exceeds {self.max_bytes} bytes"))
-            return
-        seen = 0
-        limit = self.max_bytes
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message.get("type") == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise too_large(f"request body exceeds {limit} bytes")
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-async def _send_outcome(send: Send, error: OperationOutcomeError) -> None:
-    body = orjson.dumps(error.to_fhir())
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status_of(error.failure),
-            "headers": [
-                (b"content-type", b"application/fhir+json; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI, Request
 
 from igs.outcome import Failure, OperationOutcomeError
-from server.errors import install_error_handlers
-from server.security.limits import BodySizeLimit, InputLimits, check_json, parse_json_within_limits
+from server.security.limits import InputLimits, check_json, parse_json_within_limits
 
 LIMITS = InputLimits(max_body_bytes=1000, max_depth=5, max_string_length=20, max_bundle_entries=3)
 
@@ -57,30 +55,3 @@ def test_parse_rejects_bad_json_as_invalid_and_deep_json_as_too_large():
     with pytest.raises(OperationOutcomeError) as big:
         parse_json_within_limits(b" " * 1001, LIMITS)
     assert big.value.failure is Failure.TOO_LARGE
-
-
-def _app() -> BodySizeLimit:
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.post("/fhir/Bundle")
-    async def post(request: Request) -> dict[str, int]:
-        return {"size": len(await request.body())}
-
-    return BodySizeLimit(app, max_bytes=100)
-
-
-def test_body_size_middleware(test_client_factory):
-    client = test_client_factory(_app())
-    assert client.post("/fhir/Bundle", content=b"x" * 100).json() == {"size": 100}
-    declared = client.post("/fhir/Bundle", content=b"x" * 101)
-    assert declared.status_code == 413
-    assert declared.json()["resourceType"] == "OperationOutcome"
-
-    def chunks():
-        for _ in range(5):
-            yield b"y" * 30
-
-    streamed = client.post("/fhir/Bundle", content=chunks())
-    assert streamed.status_code == 413
-    assert streamed.json()["issue"][0]["code"] == "too-costly"
