@@ -77,7 +77,9 @@ def _valid_id(segment_id: str) -> bool:
 def read_delimiters(text: str) -> Delimiters:
     """Read the delimiters from the fixed-width ISA at the start of ``text``."""
     if not text.startswith("ISA"):
-        raise X12Error.at("an interchange must start with ISA", position=1, segment_id=text[:3] or "ISA")
+        raise X12Error.at(
+            f"an interchange must start with ISA, found {text[:3]!r}", position=1, segment_id="ISA"
+        )
     if len(text) < ISA_LENGTH:
         raise X12Error.at(
             f"truncated ISA: {len(text)} characters, the ISA is {ISA_LENGTH}", position=1, segment_id="ISA"

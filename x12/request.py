@@ -588,7 +588,9 @@ def _service_line(item: Json, professional: bool) -> ServiceLine | None:
         qualifier = PROCEDURE_QUALIFIERS.get(text(coding.get("system")))
         if qualifier and coding.get("code"):
             modifiers = tuple(code_in(m) for m in item.get("modifier", ()) or () if code_in(m))
-            end = code_in(ext_value(product, urls.EXT_PRODUCT_CODE_END))
+            end = code_in(ext_value(item, urls.EXT_PRODUCT_CODE_END)) or code_in(
+                ext_value(product, urls.EXT_PRODUCT_CODE_END)
+            )
             procedure = Procedure(qualifier, text(coding["code"]), modifiers[:4], end)
             break
     revenue = code_in(item.get("revenue"), urls.NUBC_REVENUE)

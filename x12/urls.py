@@ -75,3 +75,9 @@ TRN_ORG_PREFIX = "urn:trnorg:"
 def x12_system(element: str) -> str:
     """The PAS code system URL of X12 data element ``element`` (e.g. ``"306"``)."""
     return X12_CODE_SYSTEM + element
+
+
+# Inquiry (Claim Inquiry profile) search keys
+EXT_ITEM_CERT_ISSUE_DATE = PAS_SD + "extension-itemCertificationIssueDate"
+EXT_ITEM_CERT_EFFECTIVE_DATE = PAS_SD + "extension-itemCertificationEffectiveDate"
+EXT_ITEM_CERT_EXPIRATION_DATE = PAS_SD + "extension-itemCertificationExpirationDate"
