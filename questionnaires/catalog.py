@@ -39,7 +39,8 @@ from questionnaires.canonicals import (
 
 CONTENT_ROOT = Path(__file__).parent / "content"
 FHIR_MODEL_NS = "{http://hl7.org/fhir}"
-_CQL_REFERENCE = re.compile(r'^"([A-Za-z0-9_]+)"\."([^"]+)"$')
+# "Library".Definition (the form DTR clients split on '.'); a quoted definition name is accepted too.
+_CQL_REFERENCE = re.compile(r'^"([A-Za-z0-9_]+)"\.(?:([A-Za-z_][A-Za-z0-9_]*)|"([^"]+)")$')
 _EXPRESSION_EXTENSIONS = (INITIAL_EXPRESSION, CANDIDATE_EXPRESSION, CONTEXT_EXPRESSION, VARIABLE)
 
 Key = tuple[str, str]  # (url, version)
@@ -359,8 +360,9 @@ def load_catalog(root: Path | None = None) -> Catalog:
                     )
                     continue
                 defines = {d["name"] for d in _definitions(elm_by_key[lib_key].tree, "statements")}
-                if match.group(2) not in defines:
-                    issues.append(Issue(f"{label}: {match.group(1)} has no definition {match.group(2)!r}"))
+                define = match.group(2) or match.group(3)
+                if define not in defines:
+                    issues.append(Issue(f"{label}: {match.group(1)} has no definition {define!r}"))
         for lib_key in closure:
             for vs_def in _definitions(elm_by_key[lib_key].tree, "valueSets"):
                 vs_key = probe.valueset_key(vs_def["id"])

@@ -194,65 +194,65 @@ def test_every_topic_library_is_executed(catalog: Catalog) -> None:
 
 def test_lumbar_mri_prepopulates_duration_and_therapy(results: Results) -> None:
     row = results["lumbar-conservative"]
-    assert row["Has Low Back Pain"] is True
-    assert row["Weeks Of Low Back Pain"] == 16
-    assert row["Weeks Of Conservative Therapy"] == 8
-    assert row["Six Weeks Of Conservative Therapy"] is True
-    assert row["Has Neurological Deficit"] is True
-    assert row["Has Red Flags"] is False
+    assert row["HasLowBackPain"] is True
+    assert row["WeeksOfLowBackPain"] == 16
+    assert row["WeeksOfConservativeTherapy"] == 8
+    assert row["SixWeeksOfConservativeTherapy"] is True
+    assert row["HasNeurologicalDeficit"] is True
+    assert row["HasRedFlags"] is False
 
 
 def test_lumbar_mri_red_flags_ignore_resolved_conditions(results: Results) -> None:
     row = results["lumbar-red-flag"]
-    assert row["Has Red Flags"] is True
-    assert [c["code"] for c in row["Red Flag Codings"]] == ["G83.4"]
-    assert row["Six Weeks Of Conservative Therapy"] is False
-    assert row["Weeks Of Low Back Pain"] == 0
+    assert row["HasRedFlags"] is True
+    assert [c["code"] for c in row["RedFlagCodings"]] == ["G83.4"]
+    assert row["SixWeeksOfConservativeTherapy"] is False
+    assert row["WeeksOfLowBackPain"] == 0
 
 
 def test_cpap_takes_most_recent_ahi_and_mild_osa_rule(results: Results) -> None:
     row = results["cpap-mild-with-comorbidity"]
-    assert row["Has Obstructive Sleep Apnea"] is True
-    assert row["Most Recent AHI"] == 11.5
-    assert row["Sleep Study Date"] == "2026-10-03"
-    assert row["Has Mild OSA Comorbidity"] is True
-    assert row["AHI Qualifies"] is True
-    assert row["Face To Face Evaluation Date"] == "2026-09-15"
+    assert row["HasObstructiveSleepApnea"] is True
+    assert row["MostRecentAHI"] == 11.5
+    assert row["SleepStudyDate"] == "2026-10-03"
+    assert row["HasMildOSAComorbidity"] is True
+    assert row["AHIQualifies"] is True
+    assert row["FaceToFaceEvaluationDate"] == "2026-09-15"
 
 
 def test_cpap_without_study_leaves_answers_empty(results: Results) -> None:
     row = results["cpap-untested"]
-    assert row["Most Recent AHI"] is None
-    assert row["AHI Qualifies"] is False
-    assert row["Has Obstructive Sleep Apnea"] is False
+    assert row["MostRecentAHI"] is None
+    assert row["AHIQualifies"] is False
+    assert row["HasObstructiveSleepApnea"] is False
 
 
 def test_home_oxygen_blood_gas(results: Results) -> None:
     row = results["home-oxygen-qualifying"]
-    assert row["Most Recent SpO2"] == 86
-    assert row["Most Recent PaO2"] == 52
-    assert row["Qualifying Test Date"] == "2026-11-18"
-    assert row["Blood Gas Qualifies"] is True
-    assert row["Qualifying Condition Coding"]["code"] == "J44.9"
-    assert results["home-oxygen-normal"]["Blood Gas Qualifies"] is False
-    assert results["home-oxygen-normal"]["Has Qualifying Condition"] is False
+    assert row["MostRecentSpO2"] == 86
+    assert row["MostRecentPaO2"] == 52
+    assert row["QualifyingTestDate"] == "2026-11-18"
+    assert row["BloodGasQualifies"] is True
+    assert row["QualifyingConditionCoding"]["code"] == "J44.9"
+    assert results["home-oxygen-normal"]["BloodGasQualifies"] is False
+    assert results["home-oxygen-normal"]["HasQualifyingCondition"] is False
 
 
 def test_biologic_indication_therapy_tb_and_weight(results: Results) -> None:
     row = results["biologic-crohns"]
-    assert row["Primary Indication Coding"]["code"] == "K50.90"
-    assert row["Tried Conventional Therapy"] is True
-    assert row["Conventional Therapy Names"] == ["Azathioprine 50 MG Oral Tablet"]
-    assert row["TB Screening Negative"] is True
-    assert row["TB Screening Date"] == "2026-10-20"
-    assert row["Most Recent Weight Kg"] == 72.5
+    assert row["PrimaryIndicationCoding"]["code"] == "K50.90"
+    assert row["TriedConventionalTherapy"] is True
+    assert row["ConventionalTherapyNames"] == ["Azathioprine 50 MG Oral Tablet"]
+    assert row["TBScreeningNegative"] is True
+    assert row["TBScreeningDate"] == "2026-10-20"
+    assert row["MostRecentWeightKg"] == 72.5
 
 
 def test_ct_abdomen_and_knee(results: Results) -> None:
-    assert [c["code"] for c in results["ct-abdomen"]["Indication Codings"]] == ["R10.31"]
-    assert results["ct-abdomen"]["Reduced Renal Function"] is True
+    assert [c["code"] for c in results["ct-abdomen"]["IndicationCodings"]] == ["R10.31"]
+    assert results["ct-abdomen"]["ReducedRenalFunction"] is True
     knee = results["knee"]
-    assert knee["Has Knee Osteoarthritis"] is True
-    assert knee["Weeks Of Non-operative Treatment"] == 21
-    assert knee["Twelve Weeks Of Non-operative Treatment"] is True
-    assert knee["Most Recent BMI"] == 31.2
+    assert knee["HasKneeOsteoarthritis"] is True
+    assert knee["WeeksOfNonoperativeTreatment"] == 21
+    assert knee["TwelveWeeksOfNonoperativeTreatment"] is True
+    assert knee["MostRecentBMI"] == 31.2
