@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import fhirpathpy
+import orjson
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
@@ -25,14 +26,21 @@ NATIVE_KEYS = frozenset(
 )
 UNSUPPORTED_FUNCTIONS = ("memberOf(", "conformsTo(", "htmlChecks(", "defineVariable(", "lowBoundary(")
 
+_CONTEXT_MARKERS = ("%resource", "%rootResource", "%context", "resolve()", "%", "$index", "now()", "today()")
+
 Resolver = Callable[[str], dict[str, Any] | None]
 
 
 class Invariants:
     """Compiled-expression cache plus the ``resolve()`` hook (per validation run, via a context variable)."""
 
-    def __init__(self) -> None:
+    def __init__(self, memo_size: int = 8192) -> None:
         self._compiled: dict[str, Callable[..., list[Any]] | None] = {}
+        # Results of context-free expressions, keyed by the focus element's JSON: an invariant that reads only
+        # its focus is a pure function of it, and identifiers, codings and periods repeat across requests.
+        self._results: dict[tuple[str, bytes], bool | None] = {}
+        self._pure: dict[str, bool] = {}
+        self.memo_size = memo_size
         self.skipped: dict[str, str] = {}  # expression -> why it is not evaluated
         self._resolver: ContextVar[Resolver | None] = ContextVar("priorgate_fhirpath_resolver", default=None)
         self._options = {
@@ -80,6 +88,32 @@ class Invariants:
         resolver: Resolver | None,
     ) -> bool | None:
         """True/False for the invariant on ``node``; None when it cannot be evaluated here."""
+        pure = self._pure.get(expression)
+        if pure is None:
+            pure = self._pure[expression] = not any(m in expression for m in _CONTEXT_MARKERS)
+        if pure and self.memo_size:
+            key = (f"{type_path}\n{expression}", orjson.dumps(node))
+            if key in self._results:
+                return self._results[key]
+            outcome = self._evaluate(expression, node, type_path, resource, root, resolver)
+            if len(self._results) >= self.memo_size:
+                self._results.pop(next(iter(self._results)))
+            self._results[key] = outcome
+            return outcome
+        return self._evaluate(expression, node, type_path, resource, root, resolver)
+
+    def clear_memo(self) -> None:
+        self._results.clear()
+
+    def _evaluate(
+        self,
+        expression: str,
+        node: Any,
+        type_path: str,
+        resource: dict[str, Any],
+        root: dict[str, Any],
+        resolver: Resolver | None,
+    ) -> bool | None:
         fn = self.compiled(expression)
         if fn is None:
             return None

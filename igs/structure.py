@@ -139,6 +139,7 @@ class ElementNode:
         "slicing",
         "slices",
         "base",
+        "is_choice",
         "repeats",
         "merged",
         "key_maps",
@@ -151,6 +152,7 @@ class ElementNode:
         self.path: str = element["path"]
         self.name: str = self.path.rsplit(".", 1)[-1]
         self.slice_name: str | None = element.get("sliceName")
+        self.is_choice: bool = self.name.endswith("[x]")
         self.min: int = int(element.get("min", 0))
         raw_max = element.get("max", "*")
         self.max: int | None = None if raw_max == "*" else int(raw_max)
@@ -203,10 +205,6 @@ class ElementNode:
         return f"ElementNode({self.id})"
 
     @property
-    def is_choice(self) -> bool:
-        return self.name.endswith("[x]")
-
-    @property
     def max_repr(self) -> str:
         return "*" if self.max is None else str(self.max)
 
@@ -217,6 +215,7 @@ class Plan:
     def __init__(self, sd: dict[str, Any], package: Package | None) -> None:
         self.url: str = sd["url"]
         self.version: str = sd.get("version", "")
+        self.key: str = f"{self.url}|{self.version}" if self.version else self.url
         self.type: str = sd["type"]
         self.kind: str = sd.get("kind", "")
         self.derivation: str = sd.get("derivation", "specialization")
@@ -252,10 +251,6 @@ class Plan:
                 parent.children[node.name] = node
         assert root is not None
         self.root = root
-
-    @property
-    def key(self) -> str:
-        return f"{self.url}|{self.version}" if self.version else self.url
 
     def __repr__(self) -> str:
         return f"Plan({self.key})"

@@ -14,6 +14,7 @@ Issue ``expression`` paths are simple FHIRPath: ``Bundle.entry[2].resource.item[
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -149,7 +150,8 @@ class Validator:
         run.findings.append(Finding(Issue(message, code, severity, (path,) if path else ()), profile))
 
     def _profile_key(self, run: _Run) -> str:
-        return run.plan.key if run.plan is not None else ""
+        plan = run.plan
+        return plan.key if plan is not None else ""
 
     # -- resources ---------------------------------------------------------------------------------------
 
@@ -481,19 +483,23 @@ class Validator:
                 continue
             if not key.startswith("_") or bare not in obj:
                 present.setdefault(hit[0].name, []).append(bare)
-        for name, child in children.items():
-            used = present.get(name)
-            if not used:
-                if child.min > 0:
-                    self._add(
-                        run,
-                        "error",
-                        "required",
-                        f"{name}: minimum required = {child.min}, but only found 0",
-                        f"{path}.{name.replace('[x]', '')}",
-                        prof,
-                    )
-                continue
+        required = node.expectations.get("__required__" + type_code)
+        if required is None:
+            required = node.expectations["__required__" + type_code] = [
+                c for c in children.values() if c.min > 0
+            ]
+        for child in required:
+            if child.name not in present:
+                self._add(
+                    run,
+                    "error",
+                    "required",
+                    f"{child.name}: minimum required = {child.min}, but only found 0",
+                    f"{path}.{child.name.replace('[x]', '')}",
+                    prof,
+                )
+        for name, used in present.items():
+            child = children[name]
             if len(used) > 1:
                 self._add(
                     run,
@@ -686,7 +692,7 @@ class Validator:
         type_code = sl.types[0].code if len(sl.types) == 1 else ""
         carried: list[Any] | None = None
         resolved = False
-        if segments == ["url"] and type_code == "Extension" and sl.types[0].profiles and kind == "value":
+        if segments == ("url",) and type_code == "Extension" and sl.types[0].profiles and kind == "value":
             return ("fixed", [sl.types[0].profiles[0].split("|", 1)[0]])
         for seg in segments:
             if seg == "$this":
@@ -1081,7 +1087,8 @@ def _strip_choice(path: str) -> str:
     return path.replace("[x]", "")
 
 
-def _split_path(path: str) -> list[str]:
+@functools.lru_cache(maxsize=2048)
+def _split_path(path: str) -> tuple[str, ...]:
     out: list[str] = []
     depth = 0
     current = ""
@@ -1097,7 +1104,7 @@ def _split_path(path: str) -> list[str]:
             current += ch
     if current:
         out.append(current)
-    return out
+    return tuple(out)
 
 
 def _navigate(
