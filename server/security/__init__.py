@@ -5,7 +5,8 @@ Everything except ``dependencies`` and ``router`` is framework-free. The app wir
 1. build a ``KeyProvider`` (``StaticKeyProvider.from_pem_files`` or ``.generated()``), a
    ``ClientRegistry`` (``InMemoryClientRegistry.from_file`` plus ``demo.demo_clients()``), a
    ``ReplayStore`` and a ``JwksCache`` over the app's ``httpx.AsyncClient``;
-2. ``TokenService`` + ``LocalTokenVerifier`` (or ``ExternalTokenVerifier`` for an external issuer);
+2. ``TokenService`` + ``LocalTokenVerifier`` (or ``ExternalTokenVerifier`` for an external issuer)
+   (``build_security(SecuritySettings(), ...)`` does steps 1-2 from the ``PRIORGATE_*`` settings);
 3. ``install_security(app, verifier)`` and ``app.include_router(build_security_router(...))``;
 4. protect routes with ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` /
    ``authenticated`` + ``authorize``; filter storage with ``tenancy.read_filter``; record
@@ -38,6 +39,7 @@ from server.security.clients import (
     dump_clients,
     register_client,
 )
+from server.security.config import SecurityComponents, SecuritySettings, build_security
 from server.security.dependencies import (
     SecurityGate,
     authenticated,
@@ -87,9 +89,6 @@ from server.security.tokens import (
 )
 
 __all__ = [
-    "parse_json_within_limits",
-    "check_json",
-    "InputLimits",
     "DEFAULT_TENANCY",
     "OPERATION_REQUIREMENTS",
     "AccessTokenPolicy",
@@ -104,6 +103,7 @@ __all__ = [
     "ExternalTokenVerifier",
     "InMemoryClientRegistry",
     "InMemoryReplayStore",
+    "InputLimits",
     "InvalidTokenError",
     "IssuedToken",
     "JwksCache",
@@ -117,8 +117,10 @@ __all__ = [
     "Scope",
     "ScopeSet",
     "ScopeSyntaxError",
+    "SecurityComponents",
     "SecurityEndpoints",
     "SecurityGate",
+    "SecuritySettings",
     "SigningKey",
     "StaticKeyProvider",
     "TenancyRule",
@@ -135,7 +137,9 @@ __all__ = [
     "authenticated",
     "authorize",
     "authorize_operation",
+    "build_security",
     "build_security_router",
+    "check_json",
     "client_from_json",
     "dump_clients",
     "ensure_readable",
@@ -146,6 +150,7 @@ __all__ = [
     "not_found_error",
     "operation_allowed",
     "operation_requirement",
+    "parse_json_within_limits",
     "parse_scope",
     "parse_scopes",
     "read_filter",

@@ -13,20 +13,16 @@ Clients:
 
 Getting a token, one command (server running on the default port)::
 
-    .venv/bin/python -m server.security.demo token --client demo-ehr
+    .venv/bin/python -m server.security.cli token --client demo-ehr
 
-prints a token response; ``--base-url`` and ``--keys`` change the server and key folder. The lead's
-CLI exposes the same as ``priorgate token --client demo-ehr`` (it calls :func:`request_token`). Use it:
+(``priorgate token --client demo-ehr`` once the subcommand is in ``server/cli.py``) prints a token
+response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes and key folder. Then:
 ``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +30,9 @@ from typing import Any
 
 import httpx
 
-from server.security.assertions import sign_client_assertion
+from server.security.backend_client import fetch_token
 from server.security.clients import RegisteredClient, register_client
-from server.security.constants import (
-    CLIENT_ASSERTION_TYPE_JWT_BEARER,
-    GRANT_TYPE_CLIENT_CREDENTIALS,
-    TOKEN_PATH,
-)
+from server.security.constants import TOKEN_PATH
 from server.security.keys import (
     PrivateKey,
     SigningKey,
@@ -142,21 +134,6 @@ def demo_signing_key(client_id: str, folder: Path = DEFAULT_DEMO_KEYS_DIR) -> Si
     return SigningKey.of(demo_key(folder, client), client.algorithm)
 
 
-def token_request_form(
-    client_id: str, key: SigningKey, token_url: str, scope: str, now: datetime
-) -> dict[str, str]:
-    """The form fields of a SMART Backend Services token request."""
-    assertion = sign_client_assertion(
-        client_id, token_url, key.private_key, algorithm=key.algorithm, kid=key.kid, now=now
-    )
-    return {
-        "grant_type": GRANT_TYPE_CLIENT_CREDENTIALS,
-        "scope": scope,
-        "client_assertion_type": CLIENT_ASSERTION_TYPE_JWT_BEARER,
-        "client_assertion": assertion,
-    }
-
-
 def request_token(
     client_id: str,
     *,
@@ -169,35 +146,11 @@ def request_token(
     """Obtain an access token for a demo client from a running server; returns the token response."""
     key = demo_signing_key(client_id, folder)
     wanted = scope or next(c.scopes for c in DEMO_CLIENTS if c.client_id == client_id)
-    token_url = base_url.rstrip("/") + TOKEN_PATH
-    form = token_request_form(client_id, key, token_url, wanted, now or datetime.now(UTC))
-    client = http or httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0))
-    try:
-        response = client.post(token_url, data=form)
-    finally:
-        if http is None:
-            client.close()
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.security.demo", description="Demo client helper")
-    sub = parser.add_subparsers(dest="command", required=True)
-    token = sub.add_parser("token", help="obtain an access token for a demo client")
-    token.add_argument("--client", default="demo-ehr", choices=[c.client_id for c in DEMO_CLIENTS])
-    token.add_argument("--base-url", default=DEFAULT_BASE_URL)
-    token.add_argument("--keys", type=Path, default=DEFAULT_DEMO_KEYS_DIR)
-    token.add_argument("--scope", default=None)
-    args = parser.parse_args(argv)
-    try:
-        body = request_token(args.client, base_url=args.base_url, folder=args.keys, scope=args.scope)
-    except httpx.HTTPError as exc:
-        print(f"token request failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(body, indent=2))
-    return 0 if "access_token" in body else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return fetch_token(
+        client_id,
+        key,
+        token_url=base_url.rstrip("/") + TOKEN_PATH,
+        scope=wanted,
+        now=now or datetime.now(UTC),
+        http=http,
+    )

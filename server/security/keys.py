@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -143,3 +144,22 @@ class StaticKeyProvider:
             SigningKey.of(load_private_key_pem(p.read_bytes(), source=str(p))) for p in (current, *previous)
         ]
         return cls(keys[0], tuple(keys[1:]))
+
+
+def load_or_create_signing_key(path: Path, algorithm: str = "ES256") -> SigningKey:
+    """The key in ``path``, created (mode 0600) when absent so every worker process shares one key.
+
+    For development and single-host deployments; production points the setting at a managed key file.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = generate_private_key(algorithm)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another worker created it first
+            pass
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(private_key_pem(key))
+            return SigningKey.of(key, algorithm)
+    return SigningKey.of(load_private_key_pem(path.read_bytes(), source=str(path)))

