@@ -144,6 +144,13 @@ def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
             if index == len(raw_segments):
                 break
             raise X12Error.at("empty segment", position=index, segment_id="")
+        if "\n" in raw or "\r" in raw:
+            head = raw.split(element, 1)[0]
+            raise X12Error.at(
+                f"line break inside a segment: is a {delimiters.segment!r} segment terminator missing?",
+                position=index,
+                segment_id=head if _valid_id(head) else None,
+            )
         parts = raw.split(element)
         segment_id = parts[0]
         if not _valid_id(segment_id):
