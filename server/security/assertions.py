@@ -21,6 +21,7 @@ from jwt import PyJWK
 from server.security.clients import ClientRegistry, RegisteredClient
 from server.security.constants import CLIENT_ASSERTION_ALGORITHMS
 from server.security.jwks import JwksCache, JwksError, select_key
+from server.security.jws import MalformedJws, unverified_parts
 from server.security.replay import ReplayStore, ReplayStoreFull
 
 MAX_ASSERTION_BYTES = 16 * 1024
@@ -50,11 +51,9 @@ class VerifiedAssertion:
 
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
-        header = jwt.get_unverified_header(assertion)
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        return unverified_parts(assertion)
+    except MalformedJws:
         raise ClientAuthenticationError("client_assertion is not a well-formed JWT") from None
-    return header, claims
 
 
 def _timestamp(claims: dict[str, Any], name: str) -> datetime | None:

@@ -22,7 +22,6 @@ response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes a
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +35,9 @@ from server.security.constants import TOKEN_PATH
 from server.security.keys import (
     PrivateKey,
     SigningKey,
+    create_private_key_file,
     generate_private_key,
     load_private_key_pem,
-    private_key_pem,
     public_jwk,
 )
 
@@ -98,14 +97,7 @@ def demo_key(folder: Path, client: DemoClient) -> PrivateKey:
         return load_private_key_pem(path.read_bytes(), source=str(path))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.txt").write_text(_README)
-    key = generate_private_key(client.algorithm)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another worker wrote it first
-        return load_private_key_pem(path.read_bytes(), source=str(path))
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_pem(key))
-    return key
+    return create_private_key_file(path, generate_private_key(client.algorithm))
 
 
 def demo_clients(folder: Path = DEFAULT_DEMO_KEYS_DIR) -> tuple[RegisteredClient, ...]:

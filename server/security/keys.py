@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -146,20 +147,32 @@ class StaticKeyProvider:
         return cls(keys[0], tuple(keys[1:]))
 
 
+def create_private_key_file(path: Path, key: PrivateKey) -> PrivateKey:
+    """Write ``key`` to ``path`` (mode 0600) unless the file exists; return the key the file holds.
+
+    The PEM is written to a private temporary file and hard-linked into place, so concurrent workers
+    never read a half-written key and exactly one key wins.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key_pem(key))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return load_private_key_pem(path.read_bytes(), source=str(path))
+        return key
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def load_or_create_signing_key(path: Path, algorithm: str = "ES256") -> SigningKey:
     """The key in ``path``, created (mode 0600) when absent so every worker process shares one key.
 
     For development and single-host deployments; production points the setting at a managed key file.
     """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = generate_private_key(algorithm)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another worker created it first
-            pass
-        else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(private_key_pem(key))
-            return SigningKey.of(key, algorithm)
-    return SigningKey.of(load_private_key_pem(path.read_bytes(), source=str(path)))
+    if path.exists():
+        return SigningKey.of(load_private_key_pem(path.read_bytes(), source=str(path)))
+    return SigningKey.of(create_private_key_file(path, generate_private_key(algorithm)))

@@ -30,6 +30,7 @@ from server.security.constants import (
     TOKEN_TYPE_BEARER,
 )
 from server.security.jwks import JwksCache, JwksError
+from server.security.jws import MalformedJws, unverified_header
 from server.security.keys import KeyProvider
 from server.security.principal import Principal, kind_of
 from server.security.scopes import Scope, ScopeSet, ScopeSyntaxError, parse_scope
@@ -177,12 +178,12 @@ def _decode(
     return claims
 
 
-def _header(token: str, algorithms: Sequence[str]) -> tuple[str, str]:
+def _header(token: str, algorithms: Sequence[str]) -> tuple[str, str, dict[str, Any]]:
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError("the access token is too large")
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+        header = unverified_header(token)
+    except MalformedJws:
         raise InvalidTokenError("the access token is not a JWT") from None
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
@@ -190,7 +191,7 @@ def _header(token: str, algorithms: Sequence[str]) -> tuple[str, str]:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidTokenError("the access token has no kid")
-    return alg, kid
+    return alg, kid, header
 
 
 @dataclass(frozen=True)
@@ -203,11 +204,11 @@ class LocalTokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         verification = self.keys.verification_keys()
-        alg, kid = _header(token, tuple({k.algorithm for k in verification}))
+        alg, kid, header = _header(token, tuple({k.algorithm for k in verification}))
         key = next((k for k in verification if k.kid == kid and k.algorithm == alg), None)
         if key is None:
             raise InvalidTokenError("the access token was not signed by a current key")
-        if jwt.get_unverified_header(token).get("typ") != ACCESS_TOKEN_JWT_TYPE:
+        if header.get("typ") != ACCESS_TOKEN_JWT_TYPE:
             raise InvalidTokenError("the access token typ is not at+jwt")
         claims = _decode(
             token,
@@ -261,7 +262,7 @@ class ExternalTokenVerifier:
     now: Callable[[], datetime]
 
     async def verify(self, token: str) -> Principal:
-        alg, kid = _header(token, self.issuer.algorithms)
+        alg, kid, _ = _header(token, self.issuer.algorithms)
         try:
             key = await self.jwks.key(self.issuer.jwks_url, kid, alg)
         except JwksError:

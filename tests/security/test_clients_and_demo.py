@@ -177,3 +177,14 @@ def test_smart_configuration_external_mode_points_at_the_external_server():
     assert doc["token_endpoint"] == "https://idp.example.org/token"
     assert "jwks_uri" not in doc
     assert "system/*.read" in doc["scopes_supported"]
+
+
+def test_key_file_creation_has_one_winner(tmp_path):
+    from server.security.keys import create_private_key_file, jwk_thumbprint
+
+    path = tmp_path / "k.pem"
+    first = create_private_key_file(path, generate_private_key("ES256"))
+    second = create_private_key_file(path, generate_private_key("ES256"))
+    assert jwk_thumbprint(public_jwk(second, "ES256")) == jwk_thumbprint(public_jwk(first, "ES256"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem"]  # no temporary files left
