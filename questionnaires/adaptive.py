@@ -2,18 +2,19 @@
 2.0.1 §4.3.4 / 2.2.0 adaptive forms): QuestionnaireResponse in, QuestionnaireResponse out.
 
 Stateless: all state is the QuestionnaireResponse and its contained adapted Questionnaire. Each call
-appends the next items (reusing the static home oxygen form's items, CQL prepopulation included) and,
-when the blood gas criteria for home oxygen are met, asks whether to issue a prior authorization number
-(spec-41). The last call returns status `completed` with a CRD coverage-information extension that
-carries `satisfied-pa-id` when the user said yes.
+appends the next step's items (reusing the static home oxygen form's items, CQL prepopulation included;
+`enableWhen` is left out because dtr-questionnaire-adapt forbids it: the steps decide relevance) and,
+when the coverage criteria are met, asks whether to issue a prior authorization number (spec-41). The last
+call returns status `completed` with a CRD coverage-information extension carrying `satisfied-pa-id` when
+the user said yes (spec-33, spec-41).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import uuid4
 
@@ -23,6 +24,7 @@ from igs.outcome import invalid
 from questionnaires.canonicals import (
     BASE,
     COVERAGE_INFORMATION,
+    ENABLE_WHEN_EXPRESSION,
     QR_CONTEXT,
     QR_COVERAGE,
     split_canonical,
@@ -33,6 +35,7 @@ HOME_OXYGEN_ADAPTIVE = f"{BASE}/Questionnaire/home-oxygen-adaptive"
 HOME_OXYGEN = f"{BASE}/Questionnaire/home-oxygen"
 PA_QUESTION = "issue-pa-number"
 CLINICAL_COMPLETE = "clinical-complete"
+PA_NUMBER_PREFIX = "PGDEMO-"
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,14 @@ class _Answers:
         value = self.first(link_id)
         return value.get("code") if isinstance(value, dict) else None
 
-    def has(self, link_id: str) -> bool:
-        return link_id in self.values
+    def number(self, link_id: str) -> Decimal | None:
+        value = self.first(link_id)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            return None
 
 
 def _flatten(items: list[Resource]) -> Iterator[Resource]:
@@ -66,58 +75,27 @@ def _answer_value(answer: Resource) -> Any:
     return None
 
 
-def _static_items(catalog: Catalog) -> dict[str, Resource]:
-    key = catalog.questionnaire_key(HOME_OXYGEN)
-    if key is None:
-        raise invalid("the home oxygen question bank is not loaded")
-    return {item["linkId"]: item for item in _flatten(catalog.questionnaires[key]["item"])}
-
-
-def _without_children(item: Resource, keep: tuple[str, ...]) -> Resource:
+def _adaptive_copy(item: Resource, children: Sequence[Resource] | None = None) -> Resource:
+    """A bank item for the adapted Questionnaire: no enableWhen (0..0 there), optionally other children."""
     copy: Resource = orjson.loads(orjson.dumps(item))
-    if "item" in copy:
-        copy["item"] = [child for child in copy["item"] if child["linkId"] in keep]
+    copy.pop("enableWhen", None)
+    extensions = [e for e in copy.get("extension", []) if e["url"] != ENABLE_WHEN_EXPRESSION]
+    if extensions:
+        copy["extension"] = extensions
+    else:
+        copy.pop("extension", None)
+    if children is not None:
+        copy["item"] = list(children)
     return copy
 
 
-def _stage_one(bank: dict[str, Resource]) -> list[Resource]:
-    blood_gas = ("test-method", "test-condition", "spo2", "pao2", "test-date")
-    return [orjson.loads(orjson.dumps(bank["diagnosis"])), _without_children(bank["blood-gas"], blood_gas)]
+def _group(bank: dict[str, Resource], link_id: str, *children: str) -> Resource:
+    return _adaptive_copy(bank[link_id], [_adaptive_copy(bank[child]) for child in children])
 
 
 def _qualifying_values(answers: _Answers) -> bool:
-    spo2, pao2 = answers.first("spo2"), answers.first("pao2")
-    return (spo2 is not None and Decimal(str(spo2)) <= 88) or (pao2 is not None and Decimal(str(pao2)) <= 55)
-
-
-def _stage_two(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
-    follow_ups: list[Resource] = []
-    condition = answers.code("test-condition")
-    if condition == "exertion":
-        follow_ups.append(bank["exercise-improvement"])
-    if condition == "sleep":
-        follow_ups.append(bank["sleep-duration"])
-    if not _qualifying_values(answers):
-        follow_ups.append({k: v for k, v in bank["group-ii"].items() if k != "extension"})
-    items: list[Resource] = []
-    if follow_ups:
-        items.append(
-            {
-                "linkId": "blood-gas-follow-up",
-                "text": "About the qualifying test",
-                "type": "group",
-                "item": follow_ups,
-            }
-        )
-    items.append(
-        {
-            "linkId": CLINICAL_COMPLETE,
-            "text": "Clinical questions are complete; the prescription follows.",
-            "type": "display",
-        }
-    )
-    items.append(orjson.loads(orjson.dumps(bank["prescription"])))
-    return items
+    spo2, pao2 = answers.number("spo2"), answers.number("pao2")
+    return (spo2 is not None and spo2 <= 88) or (pao2 is not None and pao2 <= 55)
 
 
 def _criteria_met(answers: _Answers) -> bool:
@@ -136,20 +114,79 @@ def _criteria_met(answers: _Answers) -> bool:
     return condition == "rest"
 
 
-def _required_answered(items: list[Resource], answers: _Answers) -> bool:
-    for item in _flatten(items):
-        if not item.get("required") or item["type"] == "group":
-            continue
-        if "enableWhen" in item and not all(
-            answers.code(cond["question"]) == cond.get("answerCoding", {}).get("code")
-            if "answerCoding" in cond
-            else answers.first(cond["question"]) == cond.get("answerBoolean")
-            for cond in item["enableWhen"]
-        ):
-            continue
-        if not answers.has(item["linkId"]):
-            return False
-    return True
+# Each step returns the items it wants asked, given the answers so far.
+Step = Callable[[dict[str, Resource], _Answers], list[Resource]]
+
+
+def _step_test(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
+    return [
+        _group(bank, "diagnosis", "condition"),
+        _group(bank, "blood-gas", "test-method", "test-condition", "test-date"),
+    ]
+
+
+def _step_measurement(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
+    measured = "pao2" if answers.code("test-method") == "abg" else "spo2"
+    return [
+        {
+            "linkId": "measurement",
+            "text": "Qualifying value",
+            "type": "group",
+            "item": [_adaptive_copy(bank[measured])],
+        }
+    ]
+
+
+def _step_follow_up(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
+    follow_ups: list[Resource] = []
+    condition = answers.code("test-condition")
+    if condition == "exertion":
+        follow_ups.append(_adaptive_copy(bank["exercise-improvement"]))
+    if condition == "sleep":
+        follow_ups.append(_adaptive_copy(bank["sleep-duration"]))
+    if not _qualifying_values(answers):
+        follow_ups.append(_adaptive_copy(bank["group-ii"]))
+    items: list[Resource] = []
+    if follow_ups:
+        items.append(
+            {"linkId": "follow-up", "text": "About the qualifying test", "type": "group", "item": follow_ups}
+        )
+    items.append(
+        {
+            "linkId": CLINICAL_COMPLETE,
+            "text": "Clinical questions are complete; the prescription follows.",
+            "type": "display",
+        }
+    )
+    items.append(_group(bank, "prescription", "flow-rate", "hours-per-day", "portable"))
+    return items
+
+
+def _step_authorization(bank: dict[str, Resource], answers: _Answers) -> list[Resource]:
+    if not _criteria_met(answers):
+        return []
+    question = "The home oxygen coverage criteria are met. Issue a prior authorization number now?"
+    return [{"linkId": PA_QUESTION, "text": question, "type": "boolean", "required": True}]
+
+
+STEPS: tuple[Step, ...] = (_step_test, _step_measurement, _step_follow_up, _step_authorization)
+
+
+def _bank(catalog: Catalog) -> dict[str, Resource]:
+    key = catalog.questionnaire_key(HOME_OXYGEN)
+    if key is None:
+        raise invalid("the home oxygen question bank is not loaded")
+    return {item["linkId"]: item for item in _flatten(catalog.questionnaires[key]["item"])}
+
+
+def _unanswered(items: list[Resource], answers: _Answers) -> list[str]:
+    return [
+        item["linkId"]
+        for item in _flatten(items)
+        if item.get("required")
+        and item["type"] not in ("group", "display")
+        and item["linkId"] not in answers.values
+    ]
 
 
 def _coverage_reference(response: Resource) -> Resource | None:
@@ -199,10 +236,11 @@ def next_question(
     now: datetime,
     new_id: Callable[[], str] = lambda: uuid4().hex,
 ) -> Resource:
-    """`$next-question`: the QuestionnaireResponse with the next items appended to its contained
+    """`$next-question`: the QuestionnaireResponse with the next step's items appended to its contained
     Questionnaire, or `completed` (with CRD coverage-information) when nothing is left to ask.
 
-    Accepts a bare QR or a Parameters with `questionnaire-response`; an invalid QR raises
+    Accepts a bare QR or a Parameters with `questionnaire-response`; an invalid QR (no contained adaptive
+    Questionnaire, answers to items never asked, required answers missing) raises
     OperationOutcomeError(INVALID), which the server returns as 400 (DTR 2.2.0 spec-147).
     """
     response: Resource = orjson.loads(orjson.dumps(_response_of(questionnaire_response)))
@@ -229,38 +267,29 @@ def next_question(
             raise invalid(
                 f"answer to {item.get('linkId')!r}, which the form never asked", "QuestionnaireResponse.item"
             )
-        if asked[item["linkId"]]["type"] in ("group", "display"):
-            continue
         given = [_answer_value(a) for a in item.get("answer", [])]
-        if given:
+        if given and asked[item["linkId"]]["type"] not in ("group", "display"):
             values[item["linkId"]] = given
     answers = _Answers(values)
-
-    bank = _static_items(catalog)
     items: list[Resource] = adapted.setdefault("item", [])
-    if not items:
-        items.extend(_stage_one(bank))
-    elif CLINICAL_COMPLETE not in asked:
-        if not _required_answered(items, answers):
-            raise invalid("required questions are unanswered", "QuestionnaireResponse.item")
-        items.extend(_stage_two(bank, answers))
-    elif PA_QUESTION not in asked and _criteria_met(answers) and _required_answered(items, answers):
-        items.append(
-            {
-                "linkId": PA_QUESTION,
-                "type": "boolean",
-                "required": True,
-                "text": "The home oxygen coverage criteria are met. Issue a prior authorization number now?",
-            }
+    missing = _unanswered(items, answers)
+    if missing:
+        raise invalid(
+            f"required questions are unanswered: {', '.join(missing)}", "QuestionnaireResponse.item"
         )
-    elif not _required_answered(items, answers):
-        raise invalid("required questions are unanswered", "QuestionnaireResponse.item")
-    else:
-        satisfied = _criteria_met(answers)
-        pa_id = f"PGDEMO-{new_id()}" if satisfied and answers.first(PA_QUESTION) is True else None
-        response["status"] = "completed"
-        response["authored"] = now.isoformat()
-        response.setdefault("extension", []).append(
-            _coverage_information(response, satisfied, pa_id, now=now, assertion_id=new_id())
-        )
+
+    bank = _bank(catalog)
+    for step in STEPS:
+        new = [item for item in step(bank, answers) if item["linkId"] not in asked]
+        if new:
+            items.extend(new)
+            return response
+
+    satisfied = _criteria_met(answers)
+    pa_id = f"{PA_NUMBER_PREFIX}{new_id()}" if satisfied and answers.first(PA_QUESTION) is True else None
+    response["status"] = "completed"
+    response["authored"] = now.isoformat()
+    response.setdefault("extension", []).append(
+        _coverage_information(response, satisfied, pa_id, now=now, assertion_id=new_id())
+    )
     return response

@@ -224,12 +224,29 @@ def _versioned_questionnaire(
     return copy
 
 
+def _item_problem(item: Resource) -> str | None:
+    """DTR item rules checkable without a validator: item.text 1..1, dtrq-2 (a choice needs options or a
+    value set), dtrq-3 (no quantity without units: we use decimals), sec-4 (nothing prepopulated from the
+    EHR may be hidden or read-only)."""
+    if not item.get("text"):
+        return "has no text"
+    if item["type"] in ("choice", "open-choice") and not ("answerOption" in item or "answerValueSet" in item):
+        return "is a choice without answerOption or answerValueSet (dtrq-2)"
+    if item["type"] == "quantity":
+        return "is a quantity item; use a decimal with the unit in the text (dtrq-3)"
+    prepopulated = any(e["url"] == INITIAL_EXPRESSION for e in item.get("extension", []))
+    if prepopulated and item.get("readOnly"):
+        return "is prepopulated from the EHR and read-only (sec-4)"
+    return None
+
+
 def load_catalog(root: Path | None = None) -> Catalog:
     """Load and validate all DTR content under `root` (default: the packaged `questionnaires/content`).
 
     Raises OperationOutcomeError(Failure.INTERNAL) listing every problem found: unparsable files, ELM
-    missing or carrying translator errors, and any canonical (cqf-library, depends-on, answerValueSet,
-    CQL value set, `"Library"."Definition"` expression) that does not resolve.
+    missing or carrying translator errors, DTR item rules (see `_item_problem`), and any canonical
+    (cqf-library, depends-on, answerValueSet, CQL value set, `"Library".Definition` expression) that
+    does not resolve.
     """
     root = root or CONTENT_ROOT
     issues: list[Issue] = []
@@ -339,6 +356,9 @@ def load_catalog(root: Path | None = None) -> Catalog:
                 elif vs_key not in vs_keys:
                     vs_keys.append(vs_key)
         for item in items:
+            problem = _item_problem(item)
+            if problem:
+                issues.append(Issue(f"{label}: item {item['linkId']} {problem}"))
             for condition in item.get("enableWhen", []):
                 if condition["question"] not in link_ids:
                     issues.append(Issue(f"{label}: enableWhen names unknown item {condition['question']}"))

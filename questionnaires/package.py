@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 from uuid import uuid4
 
@@ -36,6 +37,7 @@ from questionnaires.canonicals import (
 from questionnaires.catalog import Catalog, Key, Resource
 from questionnaires.valuesets import expanded
 
+XHTML = "http://www.w3.org/1999/xhtml"
 ORDER_TYPES = frozenset(
     {
         "Appointment",
@@ -182,8 +184,11 @@ def _adapted_questionnaire(served: Resource, contained_id: str) -> Resource:
         "resourceType": "Questionnaire",
         "id": contained_id,
         "meta": {"profile": [ADAPT_QUESTIONNAIRE]},
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="{XHTML}">{escape(served["title"])}: asked step by step</div>',
+        },
         "extension": [e for e in served["extension"] if e["url"] in (QUESTIONNAIRE_ADAPTIVE, CQF_LIBRARY)],
-        "url": f"{served['url']}/{contained_id}",
         "version": served["version"],
         "name": served["name"],
         "title": served["title"],

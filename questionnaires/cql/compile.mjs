@@ -75,9 +75,11 @@ function translator() {
 }
 
 const check = process.argv.includes("--check");
+// One library manager for all sources: the model info is parsed and each include translated once.
+const libraryManager = translator();
 let failed = false;
 for (const [name, { path, text }] of sourcesByName) {
-  const result = CqlTranslator.fromText(text, translator());
+  const result = CqlTranslator.fromText(text, libraryManager);
   const errors = result.errors.asJsArrayView ? result.errors.asJsArrayView() : Array.from(result.errors.toArray());
   if (errors.length > 0) {
     for (const e of errors) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from igs.outcome import Failure, OperationOutcomeError
@@ -48,14 +49,19 @@ def coding(code: str) -> dict[str, str]:
     return {"system": ANS, "code": code}
 
 
-def fill_stage_one(response: dict[str, Any], spo2: float, condition: str) -> None:
-    answer(
-        response, "condition", valueCoding={"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "J44.9"}
-    )
+def fill_test(
+    catalog: Catalog, now: datetime, response: dict[str, Any], spo2: float, condition: str
+) -> dict[str, Any]:
+    """Answer the test step, then the measurement step the method selects."""
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    answer(response, "condition", valueCoding={"system": icd, "code": "J44.9"})
     answer(response, "test-method", valueCoding=coding("oximetry"))
     answer(response, "test-condition", valueCoding=coding(condition))
-    answer(response, "spo2", valueDecimal=spo2)
     answer(response, "test-date", valueDate="2026-11-18")
+    response = next_question(catalog, response, now=now)
+    assert "spo2" in asked(response) and "pao2" not in asked(response)
+    answer(response, "spo2", valueDecimal=spo2)
+    return response
 
 
 def fill_prescription(response: dict[str, Any]) -> None:
@@ -76,10 +82,11 @@ def test_qualifying_flow_completes_with_satisfied_pa_id(
 ) -> None:
     response = next_question(catalog, start, now=now)
     assert response["status"] == "in-progress"
-    assert {"condition", "test-method", "spo2", "pao2", "test-date"} <= set(asked(response))
+    assert {"condition", "test-method", "test-condition", "test-date"} <= set(asked(response))
     contained = response["contained"][0]
     assert any(e["url"].endswith("cqf-library") for e in contained["extension"])
-    fill_stage_one(response, 86, "exertion")
+    assert "enableWhen" not in orjson.dumps(contained).decode()
+    response = fill_test(catalog, now, response, 86, "exertion")
     response = next_question(catalog, response, now=now)
     assert "exercise-improvement" in asked(response) and "group-ii" not in asked(response)
     answer(response, "exercise-improvement", valueBoolean=True)
@@ -102,7 +109,7 @@ def test_non_qualifying_flow_completes_without_pa_id(
     catalog: Catalog, now: datetime, start: dict[str, Any]
 ) -> None:
     response = next_question(catalog, start, now=now)
-    fill_stage_one(response, 93, "rest")
+    response = fill_test(catalog, now, response, 93, "rest")
     response = next_question(catalog, response, now=now)
     assert "group-ii" in asked(response)
     answer(response, "group-ii", valueBoolean=False)

@@ -101,3 +101,16 @@ def test_committed_elm_is_current(node_toolchain: Path) -> None:
         ["node", str(node_toolchain / "compile.mjs"), "--check"], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_prepopulated_read_only_item_fails_the_load(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, root)
+    path = root / "cpap" / "Questionnaire-cpap.json"
+    questionnaire = orjson.loads(path.read_bytes())
+    questionnaire["item"][1]["item"][0]["readOnly"] = True
+    path.write_bytes(orjson.dumps(questionnaire))
+    with pytest.raises(
+        OperationOutcomeError, match="osa-diagnosis is prepopulated from the EHR and read-only"
+    ):
+        load_catalog(root)
