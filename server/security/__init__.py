@@ -42,9 +42,11 @@ from server.security.clients import (
 from server.security.config import SecurityComponents, SecuritySettings, build_security
 from server.security.dependencies import (
     SecurityGate,
+    audit_request,
     authenticated,
     install_security,
     require,
+    require_on_path,
     require_operation,
 )
 from server.security.jwks import JwksCache, JwksError, select_key
@@ -55,9 +57,11 @@ from server.security.replay import InMemoryReplayStore, ReplayStore
 from server.security.router import SecurityEndpoints, build_security_router
 from server.security.scopes import (
     OPERATION_REQUIREMENTS,
+    RESTFUL_INTERACTION_SCOPE,
     Scope,
     ScopeSet,
     ScopeSyntaxError,
+    interaction_letter,
     operation_allowed,
     operation_requirement,
     parse_scope,
@@ -91,6 +95,7 @@ from server.security.tokens import (
 __all__ = [
     "DEFAULT_TENANCY",
     "OPERATION_REQUIREMENTS",
+    "RESTFUL_INTERACTION_SCOPE",
     "AccessTokenPolicy",
     "AccessTokenVerifier",
     "AssertionPolicy",
@@ -132,6 +137,7 @@ __all__ = [
     "audit_event",
     "audit_operation",
     "audit_read",
+    "audit_request",
     "audit_search",
     "audit_write",
     "authenticated",
@@ -145,6 +151,7 @@ __all__ = [
     "ensure_readable",
     "ensure_writable",
     "install_security",
+    "interaction_letter",
     "issue_access_token",
     "jwks_of",
     "not_found_error",
@@ -156,6 +163,7 @@ __all__ = [
     "read_filter",
     "register_client",
     "require",
+    "require_on_path",
     "require_operation",
     "scope_allows",
     "select_key",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 
 from igs.outcome import Failure, OperationOutcomeError
+from server.security.audit import AuditRequest
 from server.security.principal import Principal, authorize, authorize_operation
 from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
@@ -95,6 +96,31 @@ def require(resource_type: str, interaction: Interaction) -> Callable[[Request],
         return principal
 
     return dependency
+
+
+def require_on_path(
+    interaction: Interaction, param: str = "resource_type"
+) -> Callable[[Request], Awaitable[Principal]]:
+    """Dependency factory for generic routes (``/fhir/{resource_type}/...``): the resource type comes
+    from the path parameter ``param``."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticated(request)
+        authorize(principal, str(request.path_params.get(param, "*")), interaction)
+        return principal
+
+    return dependency
+
+
+def audit_request(request: Request) -> AuditRequest:
+    """The audit facts of a request: the principal (if authenticated), the client address, the
+    ``X-Request-ID`` correlation id. Never the Authorization header."""
+    principal = getattr(request.state, "principal", None)
+    return AuditRequest(
+        principal=principal if isinstance(principal, Principal) else None,
+        client_address=request.client.host if request.client is not None else None,
+        request_id=request.headers.get("x-request-id"),
+    )
 
 
 def require_operation(

@@ -171,6 +171,29 @@ def narrow(requested: ScopeSet, allowed: ScopeSet) -> ScopeSet:
     return ScopeSet(tuple(granted), other)
 
 
+# FHIR RESTful interaction (http://hl7.org/fhir/restful-interaction) -> the SMART v2 permission letter
+# it needs ("Scopes and Launch Context": c create; r read, vread, history-instance; u update, patch;
+# d delete; s search and type/system history). Transaction/batch entries are checked one by one.
+RESTFUL_INTERACTION_SCOPE: Final[dict[str, Interaction]] = {
+    "create": "c",
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "update": "u",
+    "patch": "u",
+    "delete": "d",
+    "search-type": "s",
+    "search-system": "s",
+    "history-type": "s",
+    "history-system": "s",
+}
+
+
+def interaction_letter(restful_interaction: str) -> Interaction:
+    """The permission letter a FHIR RESTful interaction needs; ``KeyError`` for an unknown name."""
+    return RESTFUL_INTERACTION_SCOPE[restful_interaction]
+
+
 @dataclass(frozen=True)
 class OperationRequirement:
     """What a FHIR operation needs: one of ``any_of`` interactions on ``resource_type``."""

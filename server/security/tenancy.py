@@ -4,6 +4,9 @@ sees only its own organizations' resources unless a staff role widens that.
 How the storage layer uses it:
 
 * on create, stamp the resource with :func:`write_tenant` (stored beside the resource, never inside it);
+  a resource answering another tenant's resource (a reviewer's ClaimResponse, Communication or Task
+  for a submitter's Claim) is stamped with the *answered* resource's tenant, passed as ``requested``,
+  so the submitter can read it;
 * on read/vread/history/update/delete by id, load the row's tenant and call :func:`ensure_readable` /
   :func:`ensure_writable`: another tenant's resource answers **404** exactly as a missing one does
   (:func:`not_found_error`), never 403, so existence is not confirmed;

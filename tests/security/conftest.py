@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from server.errors import install_error_handlers
 from server.security import (
@@ -26,10 +26,12 @@ from server.security import (
     SigningKey,
     StaticKeyProvider,
     TokenService,
+    audit_request,
     build_security_router,
     install_security,
     register_client,
     require,
+    require_on_path,
     require_operation,
     sign_client_assertion,
 )
@@ -174,6 +176,21 @@ def build_app(
         principal: Annotated[Principal, Depends(require_operation("$submit"))],
     ) -> dict[str, Any]:
         return {"client": principal.client_id}
+
+    @app.get("/fhir/{resource_type}/{resource_id}")
+    async def read(
+        resource_type: str,
+        resource_id: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(require_on_path("r"))],
+    ) -> dict[str, Any]:
+        facts = audit_request(request)
+        assert facts.principal is principal
+        return {
+            "read": f"{resource_type}/{resource_id}",
+            "address": facts.client_address,
+            "rid": facts.request_id,
+        }
 
     return app, service
 

@@ -133,3 +133,20 @@ def test_to_v2_normalises_v1():
     scope = parse_scope("system/*.read")
     assert scope is not None
     assert scope.to_v2() == "system/*.rs"
+
+
+@pytest.mark.parametrize(
+    ("interaction", "letter"),
+    [
+        ("read", "r"),
+        ("vread", "r"),
+        ("history-instance", "r"),
+        ("patch", "u"),
+        ("search-type", "s"),
+        ("create", "c"),
+    ],
+)
+def test_restful_interactions_map_to_letters(interaction, letter):
+    from server.security.scopes import interaction_letter
+
+    assert interaction_letter(interaction) == letter

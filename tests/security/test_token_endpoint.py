@@ -242,3 +242,16 @@ def test_smart_configuration_and_jwks_are_public(secured, server_keys):
     jwks = secured.client.get("/auth/jwks").json()
     assert [k["kid"] for k in jwks["keys"]] == [server_keys.signing_key().kid]
     assert all("d" not in k for k in jwks["keys"])
+
+
+def test_generic_route_checks_the_scope_of_the_path_type(secured, kit, client_keys):
+    token = _token(secured, kit, "ehr-ec", client_keys.es384, scope="system/ClaimResponse.rs").json()[
+        "access_token"
+    ]
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "req-1"}
+    ok = secured.client.get("/fhir/ClaimResponse/7", headers=headers)
+    assert ok.status_code == 200
+    assert ok.json() == {"read": "ClaimResponse/7", "address": "testclient", "rid": "req-1"}
+    refused = secured.client.get("/fhir/Claim/7", headers=headers)
+    assert refused.status_code == 403
+    assert "system/Claim.r" in refused.json()["issue"][0]["diagnostics"]
