@@ -112,7 +112,7 @@ def alternate_request_card(
         for r in alternate.replaces
     ):
         return None
-    updated = copy.deepcopy(dict(order))
+    updated = dict(order)  # shallow: only top-level members are replaced
     # The proposal is a different order: drop assertions made about the original one.
     updated["extension"] = [
         e for e in updated.get("extension") or [] if e.get("url") != EXT_COVERAGE_INFORMATION
@@ -190,7 +190,7 @@ def additional_orders_card(
     card = _card(
         ctx,
         "clinical-reminder",
-        f"Companion orders usually needed with {title.lower()}",
+        f"Companion orders usually needed with: {title}",
         f"companions|{about}",
         detail="Supplies ordered with the device; adding them now avoids a second authorization cycle.",
         about=[about],

@@ -8,7 +8,6 @@ CRD 2.2 §Coverage Information / StructureDefinition ext-coverage-information (a
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -149,7 +148,8 @@ def with_coverage_information(resource: Mapping[str, Any], extension: Mapping[st
     A coverage-information extension already on the resource for the same coverage is replaced, so
     re-invocation does not pile up stale assertions.
     """
-    out = copy.deepcopy(dict(resource))
+    # Shallow: only the top-level `extension` list is replaced; nested elements are shared, never mutated.
+    out = dict(resource)
     coverage = _coverage_of(extension)
     kept = [
         ext
@@ -160,7 +160,7 @@ def with_coverage_information(resource: Mapping[str, Any], extension: Mapping[st
             and _coverage_of(ext) == coverage
         )
     ]
-    kept.append(copy.deepcopy(dict(extension)))
+    kept.append(dict(extension))
     if "extension" in out:
         out["extension"] = kept
         return out

@@ -85,8 +85,9 @@ def walk_resources(value: object) -> Iterator[Mapping[str, Any]]:
             yield from walk_resources(item)
     elif isinstance(value, Mapping) and isinstance(value.get("resourceType"), str):
         yield value
-        if value["resourceType"] == "Bundle":
-            for entry in value.get("entry") or ():
+        entries = value.get("entry")
+        if value["resourceType"] == "Bundle" and isinstance(entries, list):
+            for entry in entries:
                 if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
                     yield from walk_resources(entry["resource"])
 

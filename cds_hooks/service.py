@@ -161,6 +161,8 @@ class CdsServices:
         self._validator = validator
         self._hydrator = PrefetchHydrator(http_client, timeout=fetch_timeout)
         self._specs = {spec.id: spec for spec in specs}
+        for payer_id, rule_id in policies.stale_rules(now().date()):
+            log.warning("coverage rule %s/%s is past its review date; it still answers", payer_id, rule_id)
 
     @property
     def specs(self) -> tuple[HookSpec, ...]:
@@ -204,6 +206,15 @@ class CdsServices:
     async def call(self, service_id: str, body: bytes | str | Mapping[str, Any]) -> HookResult:
         """Answer one hook call (CDS Hooks §Calling a CDS Service; CRD §Hooks and §Response types)."""
         spec = self.spec(service_id)
+        try:
+            return await self._call(spec, body)
+        except (TypeError, AttributeError, KeyError, IndexError) as exc:
+            # FHIR content below the validated top level is untrusted JSON of any shape: a shape we
+            # cannot read is the client's 400, not our 500. Logged with the trace to fix real bugs.
+            log.warning("unreadable %s request structure", spec.id, exc_info=exc)
+            raise invalid(f"Request content has an unexpected structure ({type(exc).__name__})") from exc
+
+    async def _call(self, spec: HookSpec, body: bytes | str | Mapping[str, Any]) -> HookResult:
         try:
             request = HookRequest.model_validate(parse_json(body))
         except ValidationError as exc:
@@ -257,6 +268,9 @@ class CdsServices:
     # -- request checks ---------------------------------------------------------------------------
 
     def _check_context(self, spec: HookSpec, context: Mapping[str, Any]) -> None:
+        for name in ("patientId", "encounterId", "userId", "performer"):
+            if name in context and not isinstance(context[name], str):
+                raise invalid(f"context.{name} must be a string", f"context.{name}")
         missing = [name for name in spec.required_context if context.get(name) in (None, "", [])]
         if spec.hook == "order-dispatch" and not context.get("dispatchedOrders") and not context.get("order"):
             missing.append("dispatchedOrders")
@@ -274,7 +288,10 @@ class CdsServices:
                         f"context.{name} must be a collection Bundle (CRD profile-bundle-request)",
                         f"context.{name}.type",
                     )
-                for i, entry in enumerate(bundle.get("entry") or ()):
+                entries = bundle.get("entry") or []
+                if not isinstance(entries, list):
+                    raise invalid(f"context.{name}.entry must be an array", f"context.{name}.entry")
+                for i, entry in enumerate(entries):
                     resource = entry.get("resource") if isinstance(entry, Mapping) else None
                     if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
                         raise invalid(
@@ -306,6 +323,17 @@ class CdsServices:
         errors = [i for i in self._validator(resource, profile) if i.severity in ("error", "fatal")]
         if errors:
             raise OperationOutcomeError(Failure.UNPROCESSABLE, tuple(errors))
+
+    def _validate_outgoing(self, resource: Mapping[str, Any]) -> None:
+        """Our own output failing its CRD profile is our bug: log it loudly, still answer (CRD found-2)."""
+        if self._validator is None:
+            return
+        profile = CRD_PROFILE_BASE + f"profile-{str(resource.get('resourceType')).lower()}"
+        for issue in self._validator(resource, profile):
+            if issue.severity in ("error", "fatal"):
+                log.error(
+                    "returned %s fails %s: %s", resource.get("resourceType"), profile, issue.diagnostics
+                )
 
     @staticmethod
     def _reference(resource: Mapping[str, Any], full_url: str | None) -> str:
@@ -531,6 +559,7 @@ class CdsServices:
                     satisfied_pa_id=assertion_id if configuration.unsolicited_determinations else None,
                 )
                 updated = with_coverage_information(order.target, extension)
+                self._validate_outgoing(updated)
                 system_actions.append(
                     {
                         "type": "update",

@@ -1,0 +1,261 @@
+"""CRD order-sign throughput and latency beside a bare FastAPI echo of the same payload.
+
+Starts one uvicorn worker on 127.0.0.1 in a child process serving both the CRD router (with client
+JWT verification, ES384, inline JWKS) and ``POST /echo``, then drives each at several concurrency
+levels with a bounded number of requests (a fresh signed JWT per CRD call, minted before timing).
+Prints p50/p99 latency and requests/s for both, and the CRD/echo throughput ratio.
+
+    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ISS = "https://ehr.bench"
+SERVICE = "/cds-services/order-sign-crd"
+SID_PAYER_ID = "https://priorgate.org/fhir/sid/payer-id"
+
+
+def payload() -> dict[str, Any]:
+    """A realistic order-sign with full prefetch: three orders, patient, coverage, encounter, practitioner."""
+
+    def order(rid: str, kind: str, system: str, code: str) -> dict[str, Any]:
+        key = {"DeviceRequest": "codeCodeableConcept", "MedicationRequest": "medicationCodeableConcept"}.get(
+            kind, "code"
+        )
+        return {
+            "resourceType": kind,
+            "id": rid,
+            "status": "draft",
+            "intent": "order",
+            key: {"coding": [{"system": system, "code": code}]},
+            "subject": {"reference": "Patient/pat1"},
+            "requester": {"reference": "Practitioner/prac1"},
+            "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]}],
+            "authoredOn": "2026-11-25",
+        }
+
+    orders = [
+        order("sr1", "ServiceRequest", "http://www.ama-assn.org/go/cpt", "72148"),
+        order("dr1", "DeviceRequest", "https://bluebutton.cms.gov/resources/codesystem/hcpcs", "E0601"),
+        order("sr2", "ServiceRequest", "http://www.ama-assn.org/go/cpt", "99213"),
+    ]
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "cov1",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/pat1"},
+        "payor": [{"identifier": {"system": SID_PAYER_ID, "value": "PGDEMO"}}],
+        "class": [{"type": {"coding": [{"code": "plan"}]}, "value": "gold"}],
+    }
+    return {
+        "hook": "order-sign",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": "https://ehr.bench/fhir",
+        "fhirAuthorization": {
+            "access_token": "t",
+            "token_type": "Bearer",
+            "expires_in": 30,
+            "scope": "user/*.read",
+        },
+        "context": {
+            "userId": "Practitioner/prac1",
+            "patientId": "pat1",
+            "encounterId": "enc1",
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"fullUrl": f"urn:uuid:{o['id']}", "resource": o} for o in orders],
+            },
+        },
+        "prefetch": {
+            "patient": {
+                "resourceType": "Patient",
+                "id": "pat1",
+                "gender": "female",
+                "birthDate": "1960-04-12",
+            },
+            "encounter": {
+                "resourceType": "Encounter",
+                "id": "enc1",
+                "status": "in-progress",
+                "class": {"code": "AMB"},
+            },
+            "coverage": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": coverage}]},
+            "practitioners": {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "entry": [{"resource": {"resourceType": "Practitioner", "id": "prac1"}}],
+            },
+            "practitionerRoles": None,
+            "devices": None,
+            "medications": None,
+        },
+        "extension": {"davinci-crd.requestedVersion": "2.2"},
+    }
+
+
+def serve(port: int, jwks_path: str) -> None:
+    """Child process: one uvicorn worker with the CRD router and the echo endpoint."""
+    import logging
+
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from cds_hooks import CdsClientVerifier, CdsServices, InMemoryJtiStore, TrustedIssuer, load_policies
+    from cds_hooks.policies import DEMO_POLICY_DIR
+    from server.api.cds_hooks import build_router
+
+    logging.basicConfig(level=logging.ERROR)
+    jwks = json.loads(Path(jwks_path).read_text())
+    client = httpx.AsyncClient()
+    clock = lambda: datetime.now(UTC)  # noqa: E731 - the edge of the process owns the clock
+    services = CdsServices(load_policies(DEMO_POLICY_DIR), http_client=client, now=clock)
+    verifier = CdsClientVerifier([TrustedIssuer(ISS, jwks=jwks)], client, InMemoryJtiStore(), clock)
+    app = FastAPI()
+    app.include_router(build_router(services, verifier=verifier, public_base_url=f"http://127.0.0.1:{port}"))
+
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    # A plain route: the limit is FastAPI/uvicorn themselves, no parameter parsing.
+    app.router.add_route("/echo", echo, methods=["POST"])
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+
+
+async def drive(
+    url: str, bodies: list[bytes], tokens: list[str] | None, concurrency: int
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    queue = iter(range(len(bodies)))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in queue:
+                headers = {"content-type": "application/json"}
+                if tokens is not None:
+                    headers["authorization"] = f"Bearer {tokens[i]}"
+                start = time.perf_counter()
+                response = await client.post(url, content=bodies[i], headers=headers)
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--requests", type=int, default=600, help="requests per concurrency level and endpoint"
+    )
+    parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--jwks", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.jwks)
+        return 0
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "bench", "alg": "ES384"}
+    jwks_file = Path(f"/tmp/priorgate-bench-jwks-{uuid.uuid4().hex}.json")
+    jwks_file.write_text(json.dumps({"keys": [jwk]}))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--jwks", str(jwks_file)])
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/cds-services", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("server did not start")
+        body = json.dumps(payload()).encode()
+        levels = [int(x) for x in args.levels.split(",")]
+        results: list[dict[str, Any]] = []
+        print(
+            f"order-sign, full prefetch, {len(body)} bytes; {args.requests} requests/level; 1 uvicorn worker"
+        )
+        print(f"{'conc':>5} {'endpoint':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for level in levels:
+            now = int(time.time())
+            tokens = [
+                jwt.encode(
+                    {
+                        "iss": ISS,
+                        "aud": f"{base}{SERVICE}",
+                        "iat": now,
+                        "exp": now + 300,
+                        "jti": str(uuid.uuid4()),
+                    },
+                    pem,
+                    algorithm="ES384",
+                    headers={"kid": "bench", "typ": "JWT"},
+                )
+                for _ in range(args.requests)
+            ]
+            bodies = [body] * args.requests
+            asyncio.run(drive(f"{base}/echo", bodies[:50], None, level))  # warm-up
+            echo = asyncio.run(drive(f"{base}/echo", bodies, None, level))
+            crd = asyncio.run(drive(f"{base}{SERVICE}", bodies, tokens, level))
+            for name, row in (("echo", echo), ("crd", crd)):
+                print(
+                    f"{level:>5} {name:>10} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+                    f"{row['errors']:>6.0f}"
+                )
+            results.append(
+                {"concurrency": level, "echo": echo, "crd": crd, "ratio": crd["rps"] / echo["rps"]}
+            )
+            print(f"{level:>5} {'crd/echo':>10} {crd['rps'] / echo['rps']:>9.0%}")
+        failed = any(r["crd"]["errors"] or r["echo"]["errors"] for r in results)
+        return 1 if failed else 0
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+        jwks_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

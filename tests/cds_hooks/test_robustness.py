@@ -1,0 +1,70 @@
+"""Bad input of every shape gets a 4xx OperationOutcome, never a 500."""
+
+from __future__ import annotations
+
+import copy
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from cds_hooks import CdsServices
+
+JUNK: list[Any] = [
+    None,
+    1,
+    "x",
+    [],
+    {},
+    [1],
+    {"resourceType": "Bundle"},
+    {"resourceType": "OperationOutcome"},
+]
+FIELDS = [
+    ("hook",),
+    ("hookInstance",),
+    ("fhirServer",),
+    ("fhirAuthorization",),
+    ("context",),
+    ("prefetch",),
+    ("extension",),
+    ("context", "patientId"),
+    ("context", "userId"),
+    ("context", "draftOrders"),
+    ("context", "draftOrders", "entry"),
+    ("prefetch", "patient"),
+    ("prefetch", "coverage"),
+    ("extension", "davinci-crd.configuration"),
+    ("extension", "davinci-crd.requestedVersion"),
+]
+
+
+def _set(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("path", FIELDS, ids=lambda p: ".".join(p))
+def test_junk_never_yields_500(crd: Any, kit: ModuleType, path: tuple[str, ...]) -> None:
+    valid = kit.order_sign(kit.service_request("sr1", kit.CPT, "72148"), configuration={"max-cards": 3})
+    crd.fhir.fail = True  # hydration cannot rescue the junk either
+    for value in JUNK:
+        status = crd.call("order-sign-crd", _set(valid, path, value)).status_code
+        assert status in (200, 400, 412, 422), (path, value, status)
+
+
+def test_junk_in_other_hooks(crd: Any, kit: ModuleType) -> None:
+    services: CdsServices = crd.services
+    for spec in services.specs:
+        for context in (
+            {},
+            {"patientId": 5},
+            {"patientId": "pat1", "appointments": [], "dispatchedOrders": "x"},
+        ):
+            body = kit.hook_request(spec.hook, context, prefetch=kit.full_prefetch())
+            status = crd.call(spec.id, body).status_code
+            assert status in (200, 400, 412, 422), (spec.id, context, status)
