@@ -75,10 +75,31 @@ def _day(value: str | None) -> str | None:
     return value[:10] if value else None
 
 
+def opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, or an empty list when the element is absent or not an array."""
+    return value if isinstance(value, list) else []
+
+
+def as_map(value: Any) -> Mapping[str, Any]:
+    """A JSON object, or an empty mapping when the element is absent or not an object."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def items_of(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a JSON array (non-objects dropped)."""
+    return [v for v in as_list(value) if isinstance(v, Mapping)]
+
+
 def extensions(node: Mapping[str, Any] | None, url: str, *, modifier: bool = False) -> Iterator[Json]:
     if not node:
         return
-    for ext in node.get("modifierExtension" if modifier else "extension", ()) or ():
+    if not isinstance(node, Mapping):
+        return
+    for ext in as_list(node.get("modifierExtension" if modifier else "extension")):
         if isinstance(ext, dict) and ext.get("url") == url:
             yield ext
 
@@ -102,11 +123,11 @@ def first_code(concept: Any, system: str | None = None) -> Code | None:
     """The first coding of a CodeableConcept (optionally from one system)."""
     if not isinstance(concept, Mapping):
         return None
-    for coding in concept.get("coding", ()) or ():
+    for coding in as_list(concept.get("coding")):
         if not isinstance(coding, Mapping) or not isinstance(coding.get("code"), str):
             continue
         if system is None or coding.get("system") == system:
-            return Code(coding.get("system"), coding["code"], coding.get("display"))
+            return Code(opt_str(coding.get("system")), coding["code"], opt_str(coding.get("display")))
     return None
 
 
@@ -114,8 +135,8 @@ def codes(concept: Any) -> tuple[Code, ...]:
     if not isinstance(concept, Mapping):
         return ()
     return tuple(
-        Code(c.get("system"), c["code"], c.get("display"))
-        for c in concept.get("coding", ()) or ()
+        Code(opt_str(c.get("system")), c["code"], opt_str(c.get("display")))
+        for c in as_list(concept.get("coding"))
         if isinstance(c, Mapping) and isinstance(c.get("code"), str)
     )
 
@@ -137,7 +158,8 @@ def idents(raw: Any) -> tuple[Ident, ...]:
 
 def period(raw: Any) -> Period | None:
     if isinstance(raw, Mapping):
-        return Period(raw.get("start"), raw.get("end"))
+        start, end = raw.get("start"), raw.get("end")
+        return Period(start if isinstance(start, str) else None, end if isinstance(end, str) else None)
     if isinstance(raw, str):
         return Period(raw, raw)
     return None

@@ -19,7 +19,7 @@ from igs.outcome import Failure, OperationOutcomeError
 from . import urls
 from .codes import ReviewAction
 from .decision import Decision
-from .fhirdata import Code, Ident, Json, Period, ext_value, first_code, idents, period
+from .fhirdata import Code, Ident, Json, Period, ext_value, first_code, idents, items_of, period
 from .request import PasRequest, Problems, check_envelope, party_ref
 from .response import claim_response_of
 from .versions import PasVersion
@@ -60,15 +60,15 @@ def parse_inquiry_request(bundle: Any, version: PasVersion) -> PasInquiry:
     problems.raise_if_any()
     assert patient is not None and provider is not None and insurer is not None
     member_ids: list[Ident] = []
-    for ins in c.get("insurance", ()) or ():
-        cov = index.resolve_ref(ins.get("coverage"), claim) if isinstance(ins, dict) else None
+    for ins in items_of(c.get("insurance")):
+        cov = index.resolve_ref(ins.get("coverage"), claim)
         if cov is not None:
             member_ids.extend(idents(cov.resource.get("identifier")))
             if isinstance(cov.resource.get("subscriberId"), str):
                 member_ids.append(Ident(None, cov.resource["subscriberId"]))
     providers = list(provider.identifiers)
-    for member in c.get("careTeam", ()) or ():
-        target = index.resolve_ref(member.get("provider"), claim) if isinstance(member, dict) else None
+    for member in items_of(c.get("careTeam")):
+        target = index.resolve_ref(member.get("provider"), claim)
         if target is not None:
             providers.extend(idents(target.resource.get("identifier")))
     numbers = [
@@ -80,8 +80,8 @@ def parse_inquiry_request(bundle: Any, version: PasVersion) -> PasInquiry:
         if isinstance(v, str)
     ]
     items: list[InquiryItem] = []
-    for item in c.get("item", ()) or ():
-        if not isinstance(item, dict) or not isinstance(item.get("sequence"), int):
+    for item in items_of(c.get("item")):
+        if not isinstance(item.get("sequence"), int) or isinstance(item.get("sequence"), bool):
             continue
         for key in (urls.EXT_AUTHORIZATION_NUMBER, urls.EXT_ADMINISTRATION_REFERENCE_NUMBER):
             value = ext_value(item, key)

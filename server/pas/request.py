@@ -29,6 +29,8 @@ from .fhirdata import (
     Code,
     Ident,
     Period,
+    as_list,
+    as_map,
     codes,
     ext_value,
     extension,
@@ -36,6 +38,8 @@ from .fhirdata import (
     first_code,
     ident,
     idents,
+    items_of,
+    opt_str,
     period,
 )
 from .versions import PasVersion
@@ -250,7 +254,7 @@ def parse_pas_request(bundle: Any, version: PasVersion) -> PasRequest:
         [s.sequence for s in supporting], f"{path}.supportingInfo", "supportingInfo.sequence", problems
     )
     prior_claim, prior_identifiers, related = _prior(index, claim, problems)
-    profiles = c.get("meta", {}).get("profile", ()) if isinstance(c.get("meta"), Mapping) else ()
+    profiles = as_list(as_map(c.get("meta")).get("profile"))
     is_update = (
         related
         or any(str(p).split("|")[0] == urls.PROFILE_CLAIM_UPDATE for p in profiles)
@@ -263,11 +267,11 @@ def parse_pas_request(bundle: Any, version: PasVersion) -> PasRequest:
     return PasRequest(
         version=version,
         bundle_identifier=next(iter(idents(bundle_map.get("identifier"))), None),
-        bundle_timestamp=bundle_map.get("timestamp"),
+        bundle_timestamp=opt_str(bundle_map.get("timestamp")),
         claim=claim,
         claim_identifiers=claim_identifiers,
         claim_type=first_code(c.get("type")),
-        created=c.get("created"),
+        created=opt_str(c.get("created")),
         is_update=is_update,
         prior_claim=prior_claim,
         prior_claim_identifiers=prior_identifiers,
@@ -303,7 +307,7 @@ def party_ref(
             )
             return None
         identifier = idents(ref.get("identifier"))
-        return Party("", str(ref.get("type", "")), identifier, ref.get("display"))
+        return Party("", opt_str(ref.get("type")) or "", identifier, opt_str(ref.get("display")))
     return _party_of(target)
 
 
@@ -320,7 +324,7 @@ def _name(resource: Mapping[str, Any]) -> str | None:
         first = name[0]
         if isinstance(first.get("text"), str):
             return str(first["text"])
-        given = " ".join(g for g in first.get("given", ()) if isinstance(g, str))
+        given = " ".join(g for g in as_list(first.get("given")) if isinstance(g, str))
         return " ".join(p for p in (given, first.get("family")) if isinstance(p, str) and p) or None
     return None
 
@@ -353,12 +357,12 @@ def _int(value: Any) -> int | None:
 
 
 def _ints(values: Any) -> tuple[int, ...]:
-    return tuple(v for v in (_int(x) for x in (values or ())) if v is not None)
+    return tuple(v for v in (_int(x) for x in as_list(values)) if v is not None)
 
 
 def _items(index: BundleIndex, claim: Entry, problems: Problems) -> list[RequestItem]:
     out: list[RequestItem] = []
-    for n, item in enumerate(claim.resource.get("item", ()) or ()):
+    for n, item in enumerate(as_list(claim.resource.get("item"))):
         path = f"{claim.path}.item[{n}]"
         if not isinstance(item, Mapping):
             problems.add("Claim.item must be an object", path, "structure")
@@ -396,12 +400,12 @@ def _items(index: BundleIndex, claim: Entry, problems: Problems) -> list[Request
                 product=first_code(product),
                 product_codes=codes(product),
                 product_code_end=first_code(ext_value(item, urls.EXT_PRODUCT_OR_SERVICE_CODE_END)),
-                modifiers=tuple(c for m in item.get("modifier", ()) or () for c in codes(m)[:1]),
+                modifiers=tuple(c for m in as_list(item.get("modifier")) for c in codes(m)[:1]),
                 category=first_code(item.get("category")),
                 request_type=first_code(ext_value(item, urls.EXT_SERVICE_ITEM_REQUEST_TYPE)),
                 certification_type=_code_value(ext_value(item, urls.EXT_CERTIFICATION_TYPE)),
                 quantity=Decimal(str(qty_value)) if isinstance(qty_value, int | float | Decimal) else None,
-                quantity_unit=quantity.get("code") or quantity.get("unit"),
+                quantity_unit=opt_str(quantity.get("code")) or opt_str(quantity.get("unit")),
                 serviced=period(item.get("servicedPeriod") or item.get("servicedDate")),
                 location=first_code(item.get("locationCodeableConcept")),
                 location_ref=location_entry.full_url if location_entry else None,
@@ -442,7 +446,7 @@ def _assertion_ids(resource: Mapping[str, Any]) -> list[str]:
 
 def _supporting_info(index: BundleIndex, claim: Entry, problems: Problems) -> list[SupportingInfo]:
     out: list[SupportingInfo] = []
-    for n, info in enumerate(claim.resource.get("supportingInfo", ()) or ()):
+    for n, info in enumerate(as_list(claim.resource.get("supportingInfo"))):
         path = f"{claim.path}.supportingInfo[{n}]"
         if not isinstance(info, Mapping):
             continue
@@ -490,7 +494,7 @@ def _questionnaire_responses(index: BundleIndex, entry: Entry) -> list[Entry]:
     if entry.resource_type == "QuestionnaireResponse":
         return [entry]
     if entry.resource_type == "Bundle":
-        inner = entry.resource.get("entry", ()) or ()
+        inner = as_list(entry.resource.get("entry"))
         return [
             Entry(n, str(e.get("fullUrl", "")), e["resource"])
             for n, e in enumerate(inner)
@@ -521,7 +525,7 @@ def _qr_context(index: BundleIndex, qr: Entry) -> list[str]:
 def _prior(
     index: BundleIndex, claim: Entry, problems: Problems
 ) -> tuple[Entry | None, tuple[Ident, ...], bool]:
-    related = [r for r in claim.resource.get("related", ()) or () if isinstance(r, Mapping)]
+    related = items_of(claim.resource.get("related"))
     if not related:
         return None, (), False
     rel = related[0]
@@ -541,15 +545,15 @@ def _prior(
 
 def _coverages(index: BundleIndex, claim: Entry) -> list[CoverageInfo]:
     out: list[CoverageInfo] = []
-    for ins in claim.resource.get("insurance", ()) or ():
-        entry = index.resolve_ref(ins.get("coverage"), claim) if isinstance(ins, Mapping) else None
+    for ins in items_of(claim.resource.get("insurance")):
+        entry = index.resolve_ref(ins.get("coverage"), claim)
         if entry is None:
             continue
         cov = entry.resource
         member = _member_ids(cov)
         subscriber_entry = index.resolve_ref(cov.get("subscriber"), entry)
         payors = tuple(
-            _party_of(p) for p in (index.resolve_ref(r, entry) for r in cov.get("payor", ()) or ()) if p
+            _party_of(p) for p in (index.resolve_ref(r, entry) for r in as_list(cov.get("payor"))) if p
         )
         out.append(
             CoverageInfo(
@@ -569,7 +573,7 @@ def _member_ids(coverage: Mapping[str, Any]) -> tuple[Ident, ...]:
     """Coverage.identifier:memberid (type MB) when valued, else every identifier, else subscriberId."""
     typed: list[Ident] = []
     others: list[Ident] = []
-    for raw in coverage.get("identifier", ()) or ():
+    for raw in items_of(coverage.get("identifier")):
         value = ident(raw)
         if value is None:
             continue
@@ -582,8 +586,8 @@ def _member_ids(coverage: Mapping[str, Any]) -> tuple[Ident, ...]:
 
 def _care_team(index: BundleIndex, claim: Entry) -> list[CareTeamMember]:
     out: list[CareTeamMember] = []
-    for member in claim.resource.get("careTeam", ()) or ():
-        if not isinstance(member, Mapping) or _int(member.get("sequence")) is None:
+    for member in items_of(claim.resource.get("careTeam")):
+        if _int(member.get("sequence")) is None:
             continue
         target = index.resolve_ref(member.get("provider"), claim)
         out.append(
@@ -602,10 +606,10 @@ def _diagnoses(claim: Mapping[str, Any]) -> list[Diagnosis]:
         Diagnosis(
             d["sequence"],
             first_code(d.get("diagnosisCodeableConcept")),
-            first_code((d.get("type") or [None])[0]),
+            first_code(next(iter(as_list(d.get("type"))), None)),
         )
-        for d in claim.get("diagnosis", ()) or ()
-        if isinstance(d, Mapping) and _int(d.get("sequence")) is not None
+        for d in items_of(claim.get("diagnosis"))
+        if _int(d.get("sequence")) is not None
     ]
 
 

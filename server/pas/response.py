@@ -18,7 +18,7 @@ from . import urls
 from .bundle import Entry
 from .codes import FollowupAction, ReviewAction
 from .decision import Decision, InfoRequest, ItemDecision, Reviewer
-from .fhirdata import Code, Json, complex_ext, ext, json_number, reference
+from .fhirdata import Code, Json, as_list, complex_ext, ext, first_code, json_number, reference
 from .ports import IdFactory
 from .request import PasRequest, RequestItem
 from .versions import PasVersion
@@ -142,9 +142,19 @@ def _claim_response_header(request: PasRequest, resource_id: str, now: datetime)
         parts = [ext(name, valueString=value) for name, value in swapped if value]
         if parts:
             out["extension"] = [complex_ext(urls.EXT_TRANSMISSION_IDENTIFIERS, parts)]
-    out["identifier"] = [dict(i) for i in claim.get("identifier", ()) if isinstance(i, dict)]
+    # Echo the Claim identifiers (TRN01=2); 2.2 requires system and value on each.
+    out["identifier"] = [
+        dict(i)
+        for i in as_list(claim.get("identifier"))
+        if isinstance(i, dict) and isinstance(i.get("system"), str) and isinstance(i.get("value"), str)
+    ]
     out["status"] = "active"
-    out["type"] = claim.get("type") or {"coding": [{"system": urls.CS_CLAIM_TYPE, "code": "professional"}]}
+    claim_type = claim.get("type")
+    out["type"] = (
+        claim_type
+        if first_code(claim_type) is not None
+        else {"coding": [{"system": urls.CS_CLAIM_TYPE, "code": "professional"}]}
+    )
     out["use"] = "preauthorization"
     out["patient"] = _ref(request.patient.full_url)
     out["created"] = now.isoformat()
