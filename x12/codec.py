@@ -6,6 +6,7 @@ ISA11 the repetition separator, the character after ISA16 the segment terminator
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -42,7 +43,12 @@ class Segment:
 
     def get(self, n: int) -> str:
         """Element ``n`` (1-based, as the TR3 counts: NM109 is ``get(9)``), ``""`` when absent."""
-        return self.elements[n - 1] if 0 < n <= len(self.elements) else ""
+        if n < 1:
+            return ""
+        try:
+            return self.elements[n - 1]
+        except IndexError:
+            return ""
 
     def composite(self, n: int, component: str = ":") -> tuple[str, ...]:
         """The components of composite element ``n``."""
@@ -54,10 +60,10 @@ def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
     """Build a segment; ``None`` is an empty element, a sequence is a composite; trailing empties dropped."""
     parts: list[str] = []
     for element in elements:
-        if element is None:
-            parts.append("")
-        elif isinstance(element, str):
+        if isinstance(element, str):
             parts.append(element)
+        elif element is None:
+            parts.append("")
         else:
             comps = list(element)
             while comps and not comps[-1]:
@@ -68,10 +74,11 @@ def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
     return Segment(segment_id, tuple(parts))
 
 
+_SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
+
+
 def _valid_id(segment_id: str) -> bool:
-    return (
-        2 <= len(segment_id) <= 3 and segment_id.isascii() and segment_id.isalnum() and segment_id.isupper()
-    )
+    return _SEGMENT_ID.fullmatch(segment_id) is not None
 
 
 def read_delimiters(text: str) -> Delimiters:
@@ -138,13 +145,16 @@ def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
         if delimiters.component != ":"
         else None
     )
+    line_breaks = "\n" in text or "\r" in text
+    valid_id = _SEGMENT_ID.fullmatch
     for index, raw in enumerate(raw_segments, start=1):
-        raw = raw.strip("\r\n")
+        if line_breaks:
+            raw = raw.strip("\r\n")
         if not raw:
             if index == len(raw_segments):
                 break
             raise X12Error.at("empty segment", position=index, segment_id="")
-        if "\n" in raw or "\r" in raw:
+        if line_breaks and ("\n" in raw or "\r" in raw):
             head = raw.split(element, 1)[0]
             raise X12Error.at(
                 f"line break inside a segment: is a {delimiters.segment!r} segment terminator missing?",
@@ -153,7 +163,7 @@ def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
             )
         parts = raw.split(element)
         segment_id = parts[0]
-        if not _valid_id(segment_id):
+        if valid_id(segment_id) is None:
             raise X12Error.at(
                 f"invalid segment id {segment_id[:10]!r} (2 or 3 upper-case letters or digits)",
                 position=index,

@@ -1,0 +1,127 @@
+"""X12 bridge throughput on one core: Bundle -> 278 and 278 -> Bundle per second, beside pyx12 4.0.
+
+pyx12 ships no 005010X217 map, so it is timed on the same 278 request relabelled as 004010X094A1 (same
+size, same segments; its 4010 map walks and validates it, reporting the 5010 loop differences as errors),
+with its XML maps memoised as they would be in a long-running process, and on its raw tokenizer.
+Run: .venv/bin/python bench/x12.py
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from x12 import (  # noqa: E402
+    ControlNumbers,
+    bundle_to_278_request,
+    parse_interchange,
+    read_authorization,
+    response_278_to_bundle,
+)
+
+GOLDEN = ROOT / "tests" / "x12" / "golden"
+NOW = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def rate(fn: Callable[[], Any], seconds: float = 1.5) -> float:
+    """Calls per second over about ``seconds`` (after a warm-up call)."""
+    fn()
+    n = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(20):
+            fn()
+        n += 20
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - start)
+
+
+def pyx12_rates(text: str) -> tuple[float | None, float | None, str]:
+    try:
+        import pyx12.map_if
+        import pyx12.params
+        import pyx12.x12file
+        import pyx12.x12n_document
+    except ImportError:
+        return None, None, "pyx12 not installed"
+    logging.disable(logging.CRITICAL)
+    original = pyx12.map_if.load_map_file
+    pyx12.map_if.load_map_file = functools.cache(original)  # type: ignore[assignment]
+    param = pyx12.params.params()
+    as_4010 = text.replace("*^*00501*", "*U*00401*").replace("005010X217", "004010X094A1")
+
+    def validate() -> None:
+        pyx12.x12n_document.x12n_document(param, io.StringIO(as_4010), io.StringIO(), None)
+
+    def tokenize() -> None:
+        for _ in pyx12.x12file.X12Reader(io.StringIO(text)):
+            pass
+
+    try:
+        return rate(validate), rate(tokenize), "ok"
+    finally:
+        pyx12.map_if.load_map_file = original  # type: ignore[assignment]
+        logging.disable(logging.NOTSET)
+
+
+def main() -> int:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    scenario = GOLDEN / "approval"
+    bundle = json.loads((scenario / "request.json").read_text("utf-8"), parse_float=Decimal)
+    request_278 = (scenario / "request.x12").read_text("utf-8")
+    response_278 = (scenario / "response.x12").read_text("utf-8")
+    control = ControlNumbers(1, 1, 1)
+
+    def parse_request() -> None:
+        tx = parse_interchange(request_278).transactions[0]
+        read_authorization(tx.segments, tx.implementation)
+
+    to_278 = rate(lambda: bundle_to_278_request(bundle, control=control, now=NOW))
+    from_278 = rate(lambda: response_278_to_bundle(response_278, bundle, now=NOW))
+    parse = rate(parse_request)
+    pyx12_validate, pyx12_tokenize, status = pyx12_rates(request_278)
+    segments = request_278.count("~")
+    python = sys.version.split()[0]
+    print(f"x12 bench, one core, {len(request_278)}-byte 278 ({segments} segments), Python {python}")
+    rows = [
+        ("Bundle -> 278 request", to_278),
+        ("278 response -> PAS Bundle", from_278),
+        ("278 parse to typed model", parse),
+    ]
+    if pyx12_validate and pyx12_tokenize:
+        rows += [
+            ("pyx12 x12n_document (maps cached)", pyx12_validate),
+            ("pyx12 X12Reader tokenize only", pyx12_tokenize),
+        ]
+    for label, value in rows:
+        print(f"  {label:<36}{value:10,.0f} /s  ({1e3 / value:.3f} ms)")
+    if pyx12_validate:
+        print(f"  {'ratio 278->Bundle / pyx12 parse':<36}{from_278 / pyx12_validate:10.1f} x")
+        print(f"  {'ratio Bundle->278 / pyx12 parse':<36}{to_278 / pyx12_validate:10.1f} x")
+    else:
+        print(f"  pyx12: {status}")
+    target = 2000
+    worst = min(to_278, from_278)
+    verdict = "met" if worst >= target else "NOT met"
+    print(f"  aim >= {target:,} translations/s per core: {verdict} (slower direction {worst:,.0f}/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
