@@ -26,6 +26,7 @@ from server.security.replay import ReplayStore, ReplayStoreFull
 
 MAX_ASSERTION_BYTES = 16 * 1024
 MAX_JTI_LENGTH = 255
+_LAST_NUMERIC_DATE = 32503680000  # 3000-01-01T00:00:00Z
 
 
 class ClientAuthenticationError(Exception):
@@ -60,9 +61,22 @@ def _timestamp(claims: dict[str, Any], name: str) -> datetime | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    moment = numeric_date(value)
+    if moment is None:
         raise ClientAuthenticationError(f"client_assertion claim {name} must be a NumericDate")
-    return datetime.fromtimestamp(value, UTC)
+    return moment
+
+
+def numeric_date(value: Any) -> datetime | None:
+    """A JWT NumericDate (RFC 7519 §2) as an aware datetime; None when it is not a usable number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 <= value <= _LAST_NUMERIC_DATE:  # also keeps date arithmetic with leeway from overflowing
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 async def verify_client_assertion(

@@ -15,11 +15,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import jwt
 
+from server.security.assertions import numeric_date
 from server.security.clients import RegisteredClient
 from server.security.constants import (
     ACCESS_TOKEN_JWT_TYPE,
@@ -167,14 +168,15 @@ def _decode(
         raise InvalidTokenError("the access token issuer is not trusted") from None
     except jwt.PyJWTError:
         raise InvalidTokenError("the access token is not valid") from None
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
+    expires_at = numeric_date(claims.get("exp"))
+    if expires_at is None:
         raise InvalidTokenError("the access token exp is not a NumericDate")
-    if datetime.fromtimestamp(exp, UTC) + leeway <= now:
+    if expires_at + leeway <= now:
         raise InvalidTokenError("the access token has expired")
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and datetime.fromtimestamp(nbf, UTC) - leeway > now:
-        raise InvalidTokenError("the access token is not yet valid")
+    if "nbf" in claims:
+        not_before = numeric_date(claims["nbf"])
+        if not_before is None or not_before - leeway > now:
+            raise InvalidTokenError("the access token is not yet valid")
     return claims
 
 
