@@ -163,6 +163,7 @@ class CdsClientVerifier:
         self._leeway = leeway
         self._max_age = max_age
         self._jwks = JwksCache(client, now, ttl=jwks_ttl)
+        self._parsed: dict[tuple[str, str], Any] = {}
 
     async def verify(self, authorization: str | None, audience: str | Sequence[str]) -> ClientIdentity:
         """Verify the bearer JWT for a call to ``audience`` (the exact service URL); 401 on any failure."""
@@ -189,10 +190,9 @@ class CdsClientVerifier:
             raise _refuse(f"algorithm {alg} is not configured for this issuer")
         jwk = await self._key(issuer, header.get("jku"), kid)
         try:
-            key = jwt.PyJWK(dict(jwk), algorithm=alg)
             claims = jwt.decode(
                 token,
-                key=key.key,
+                key=self._public_key(jwk, alg),
                 algorithms=[alg],
                 audience=[audience] if isinstance(audience, str) else list(audience),
                 issuer=issuer.iss,
@@ -207,6 +207,16 @@ class CdsClientVerifier:
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise _refuse(str(exc) or type(exc).__name__) from exc
         return await self._check_time_and_replay(issuer, claims)
+
+    def _public_key(self, jwk: Mapping[str, Any], alg: str) -> Any:
+        """The key object for a JWK, memoised by its JSON (parsing keys costs more than verifying)."""
+        cache_key = (json.dumps(jwk, sort_keys=True), alg)
+        key = self._parsed.get(cache_key)
+        if key is None:
+            if len(self._parsed) > 256:
+                self._parsed.clear()
+            key = self._parsed[cache_key] = jwt.PyJWK(dict(jwk), algorithm=alg).key
+        return key
 
     async def _key(self, issuer: TrustedIssuer, jku: object, kid: str) -> Mapping[str, Any]:
         if jku is not None:

@@ -6,6 +6,7 @@ gets back a ``HookResult`` (the response JSON plus the coverage assertions to st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -151,7 +152,7 @@ class CdsServices:
         feedback_sink: FeedbackSink | None = None,
         assertion_id: Callable[[str], str] | None = None,
         validator: ResourceValidator | None = None,
-        fetch_timeout: float = 2.0,
+        fetch_timeout: float = 1.0,
         specs: Sequence[HookSpec] = HOOK_SPECS,
     ) -> None:
         self._policies = policies
@@ -421,11 +422,11 @@ class CdsServices:
                 raise invalid(
                     "context.dispatchedOrders must be an array of references", "context.dispatchedOrders"
                 )
-            out = []
-            for ref in refs:
-                resource = known.get(_ref_key(ref)) or await self._read(source, _ref_key(ref))
-                out.append(_Order(resource, _ref_key(ref), resource))
-            return out
+            keys = [_ref_key(ref) for ref in refs]
+            missing = [key for key in keys if key not in known]
+            read = await asyncio.gather(*(self._read(source, key) for key in missing))
+            found = {**known, **dict(zip(missing, read, strict=True))}
+            return [_Order(found[key], key, found[key]) for key in keys]
         if spec.hook == "appointment-book":
             out = []
             for appointment in walk_resources(context.get("appointments")):
@@ -475,14 +476,18 @@ class CdsServices:
         if not wanted or source is None or not isinstance(context.get("patientId"), str):
             return decisions
         fetched: dict[str, list[Mapping[str, Any]]] = {}
-        for name in sorted(wanted):
-            kind, query = _LAZY_QUERIES[name]
-            try:
-                bundle = await self._hydrator.fetch(source, query.format(patient=context["patientId"]))
-            except (httpx.HTTPError, ValueError) as exc:
-                log.info("history for %s unavailable: %s", name, exc)
+        names = sorted(wanted)
+        queries = [_LAZY_QUERIES[name][1].format(patient=context["patientId"]) for name in names]
+        bundles = await asyncio.gather(
+            *(self._hydrator.fetch(source, q) for q in queries), return_exceptions=True
+        )
+        for name, bundle in zip(names, bundles, strict=True):
+            if isinstance(bundle, BaseException):
+                log.info("history for %s unavailable: %s", name, bundle)
                 continue
-            fetched[kind] = [r for r in walk_resources(bundle) if r.get("resourceType") != "Bundle"]
+            fetched[_LAZY_QUERIES[name][0]] = [
+                r for r in walk_resources(bundle) if r.get("resourceType") != "Bundle"
+            ]
         if not fetched:
             return decisions
         enriched = patient_facts(patient.resource, fetched.get("conditions", ()), fetched.get("medications"))

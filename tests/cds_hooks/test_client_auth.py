@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
@@ -130,3 +131,64 @@ def test_router_refuses_to_run_without_verifier_outside_development_mode(
     services = CdsServices(policies, http_client=httpx.AsyncClient(), now=lambda: kit.NOW)
     with pytest.raises(ValueError):
         build_router(services, verifier=None)
+
+
+def test_jwks_refetched_after_ttl_and_on_rotation(kit: ModuleType, keys: Any, fhir: Any) -> None:
+    clock = [kit.NOW]
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fhir.handler))
+    issuer = TrustedIssuer(kit.ISS, jwks_url=kit.JKU)
+    verifier = CdsClientVerifier([issuer], client, InMemoryJtiStore(), lambda: clock[0])
+    aud = f"{kit.BASE}{PATH}"
+
+    def fetches() -> int:
+        return sum(1 for r in fhir.requests if str(r.url) == kit.JKU)
+
+    kit.run(verifier.verify("Bearer " + keys.token(aud, jku=None), aud))
+    kit.run(verifier.verify("Bearer " + keys.token(aud, jku=None), aud))
+    assert fetches() == 1
+    clock[0] = kit.NOW + timedelta(minutes=11)  # past the 10-minute TTL
+    token = keys.token(aud, jku=None)
+    with pytest.raises(OperationOutcomeError):  # the token's iat is now too old, but the JWKS was refreshed
+        kit.run(verifier.verify("Bearer " + token, aud))
+    assert fetches() == 2
+    # Key rotation: an unknown kid triggers one refetch (at most every 30 s), then the token is refused.
+    clock[0] = kit.NOW + timedelta(minutes=12)
+    token = jwt.encode(
+        {"iss": kit.ISS, "aud": aud, "exp": 2_000_000_000, "iat": int(clock[0].timestamp()), "jti": "r1"},
+        keys.ec,
+        algorithm="ES384",
+        headers={"kid": "ec2"},
+    )
+    with pytest.raises(OperationOutcomeError, match="unknown kid"):
+        kit.run(verifier.verify("Bearer " + token, aud))
+    assert fetches() == 3
+    with pytest.raises(OperationOutcomeError, match="unknown kid"):
+        kit.run(verifier.verify("Bearer " + token, aud))
+    assert fetches() == 3  # rate limited
+
+
+def test_discovery_can_require_a_jwt(policies: Any, fhir: Any, keys: Any, kit: ModuleType) -> None:
+    from fastapi import FastAPI
+
+    from cds_hooks import CdsServices
+    from server.api.cds_hooks import build_router
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fhir.handler))
+    services = CdsServices(policies, http_client=client, now=lambda: kit.NOW)
+    verifier = CdsClientVerifier(
+        [TrustedIssuer(kit.ISS, allowed_jku=frozenset({kit.JKU}))],
+        client,
+        InMemoryJtiStore(),
+        lambda: kit.NOW,
+    )
+    app = FastAPI()
+    app.include_router(build_router(services, verifier=verifier, discovery_requires_jwt=True))
+
+    async def get(token: str | None) -> int:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=kit.BASE) as http:
+            return (await http.get("/cds-services", headers=headers)).status_code
+
+    assert kit.run(get(None)) == 401
+    assert kit.run(get(keys.token(f"{kit.BASE}/cds-services"))) == 200
