@@ -29,7 +29,6 @@ from server.search.values import (
 
 Evaluate = Callable[[dict[str, Any]], list[Any]]
 
-_SIMPLE_PATH = re.compile(r"^[A-Z][A-Za-z]+(\.[a-z][A-Za-z0-9]*)+$")
 _CAST = re.compile(r"^\(?(?P<path>[A-Z][A-Za-z]+(\.[a-z][A-Za-z0-9]*)+) as (?P<type>[A-Za-z]+)\)?$")
 
 
@@ -61,24 +60,36 @@ def _children(nodes: Iterable[Any], name: str) -> Iterator[Any]:
             yield found
 
 
-def _path_walker(steps: tuple[str, ...]) -> Evaluate:
-    def evaluate(resource: dict[str, Any]) -> list[Any]:
-        nodes: list[Any] = [resource]
-        for step in steps:
-            nodes = list(_children(nodes, step))
-        return nodes
+_NAME = re.compile(r"^[a-z][A-Za-z0-9]*$")
+_WHERE = re.compile(r"^where\((?P<key>[a-z][A-Za-z0-9]*)='(?P<value>[^']*)'\)$")
+_EXTENSION = re.compile(r"^extension\('(?P<url>[^']+)'\)$")
+_AS = re.compile(r"^as\((?P<type>[A-Za-z]+)\)$")
 
-    return evaluate
+Step = Callable[[list[Any]], list[Any]]
 
 
-def _cast_walker(steps: tuple[str, ...], type_name: str) -> Evaluate:
-    *parents, last = steps
-    key = last + type_name[:1].upper() + type_name[1:]
+def _name_step(name: str) -> Step:
+    return lambda nodes: list(_children(nodes, name))
 
-    def evaluate(resource: dict[str, Any]) -> list[Any]:
-        nodes: list[Any] = [resource]
-        for step in parents:
-            nodes = list(_children(nodes, step))
+
+def _where_step(key: str, value: str) -> Step:
+    return lambda nodes: [n for n in nodes if isinstance(n, dict) and n.get(key) == value]
+
+
+def _extension_step(url: str) -> Step:
+    return lambda nodes: [
+        ext
+        for node in nodes
+        if isinstance(node, dict)
+        for ext in node.get("extension", ())
+        if isinstance(ext, dict) and ext.get("url") == url
+    ]
+
+
+def _as_step(name: str, type_name: str) -> Step:
+    key = name + type_name[:1].upper() + type_name[1:]
+
+    def step(nodes: list[Any]) -> list[Any]:
         out: list[Any] = []
         for node in nodes:
             if isinstance(node, dict) and key in node:
@@ -86,15 +97,64 @@ def _cast_walker(steps: tuple[str, ...], type_name: str) -> Evaluate:
                 out.extend(found if isinstance(found, list) else [found])
         return out
 
+    return step
+
+
+def _split_steps(expression: str) -> list[str]:
+    steps: list[str] = []
+    depth = 0
+    start = 0
+    for index, char in enumerate(expression):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "." and depth == 0:
+            steps.append(expression[start:index])
+            start = index + 1
+    steps.append(expression[start:])
+    return steps
+
+
+def _walker(expression: str) -> Evaluate | None:
+    """A plain-Python evaluator for path expressions with where(x='y'), extension('url') and as(Type)
+    steps, or None when the expression needs the full FHIRPath engine."""
+    cast = _CAST.match(expression)
+    if cast:
+        expression = f"{cast['path']}.as({cast['type']})"
+    root, *parts = _split_steps(expression)
+    if not re.match(r"^[A-Z][A-Za-z]+$", root) or not parts:
+        return None
+    steps: list[Step] = []
+    for index, part in enumerate(parts):
+        if _NAME.match(part):
+            following = parts[index + 1] if index + 1 < len(parts) else ""
+            if not _AS.match(following):
+                steps.append(_name_step(part))
+        elif (where := _WHERE.match(part)) is not None:
+            steps.append(_where_step(where["key"], where["value"]))
+        elif (extension := _EXTENSION.match(part)) is not None:
+            steps.append(_extension_step(extension["url"]))
+        elif (as_type := _AS.match(part)) is not None and index > 0 and _NAME.match(parts[index - 1]):
+            steps.append(_as_step(parts[index - 1], as_type["type"]))
+        else:
+            return None
+
+    def evaluate(resource: dict[str, Any]) -> list[Any]:
+        nodes: list[Any] = [resource]
+        for step in steps:
+            nodes = step(nodes)
+            if not nodes:
+                break
+        return nodes
+
     return evaluate
 
 
 def _branch(expression: str) -> Evaluate:
-    if _SIMPLE_PATH.match(expression):
-        return _path_walker(tuple(expression.split(".")[1:]))
-    cast = _CAST.match(expression)
-    if cast:
-        return _cast_walker(tuple(cast["path"].split(".")[1:]), cast["type"])
+    walker = _walker(expression)
+    if walker is not None:
+        return walker
     compiled: Callable[..., Any] = fhirpath_compile(expression, models["r4"])
 
     def evaluate(resource: dict[str, Any]) -> list[Any]:

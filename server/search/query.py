@@ -106,7 +106,8 @@ class SearchQuery:
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("$", "\\$").replace("|", "\\|")
+    # Values were split on unescaped commas; only a comma needs its escape back.
+    return value.replace(",", "\\,")
 
 
 def split_values(raw: str) -> tuple[str, ...]:

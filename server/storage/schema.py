@@ -26,6 +26,8 @@ metadata = MetaData()
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
 _BYTES = LargeBinary().with_variant(BYTEA(), "postgresql")
+# Normalised search strings compare by code point on both engines, so a prefix search is an index range.
+_CODEPOINT_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
 
 
 def _key_columns() -> list[Column[str]]:
@@ -77,7 +79,7 @@ idx_string = Table(
     *_key_columns(),
     Column("param", String(64), nullable=False),
     Column("value", Text, nullable=False),
-    Column("norm", Text, nullable=False),
+    Column("norm", _CODEPOINT_TEXT, nullable=False),
     Index("ix_idx_string_value", "tenant", "resource_type", "param", "norm"),
     Index("ix_idx_string_owner", "tenant", "resource_type", "resource_id"),
 )

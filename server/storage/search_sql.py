@@ -82,10 +82,14 @@ def _token_clause(table: Table, criterion: Criterion, value: str, now: datetime)
 def _string_clause(table: Table, criterion: Criterion, value: str, now: datetime) -> ColumnElement[bool]:
     if criterion.modifier == "exact":
         return table.c.value == value
-    norm = _like_escape(normalize(value))
+    norm = normalize(value)
     if criterion.modifier == "contains":
-        return table.c.norm.like(f"%{norm}%", escape="\\")
-    return table.c.norm.like(f"{norm}%", escape="\\")
+        return table.c.norm.like(f"%{_like_escape(norm)}%", escape="\\")
+    if not norm:
+        return table.c.norm.is_not(None)
+    # "starts with" as a code-point range (the column compares by code point), so the index serves it.
+    following = norm[:-1] + chr(ord(norm[-1]) + 1)
+    return and_(table.c.norm >= norm, table.c.norm < following)
 
 
 def _reference_clause(table: Table, criterion: Criterion, value: str, now: datetime) -> ColumnElement[bool]:
