@@ -15,6 +15,7 @@ from questionnaires.canonicals import (
 from questionnaires.catalog import Catalog, load_catalog
 from questionnaires.errors_log import QuestionnaireErrorReport, log_questionnaire_errors
 from questionnaires.package import PackageRequest, parse_package_request, questionnaire_package
+from questionnaires.responses import ResponseLinks, response_links
 from questionnaires.valuesets import expand_valueset
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "DtrVersion",
     "PackageRequest",
     "QuestionnaireErrorReport",
+    "ResponseLinks",
     "expand_valueset",
     "load_catalog",
     "log_questionnaire_errors",
@@ -33,4 +35,5 @@ __all__ = [
     "package_bundle_parameter",
     "parse_package_request",
     "questionnaire_package",
+    "response_links",
 ]

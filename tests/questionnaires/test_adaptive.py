@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from igs.outcome import Failure, OperationOutcomeError
-from questionnaires import BASE, Catalog, next_question, questionnaire_package
+from questionnaires import BASE, Catalog, next_question, questionnaire_package, response_links
 
 ANS = f"{BASE}/CodeSystem/dtr-answers"
 COVERAGE = {"resourceType": "Coverage", "id": "cov-1", "beneficiary": {"reference": "Patient/pat-1"}}
@@ -103,6 +103,12 @@ def test_qualifying_flow_completes_with_satisfied_pa_id(
     assert info["pa-needed"] == "satisfied"
     assert info["coverage"] == {"reference": "Coverage/cov-1"}
     assert info["coverage-assertion-id"] == "assert-1"
+    links = response_links(response)
+    assert links.questionnaire == f"{BASE}/Questionnaire/home-oxygen-adaptive|1.0.0"
+    assert links.coverages == ("Coverage/cov-1",)
+    assert links.satisfied_pa_ids == ("PGDEMO-pa-1",)
+    assert links.coverage_assertion_ids == ("assert-1",)
+    assert links.status == "completed"
 
 
 def test_non_qualifying_flow_completes_without_pa_id(

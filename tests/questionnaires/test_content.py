@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import orjson
@@ -114,3 +115,21 @@ def test_prepopulated_read_only_item_fails_the_load(tmp_path: Path) -> None:
         OperationOutcomeError, match="osa-diagnosis is prepopulated from the EHR and read-only"
     ):
         load_catalog(root)
+
+
+def test_crd_policies_name_only_questionnaires_we_serve(catalog: Catalog) -> None:
+    """CRD -> DTR contract: every questionnaire a CRD coverage rule names resolves here at its version."""
+    policies = sorted((Path(__file__).resolve().parents[2] / "cds_hooks" / "policies").glob("*.toml"))
+    assert policies, "no CRD policy files found"
+    named = {q for path in policies for q in _questionnaires(tomllib.loads(path.read_text()))}
+    assert named
+    assert {q for q in named if catalog.questionnaire_key(q) is None} == set()
+
+
+def _questionnaires(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [q for q in node.get("questionnaires", []) if isinstance(q, str)]
+        return found + [q for value in node.values() for q in _questionnaires(value)]
+    if isinstance(node, list):
+        return [q for value in node for q in _questionnaires(value)]
+    return []

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from igs.outcome import Failure, OperationOutcomeError
-from questionnaires import BASE, Catalog, DtrVersion, questionnaire_package
+from questionnaires import BASE, Catalog, DtrVersion, questionnaire_package, response_links
 
 HCPCS = "https://bluebutton.cms.gov/resources/codesystem/hcpcs"
 COVERAGE = {
@@ -70,6 +70,12 @@ def test_package_bundle_shape(catalog: Catalog, now: datetime, version: DtrVersi
     contexts = {
         e["url"].rsplit("/", 1)[1]: e["valueReference"]["reference"] for e in response["extension"][:2]
     }
+    links = response_links(response)
+    assert (links.coverages, links.orders, links.subject) == (
+        ("Coverage/cov-1",),
+        ("DeviceRequest/ord-1",),
+        "Patient/pat-1",
+    )
     if version == "2.0.1":
         assert contexts == {"qr-context": "DeviceRequest/ord-1"}
         assert [e["valueReference"]["reference"] for e in response["extension"][:2]] == [
