@@ -14,8 +14,11 @@ How the storage layer uses it:
   :func:`read_filter` into the SQL ``WHERE`` (``tenant IN (...)``) of *every* statement, including the
   one fetching included resources, so paging counts and totals stay correct and nothing leaks.
 
-Shared (published) content such as Questionnaires, Libraries and ValueSets is readable by every
-authenticated caller (scopes still apply) and writable only by ``admin``. AuditEvents are never
+Shared (published) content such as Questionnaires, Libraries and ValueSets lives in the publisher
+tenant, is readable by every authenticated caller (scopes still apply) and writable only by ``admin``.
+
+Storage note: resource ids must be unique across tenants (server-assigned UUIDs) for filters spanning
+several tenants (intermediaries, reviewers) to identify one resource by type and id. AuditEvents are never
 writable through the API.
 """
 
@@ -99,7 +102,9 @@ class TenancyRule:
     """Which types are shared, what each role may reach across tenants, what is never writable."""
 
     shared_types: frozenset[str] = SHARED_TYPES
-    publisher_tenant: str = "payer"  # the tenant that owns shared content
+    # The tenant holding the payer's published content: the storage layer's default tenant ("", see
+    # server/storage/repository.py), where demo content and IG content are loaded.
+    publisher_tenant: str = ""
     cross_tenant_read: Mapping[str, Reach] = field(
         default_factory=lambda: MappingProxyType(
             {
@@ -132,9 +137,7 @@ class TenancyRule:
         return False
 
     def reads_all_tenants(self, principal: Principal, resource_type: str) -> bool:
-        return self.is_shared(resource_type) or self._role_reaches(
-            self.cross_tenant_read, principal.roles, resource_type
-        )
+        return self._role_reaches(self.cross_tenant_read, principal.roles, resource_type)
 
     def writes_all_tenants(self, principal: Principal, resource_type: str) -> bool:
         return self._role_reaches(self.cross_tenant_write, principal.roles, resource_type)
@@ -164,9 +167,15 @@ class TenantFilter:
 def read_filter(
     principal: Principal, resource_type: str, rule: TenancyRule = DEFAULT_TENANCY
 ) -> TenantFilter:
-    """The tenant filter for reading or searching ``resource_type`` as ``principal``."""
+    """The tenant filter for reading or searching ``resource_type`` as ``principal``.
+
+    Shared (published) types add the publisher tenant to the caller's own; staff roles reaching the
+    type across tenants get no tenant condition.
+    """
     if rule.reads_all_tenants(principal, resource_type):
         return TenantFilter(unrestricted=True)
+    if rule.is_shared(resource_type):
+        return TenantFilter(unrestricted=False, tenants=principal.tenants | {rule.publisher_tenant})
     return TenantFilter(unrestricted=False, tenants=principal.tenants)
 
 

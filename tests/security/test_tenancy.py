@@ -28,8 +28,9 @@ def test_submitter_filter_is_its_own_tenants_in_sql_order():
     assert f.admits("org-a") and not f.admits("org-c") and not f.admits(None)
 
 
-def test_shared_content_is_unfiltered():
-    assert read_filter(_principal("org-a"), "Questionnaire").sql_values() is None
+def test_shared_content_adds_the_publisher_tenant():
+    assert read_filter(_principal("org-a"), "Questionnaire").sql_values() == ("", "org-a")
+    assert read_filter(_principal("org-a"), "Claim").sql_values() == ("org-a",)
 
 
 def test_cross_tenant_read_is_404_identical_to_absent():
@@ -78,7 +79,7 @@ def test_shared_content_writable_only_by_admin():
     with pytest.raises(OperationOutcomeError) as exc:
         write_tenant(_principal("org-a"), "Questionnaire")
     assert exc.value.failure is Failure.FORBIDDEN
-    assert write_tenant(_principal("payer", roles=("admin",)), "Questionnaire") == "payer"
+    assert write_tenant(_principal("payer", roles=("admin",)), "Questionnaire") == ""
 
 
 def test_write_tenant_defaults_to_the_only_tenant_and_requires_a_choice_otherwise():
