@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,7 +39,9 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=50, ge=1, le=1000, description="Search page size without _count")
     max_page_size: int = Field(default=1000, ge=1, description="Largest _count honoured")
     demo_content: bool = Field(default=True, description="Load demo content into an empty database on start")
-    log_level: str = Field(default="info", description="Log level: debug, info, warning, error")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level: debug, info, warning, error"
+    )
 
 
 class SettingsError(Exception):

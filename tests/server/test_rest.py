@@ -275,3 +275,34 @@ def test_metadata_is_built_from_what_is_mounted(client: TestClient) -> None:
     assert {"_id", "_lastUpdated", "identifier", "patient", "status"} <= claim_params
     assert "Claim:patient" in resources["Claim"]["searchInclude"]
     assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
+
+
+def test_faults_are_500_outcomes_without_traces(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(Settings(database_url=database_url, demo_content=False))
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(app.state.services.repository, "read", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/fhir/Patient/x")
+    assert response.status_code == 500
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+def test_concurrent_updates_with_the_same_if_match_let_one_win(client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    created = client.post("/fhir/Patient", json=patient("Race")).json()
+
+    def attempt(n: int) -> int:
+        body = {**created, "gender": "male" if n % 2 else "female"}
+        return client.put(
+            f"/fhir/Patient/{created['id']}", json=body, headers={"If-Match": 'W/"1"'}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = sorted(pool.map(attempt, range(4)))
+    assert statuses == [200, 412, 412, 412]
+    assert client.get(f"/fhir/Patient/{created['id']}").json()["meta"]["versionId"] == "2"
