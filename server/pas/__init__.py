@@ -1,11 +1,13 @@
 """PAS (Da Vinci Prior Authorization Support 2.0.1 and 2.2.1): the pure domain core.
 
-``Claim/$submit``: :func:`parse_pas_request` -> :func:`fingerprint` / :func:`classify` /
-:func:`check_update` -> :func:`decide` (coverage rules injected) -> :func:`build_submit_response`
-(or :func:`build_error_response`); pended items -> :func:`open_review`, reviewer actions ->
-:func:`apply_review` -> a new response version -> :func:`result_notification` for subscribers whose
-:class:`OrgFilter` matches the submitter. ``Claim/$inquire``: :func:`parse_inquiry_request` ->
-:func:`find_matches` -> :func:`inquire_output`. No storage or HTTP here: routes and persistence wrap it.
+``Claim/$submit``: :func:`parse_pas_request` -> storage lookup by :func:`lookup_keys` ->
+:func:`process_submit` (which runs :func:`fingerprint`, :func:`classify`, :func:`check_update`,
+:func:`decide` or :func:`decide_update` with the coverage rules injected, and
+:func:`build_submit_response` or :func:`build_error_response`); pended items -> :func:`open_review`,
+reviewer actions -> :func:`apply_review` -> a new response version -> :func:`result_notification` for
+subscribers whose :class:`OrgFilter` matches the submitter.
+``Claim/$inquire``: :func:`parse_inquiry_request` -> :func:`find_matches` -> :func:`inquire_output`.
+No storage or HTTP here: routes and persistence wrap it.
 """
 
 from .bundle import BundleIndex, Entry
@@ -58,6 +60,7 @@ from .review import (
     open_review,
     request_more_information,
 )
+from .submission import StoredSubmission, SubmitResult, lookup_keys, process_submit
 from .versions import PasVersion, VersionRules
 
 __all__ = [
@@ -95,6 +98,8 @@ __all__ = [
     "ReviewerAction",
     "ReviewerDecision",
     "StoredAuthorization",
+    "StoredSubmission",
+    "SubmitResult",
     "SubmissionKind",
     "SubscriptionRef",
     "Urgency",
@@ -116,12 +121,14 @@ __all__ = [
     "heartbeat",
     "inquire_output",
     "inquiry_response_bundle",
+    "lookup_keys",
     "matches",
     "notification_bundle",
     "open_review",
     "parse_inquiry_request",
     "parse_org_filter",
     "parse_pas_request",
+    "process_submit",
     "request_more_information",
     "result_notification",
     "status_parameters",

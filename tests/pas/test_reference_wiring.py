@@ -5,7 +5,7 @@ conformance suite. This is the shape the storage and routes will take: each step
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,35 +20,25 @@ from server.errors import status_of
 from server.pas import (
     CoverageFinding,
     CoverageQuery,
-    Decision,
-    PasRequest,
     PasVersion,
-    PriorItem,
-    PriorSubmission,
-    ReviewAction,
     Reviewer,
     ReviewerAction,
     ReviewerDecision,
     ReviewItem,
     StoredAuthorization,
-    SubmissionKind,
+    StoredSubmission,
     SubscriptionRef,
     apply_review,
-    build_error_response,
     build_submit_response,
-    check_update,
     claim_response_of,
-    classify,
-    decide,
-    decide_update,
     find_matches,
-    fingerprint,
     inquire_output,
     inquiry_response_bundle,
-    open_review,
+    lookup_keys,
     parse_inquiry_request,
     parse_org_filter,
     parse_pas_request,
+    process_submit,
     result_notification,
 )
 
@@ -74,60 +64,27 @@ class Ids:
 
 
 @dataclass
-class Stored:
-    request: PasRequest
-    fingerprint: str
-    decision: Decision
-    response: Json
-    claim_response_id: str
-
-    def prior(self) -> PriorSubmission:
-        return PriorSubmission(
-            fingerprint=self.fingerprint,
-            claim_identifiers=self.request.claim_identifiers,
-            patient_identifiers=self.request.patient.identifiers,
-            member_ids=self.request.member_ids,
-            items=tuple(PriorItem(i.sequence, i.action) for i in self.decision.items),
-            cancelled=bool(self.decision.items)
-            and all(i.action is ReviewAction.CANCELLED for i in self.decision.items),
-        )
-
-
-@dataclass
 class InMemoryPas:
     now: datetime
     ids: Ids = field(default_factory=Ids)
-    by_identifier: dict[tuple[PasVersion, str], Stored] = field(default_factory=dict)
-    queue: dict[str, tuple[ReviewItem, Stored]] = field(default_factory=dict)
+    by_identifier: dict[tuple[PasVersion, str], StoredSubmission] = field(default_factory=dict)
+    queue: dict[str, tuple[ReviewItem, tuple[PasVersion, str]]] = field(default_factory=dict)
     subscriptions: list[tuple[str, str]] = field(default_factory=list)  # (subscription url, criteria)
     delivered: list[Json] = field(default_factory=list)
     events: int = 0
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         request = parse_pas_request(body, version)
-        fp = fingerprint(request)
-        keys = [(version, i.token()) for i in (*request.claim_identifiers, *request.prior_claim_identifiers)]
-        stored = next((self.by_identifier[k] for k in keys if k in self.by_identifier), None)
-        kind = classify(request, fp, stored.prior() if stored else None)
-        if kind is SubmissionKind.REPLAY and stored is not None:
-            return stored.response
-        if kind in (SubmissionKind.UPDATE, SubmissionKind.CANCEL):
-            errors = check_update(request, stored.prior() if stored else None)
-            if errors or stored is None:
-                return build_error_response(request, errors, ids=self.ids, now=self.now)
-            decision = decide_update(request, stored.decision, _rules, self.ids, self.now)
-        else:
-            decision = decide(request, _rules, self.ids, self.now)
-        response = build_submit_response(request, decision, ids=self.ids, now=self.now)
-        cr = claim_response_of(response)
-        assert cr is not None
-        record = Stored(request, fp, decision, response, cr["id"])
-        for identifier in request.claim_identifiers:
-            self.by_identifier[(version, identifier.token())] = record
-        if decision.pended:
-            review = open_review(request, decision, review_id=self.ids.new_id(), received_at=self.now)
-            self.queue[review.review_id] = (review, record)
-        return response
+        keys = [(version, key) for key in lookup_keys(request)]
+        prior = next((self.by_identifier[k] for k in keys if k in self.by_identifier), None)
+        result = process_submit(request, prior, evaluate=_rules, ids=self.ids, now=self.now)
+        if result.stored is not None:
+            for identifier in request.claim_identifiers:
+                self.by_identifier[(version, identifier.token())] = result.stored
+        if result.review is not None:
+            key = (version, request.claim_identifiers[0].token())
+            self.queue[result.review.review_id] = (result.review, key)
+        return result.response
 
     def inquire(self, version: PasVersion, body: Any) -> Json:
         inquiry = parse_inquiry_request(body, version)
@@ -140,7 +97,8 @@ class InMemoryPas:
         return inquire_output(version, bundles, bundle_id=self.ids.new_id(), now=self.now)
 
     def decide_review(self, review_id: str, decisions: list[ReviewerDecision], reviewer: Reviewer) -> Json:
-        review, record = self.queue.pop(review_id)
+        review, key = self.queue.pop(review_id)
+        record = self.by_identifier[key]
         later = self.now + timedelta(hours=4)
         decision = apply_review(
             record.request, record.decision, decisions, reviewer=reviewer, ids=self.ids, now=later
@@ -148,7 +106,9 @@ class InMemoryPas:
         response = build_submit_response(
             record.request, decision, ids=self.ids, now=later, claim_response_id=record.claim_response_id
         )
-        record.decision, record.response = decision, response
+        updated = replace(record, decision=decision, response=response)
+        for identifier in record.request.claim_identifiers:
+            self.by_identifier[(record.request.version, identifier.token())] = updated
         for url, criteria in self.subscriptions:
             if parse_org_filter(criteria).matches(review.submitter_identifiers):
                 self.events += 1

@@ -1,0 +1,105 @@
+"""One ``Claim/$submit`` as a pure function over the parsed request and what storage already holds.
+
+Spec: PAS ``Claim/$submit`` (new requests, PASClaimUpdate updates and cancels, spec-64 rejections),
+with PriorGate's replay rule: an identical resubmission returns the stored answer and creates nothing.
+The route parses (and profile-validates) the Bundle, looks up :func:`lookup_keys` in storage, calls
+:func:`process_submit`, persists what the result says, and returns ``result.response``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .codes import ReviewAction
+from .decision import DEFAULT_POLICY, Decision, DecisionPolicy, decide, decide_update
+from .fhirdata import Json
+from .idempotency import PriorItem, PriorSubmission, SubmissionKind, check_update, classify, fingerprint
+from .ports import CoverageEvaluator, IdFactory
+from .request import PasRequest
+from .response import BusinessError, build_error_response, build_submit_response, claim_response_of
+from .review import ReviewClocks, ReviewItem, open_review
+
+DEFAULT_CLOCKS = ReviewClocks()
+
+
+@dataclass(frozen=True)
+class StoredSubmission:
+    """What storage keeps per accepted request (keyed by every Claim identifier token)."""
+
+    request: PasRequest
+    fingerprint: str
+    decision: Decision
+    response: Json
+    claim_response_id: str
+
+    def prior(self) -> PriorSubmission:
+        items = self.decision.items
+        return PriorSubmission(
+            fingerprint=self.fingerprint,
+            claim_identifiers=self.request.claim_identifiers,
+            patient_identifiers=self.request.patient.identifiers,
+            member_ids=self.request.member_ids,
+            items=tuple(PriorItem(i.sequence, i.action) for i in items),
+            cancelled=bool(items) and all(i.action is ReviewAction.CANCELLED for i in items),
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    kind: SubmissionKind
+    fingerprint: str
+    response: Json  # the PAS Response Bundle to return
+    stored: StoredSubmission | None  # what to persist; None for replays and rejected updates
+    review: ReviewItem | None  # a new review-queue item when something is pended
+    errors: tuple[BusinessError, ...] = ()
+
+    @property
+    def creates_nothing(self) -> bool:
+        return self.stored is None
+
+
+def lookup_keys(request: PasRequest) -> tuple[str, ...]:
+    """Identifier tokens (``system|value``) to find the prior submission: this Claim's and its prior's."""
+    seen: list[str] = []
+    for identifier in (*request.claim_identifiers, *request.prior_claim_identifiers):
+        if identifier.token() not in seen:
+            seen.append(identifier.token())
+    return tuple(seen)
+
+
+def process_submit(
+    request: PasRequest,
+    prior: StoredSubmission | None,
+    *,
+    evaluate: CoverageEvaluator,
+    ids: IdFactory,
+    now: datetime,
+    review_id: str | None = None,
+    clocks: ReviewClocks = DEFAULT_CLOCKS,
+    policy: DecisionPolicy = DEFAULT_POLICY,
+) -> SubmitResult:
+    """Classify, decide and answer one submission; raises CONFLICT for a reused identifier."""
+    fp = fingerprint(request)
+    kind = classify(request, fp, prior.prior() if prior else None)
+    if kind is SubmissionKind.REPLAY and prior is not None:
+        return SubmitResult(kind, fp, prior.response, None, None)
+    if kind in (SubmissionKind.UPDATE, SubmissionKind.CANCEL):
+        errors = check_update(request, prior.prior() if prior else None)
+        if errors or prior is None:
+            return SubmitResult(
+                kind, fp, build_error_response(request, errors, ids=ids, now=now), None, None, errors
+            )
+        decision = decide_update(request, prior.decision, evaluate, ids, now, policy)
+    else:
+        decision = decide(request, evaluate, ids, now, policy)
+    response = build_submit_response(request, decision, ids=ids, now=now)
+    claim_response = claim_response_of(response)
+    assert claim_response is not None  # build_submit_response always puts it first
+    stored = StoredSubmission(request, fp, decision, response, str(claim_response["id"]))
+    review = None
+    if decision.pended:
+        review = open_review(
+            request, decision, review_id=review_id or ids.new_id(), received_at=now, clocks=clocks
+        )
+    return SubmitResult(kind, fp, response, stored, review)
