@@ -166,7 +166,7 @@ def draft_response(
     response["extension"] = extensions
     if QUESTIONNAIRE_ADAPTIVE in {e["url"] for e in questionnaire.get("extension", [])}:
         contained_id = f"{questionnaire['id']}-{response_id}"
-        response["contained"] = [_adapted_questionnaire(questionnaire, contained_id)]
+        response["contained"] = [_adapted_questionnaire(catalog.rendered[(version, key)], contained_id)]
         response["questionnaire"] = f"#{contained_id}"
     else:
         response["questionnaire"] = canonical_of(*key)
