@@ -249,7 +249,7 @@ class CdsServices:
                     f"Prefetch {key!r} is absent and cannot be queried",
                     code="incomplete",
                 )
-        coverage = self._primary_coverage(prefetch)
+        coverage = await self._primary_coverage(prefetch, source)
         orders = await self._orders(spec, context, prefetch, source)
         known = index_resources(list(context.values()), list(prefetch.values()))
         patient = patient_facts(prefetch.get("patient") if usable(prefetch.get("patient")) else None)
@@ -344,8 +344,12 @@ class CdsServices:
 
     # -- coverage ---------------------------------------------------------------------------------
 
-    def _primary_coverage(self, prefetch: Mapping[str, Any]) -> _Coverage:
-        """The single primary Coverage and its payer (CRD hook-13: 400 when wrong, absent or several)."""
+    async def _primary_coverage(self, prefetch: Mapping[str, Any], source: FhirSource | None) -> _Coverage:
+        """The single primary Coverage and its payer (CRD hook-13: 400 when wrong, absent or several).
+
+        The payer identifier is read from ``payor.identifier`` or from the referenced Organization
+        (prefetched, contained, or read from the client's FHIR server only when needed).
+        """
         found = [r for r in walk_resources(prefetch.get("coverage")) if r.get("resourceType") == "Coverage"]
         active = [r for r in found if r.get("status") in (None, "active")]
         if not active:
@@ -366,6 +370,11 @@ class CdsServices:
             ref = payor.get("reference")
             if isinstance(ref, str):
                 target = known.get(_ref_key(ref)) or known.get(f"Organization/{ref.lstrip('#')}")
+                if target is None and not payor.get("identifier") and source is not None and "#" not in ref:
+                    try:
+                        target = await self._hydrator.fetch(source, _ref_key(ref))
+                    except (httpx.HTTPError, ValueError) as exc:
+                        log.info("payer %s could not be read: %s", ref, exc)
                 identifiers += list((target or {}).get("identifier") or ())
             for ident in identifiers:
                 if isinstance(ident, Mapping) and ident.get("value"):

@@ -383,3 +383,19 @@ def test_feedback_is_stored(crd: Any, kit: ModuleType) -> None:
         crd.post("/cds-services/order-sign-crd/feedback", {"feedback": [{"card": "x", "outcome": "maybe"}]})
     )
     assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+
+
+def test_payer_organization_read_from_the_fhir_server_when_needed(crd: Any, kit: ModuleType) -> None:
+    crd.fhir.add(
+        {
+            "resourceType": "Organization",
+            "id": "payer7",
+            "identifier": [{"system": SID_PAYER_ID, "value": "PGDEMO"}],
+        }
+    )
+    coverage = copy.deepcopy(kit.COVERAGE) | {"payor": [{"reference": "Organization/payer7"}]}
+    assert _status(crd, kit, _with_coverage(kit, coverage))[0] == 200
+    assert any(r.url.path == "/fhir/Organization/payer7" for r in crd.fhir.requests)
+    crd.fhir.requests.clear()
+    assert _status(crd, kit, _with_coverage(kit, kit.COVERAGE))[0] == 200  # identifier on the reference
+    assert not any("Organization" in r.url.path for r in crd.fhir.requests)
