@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from server.security.constants import JWKS_PATH, SMART_CONFIGURATION_PATH, TOKEN_PATH
+from server.security.constants import FHIR_BASE_PATH, JWKS_PATH, SMART_CONFIGURATION_PATH, TOKEN_PATH
 from server.security.keys import KeyProvider, jwks_of
 from server.security.smart_configuration import DEFAULT_SCOPES_SUPPORTED, smart_configuration
 from server.security.token_endpoint import TokenRequestError, TokenService
@@ -69,10 +69,13 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def build_security_router(endpoints: SecurityEndpoints) -> APIRouter:
-    """The router for ``/.well-known/smart-configuration``, ``/auth/token`` and ``/auth/jwks``."""
+    """The router for ``/.well-known/smart-configuration`` (also under ``/fhir``), ``/auth/token`` and
+    ``/auth/jwks``. Mount it before the generic ``/fhir/{type}/{id}`` routes."""
     router = APIRouter(tags=["security"])
 
-    @router.get(SMART_CONFIGURATION_PATH, include_in_schema=True)
+    # SMART places the document relative to the FHIR base; the root copy serves clients that look there.
+    @router.get(FHIR_BASE_PATH + SMART_CONFIGURATION_PATH)
+    @router.get(SMART_CONFIGURATION_PATH)
     async def get_smart_configuration(request: Request) -> JSONResponse:
         base = _base(endpoints, request)
         doc = smart_configuration(

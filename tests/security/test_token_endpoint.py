@@ -239,6 +239,7 @@ def test_smart_configuration_and_jwks_are_public(secured, server_keys):
     assert doc["grant_types_supported"] == ["client_credentials"]
     assert set(doc["capabilities"]) == {"client-confidential-asymmetric", "permission-v2", "permission-v1"}
     assert doc["jwks_uri"] == "http://testserver/auth/jwks"
+    assert secured.client.get("/fhir/.well-known/smart-configuration").json() == doc
     jwks = secured.client.get("/auth/jwks").json()
     assert [k["kid"] for k in jwks["keys"]] == [server_keys.signing_key().kid]
     assert all("d" not in k for k in jwks["keys"])
