@@ -25,7 +25,7 @@ from igs.invariants import NATIVE_KEYS, Invariants
 from igs.outcome import Issue, Severity, operation_outcome
 from igs.packages import Package
 from igs.registry import Registry
-from igs.structure import ALL_TYPES, CORE_SD, PRIMITIVES, ElementNode, Plan, Profiles, TypeRef
+from igs.structure import ALL_TYPES, CORE_SD, PRIMITIVES, Constraint, ElementNode, Plan, Profiles, TypeRef
 from igs.suppressions import Suppression, apply_suppressions, load_suppressions
 from igs.terminology import Terminology
 
@@ -76,6 +76,16 @@ class Finding:
     profile: str
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One value the validator checked: where, against which element definition, as which type."""
+
+    path: str
+    node: ElementNode
+    type_code: str
+    value: Any
+
+
 @dataclass
 class _Run:
     """Mutable state of one validation call."""
@@ -86,6 +96,7 @@ class _Run:
     root: dict[str, Any] = field(default_factory=dict)
     conforms: dict[tuple[int, str], bool] = field(default_factory=dict)
     plan: Plan | None = None
+    visits: list[Visit] | None = None
 
 
 class Validator:
@@ -121,9 +132,11 @@ class Validator:
         """
         return [f.issue for f in self.findings(resource, profile)]
 
-    def findings(self, resource: Any, profile: str | Sequence[str] | None = None) -> list[Finding]:
-        """Like :meth:`validate`, keeping the profile behind each issue."""
-        run = _Run()
+    def findings(
+        self, resource: Any, profile: str | Sequence[str] | None = None, visits: list[Visit] | None = None
+    ) -> list[Finding]:
+        """Like :meth:`validate`, keeping each issue's profile; ``visits`` collects every value checked."""
+        run = _Run(visits=visits)
         if not isinstance(resource, dict):
             self._add(run, "error", "structure", "A resource must be a JSON object", "", "")
             return run.findings
@@ -261,6 +274,8 @@ class Validator:
         parent_ext: str | None,
     ) -> None:
         """Validate one value (one array item) against ``node`` as type ``type_code``."""
+        if run.visits is not None:
+            run.visits.append(Visit(path, node, type_code, value))
         if type_code in PRIMITIVES:
             self._primitive(run, value, ext_part, node, type_code, path, ctx_path)
             return
@@ -775,12 +790,21 @@ class Validator:
             self._add(run, "error", "structure", "An extension must be a JSON object", path, prof)
             return
         url = ext.get("url")
+        if not ext:
+            self._add(
+                run, "error", "invariant", "ele-1: an element must have a value or children", path, prof
+            )
+            return
         if not isinstance(url, str) or not url:
-            self._add(run, "error", "required", "An extension must have a url", path, prof)
+            self._add(
+                run, "error", "required", "url: minimum required = 1, but only found 0", f"{path}.url", prof
+            )
             return
         if parent_ext is not None and not url.startswith(("http:", "https:", "urn:")):
-            # A sub-extension of a complex extension: its definition lives in the parent extension.
-            self._generic_extension(run, ext, path, ctx_path, url)
+            # A relative url names a sub-extension, which only the parent extension's slices can define.
+            self._add(
+                run, "error", "structure", f"Unknown extension {url} in {parent_ext}", f"{path}.url", prof
+            )
             return
         plan = self.profiles.plan(url, self.package)
         if plan is None:
@@ -1016,12 +1040,15 @@ class Validator:
         )
 
     def _constraints(self, run: _Run, value: Any, node: ElementNode, type_code: str, path: str) -> None:
-        if not self.check_invariants or not node.constraints:
+        if not self.check_invariants:
+            return
+        constraints = node.expectations.get("__constraints__" + type_code)
+        if constraints is None:
+            constraints = node.expectations["__constraints__" + type_code] = self._applicable(node, type_code)
+        if not constraints:
             return
         type_path = node.path if node.plan.root is not node or node.plan.kind == "resource" else type_code
-        for c in node.constraints:
-            if c.key in NATIVE_KEYS:
-                continue
+        for c in constraints:
             holds = self.invariants.holds(
                 c.expression,
                 value,
@@ -1033,6 +1060,33 @@ class Validator:
             if holds is False:
                 severity: Severity = "error" if c.severity == "error" else "warning"
                 self._add(run, severity, "invariant", f"{c.key}: {c.human}", path, self._profile_key(run))
+
+    def _applicable(self, node: ElementNode, type_code: str) -> list[Constraint]:
+        """The element's own invariants plus those on its datatype (and type profile) root, once per key.
+
+        Snapshots copy only ``ele-1`` onto typed elements; datatype rules such as ``per-1`` live on the
+        datatype's root element.
+        """
+        found: dict[str, Constraint] = {c.key: c for c in node.constraints}
+        roots: list[ElementNode] = []
+        if (
+            type_code
+            and type_code[0].isupper()
+            and type_code not in _STRUCTURAL
+            and node.plan.root is not node
+        ):
+            core = self.profiles.core(type_code)
+            if core is not None and core.kind != "resource":
+                roots.append(core.root)
+        tref = _type_ref(node, type_code)
+        for url in tref.profiles if tref is not None else ():
+            plan = self.profiles.plan(url, node.plan.package)
+            if plan is not None and plan.kind != "resource":
+                roots.append(plan.root)
+        for root in roots:
+            for c in root.constraints:
+                found.setdefault(c.key, c)
+        return [c for key, c in found.items() if key not in NATIVE_KEYS]
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
