@@ -5,6 +5,9 @@ Every malformed-input path in ``x12`` raises :class:`X12Error` (``Failure.INVALI
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from igs.outcome import Failure, Issue, OperationOutcomeError
 
 
@@ -42,3 +45,19 @@ class X12Error(OperationOutcomeError):
     def mapping(cls, problem: str, *expression: str) -> X12Error:
         """A PAS Bundle that cannot be expressed in X12 (FHIRPath expression names the element)."""
         return cls(Failure.INVALID, (Issue(diagnostics=problem, code="invalid", expression=expression),))
+
+
+@contextmanager
+def bundle_shape() -> Iterator[None]:
+    """Turn a structural surprise in FHIR JSON (a string where an object belongs, ...) into an X12Error.
+
+    The PAS use cases validate Bundles before translating them; this keeps anything they miss a 4xx.
+    """
+    try:
+        yield
+    except X12Error:
+        raise
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError, ArithmeticError) as error:
+        raise X12Error.mapping(
+            f"the Bundle does not have the structure PAS requires ({type(error).__name__}: {error})", "Bundle"
+        ) from error

@@ -65,7 +65,7 @@ def ext(element: Any, url: str) -> Json | None:
     """The first extension with ``url`` on ``element``."""
     if not isinstance(element, dict):
         return None
-    for extension in element.get("extension", ()) or ():
+    for extension in as_list(element.get("extension")):
         if isinstance(extension, dict) and extension.get("url") == url:
             return extension
     return None
@@ -74,7 +74,7 @@ def ext(element: Any, url: str) -> Json | None:
 def ext_all(element: Any, url: str) -> list[Json]:
     if not isinstance(element, dict):
         return []
-    return [e for e in element.get("extension", ()) or () if isinstance(e, dict) and e.get("url") == url]
+    return [e for e in as_list(element.get("extension")) if isinstance(e, dict) and e.get("url") == url]
 
 
 def ext_value(element: Any, url: str) -> Any:
@@ -91,7 +91,7 @@ def ext_value(element: Any, url: str) -> Any:
 def codings(concept: Any) -> list[Json]:
     if not isinstance(concept, dict):
         return []
-    return [c for c in concept.get("coding", ()) or () if isinstance(c, dict)]
+    return [c for c in as_list(concept.get("coding")) if isinstance(c, dict)]
 
 
 def code_in(concept: Any, *systems: str) -> str:
@@ -146,3 +146,13 @@ def sequence_key(element: Json) -> int:
     """Sort key for FHIR elements carrying a ``sequence`` (missing or odd values first)."""
     value = element.get("sequence")
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty list (malformed input is ignored, not fatal)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: Any) -> Json:
+    """``value`` when it is a JSON object, else an empty dict."""
+    return value if isinstance(value, dict) else {}

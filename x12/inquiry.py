@@ -14,6 +14,7 @@ from typing import Any
 from x12 import urls
 from x12.codec import DEFAULT_DELIMITERS, Delimiters
 from x12.envelope import ControlNumbers, build_interchange, serialize
+from x12.errors import bundle_shape
 from x12.fhir import code_in, ext_value, x12_date
 from x12.model import X215, Authorization, DateValue, Review, Service
 from x12.request import _Mapper
@@ -29,6 +30,11 @@ CERTIFICATION_DATES = (
 
 def inquiry_authorization(bundle: dict[str, Any]) -> Authorization:
     """The X215 content of a PAS Claim Inquiry Bundle (the inquiry's search keys, no clinical detail)."""
+    with bundle_shape():
+        return _inquiry_authorization(bundle)
+
+
+def _inquiry_authorization(bundle: dict[str, Any]) -> Authorization:
     mapper = _Mapper(bundle)
     auth = mapper.authorization()
     services: list[Service] = []
@@ -74,9 +80,10 @@ def inquiry_bundle_to_278_request(
     delimiters: Delimiters = DEFAULT_DELIMITERS,
 ) -> str:
     """Translate a PAS Claim Inquiry Bundle into a 005010X215 278 inquiry interchange (PAS $inquire)."""
-    mapper = _Mapper(bundle)
-    auth = inquiry_authorization(bundle)
-    sender, receiver = mapper.parties(auth.umo, auth.requester)
+    with bundle_shape():
+        mapper = _Mapper(bundle)
+        auth = _inquiry_authorization(bundle)
+        sender, receiver = mapper.parties(auth.umo, auth.requester)
     interchange = build_interchange(
         [("278", X215, to_segments(auth))],
         sender=sender,

@@ -12,10 +12,12 @@ from typing import Any
 from x12 import urls
 from x12.codec import DEFAULT_DELIMITERS, Delimiters
 from x12.envelope import ControlNumbers, Party, build_interchange, serialize
-from x12.errors import X12Error
+from x12.errors import X12Error, bundle_shape
 from x12.fhir import (
     BundleIndex,
     Json,
+    as_dict,
+    as_list,
     code_in,
     codings,
     ext,
@@ -82,7 +84,7 @@ ACCIDENT_CAUSES = {"MVA": "AA", "WPA": "EM"}
 
 
 def _identifier_value(resource: Json, system: str | None = None) -> str:
-    for identifier in resource.get("identifier", ()) or ():
+    for identifier in as_list(resource.get("identifier")):
         if isinstance(identifier, dict) and (system is None or identifier.get("system") == system):
             value = identifier.get("value")
             if isinstance(value, str) and value:
@@ -98,7 +100,7 @@ def _address(resource: Json | None) -> Address | None:
         raw = raw[0] if raw else None
     if not isinstance(raw, dict):
         return None
-    lines = tuple(x for x in raw.get("line", ()) or () if isinstance(x, str))[:2]
+    lines = tuple(x for x in as_list(raw.get("line")) if isinstance(x, str))[:2]
     country = text(raw.get("country"))
     return Address(
         lines,
@@ -111,7 +113,7 @@ def _address(resource: Json | None) -> Address | None:
 
 def _phone(*resources: Json | None) -> str:
     for resource in resources:
-        for telecom in (resource or {}).get("telecom", ()) or ():
+        for telecom in as_list(as_dict(resource).get("telecom")):
             if (
                 isinstance(telecom, dict)
                 and telecom.get("system") == "phone"
@@ -122,12 +124,12 @@ def _phone(*resources: Json | None) -> str:
 
 
 def _person_name(resource: Json) -> tuple[str, str, str, str]:
-    names = [n for n in resource.get("name", ()) or () if isinstance(n, dict)]
+    names = [n for n in as_list(resource.get("name")) if isinstance(n, dict)]
     if not names:
         return "", "", "", ""
     name = names[0]
-    given = [g for g in name.get("given", ()) or () if isinstance(g, str)]
-    suffix = [s for s in name.get("suffix", ()) or () if isinstance(s, str)]
+    given = [g for g in as_list(name.get("given")) if isinstance(g, str)]
+    suffix = [s for s in as_list(name.get("suffix")) if isinstance(s, str)]
     return (
         text(name.get("family")),
         given[0] if given else "",
@@ -159,19 +161,19 @@ class _Mapper:
         self.claim = claim
         self.bundle = bundle
         self.care_team = {
-            ct.get("sequence"): ct for ct in claim.get("careTeam", ()) or () if isinstance(ct, dict)
+            ct.get("sequence"): ct for ct in as_list(claim.get("careTeam")) if isinstance(ct, dict)
         }
-        self.supporting = [si for si in claim.get("supportingInfo", ()) or () if isinstance(si, dict)]
-        items = [it for it in claim.get("item", ()) or () if isinstance(it, dict)]
+        self.supporting = [si for si in as_list(claim.get("supportingInfo")) if isinstance(si, dict)]
+        items = [it for it in as_list(claim.get("item")) if isinstance(it, dict)]
         self.items = sorted(items, key=sequence_key)
-        self.item_info = {seq for it in self.items for seq in it.get("informationSequence", ()) or ()}
+        self.item_info = {seq for it in self.items for seq in as_list(it.get("informationSequence"))}
 
     # -- parties ---------------------------------------------------------------------------------------
     def umo(self) -> Entity:
         insurer = self.index.resolve(self.claim.get("insurer"))
         if insurer is None:
             raise X12Error.mapping("Claim.insurer must resolve inside the Bundle (2010A)", "Claim.insurer")
-        code = next((c for c in (code_in(t, X12("98")) for t in insurer.get("type", ()) or ()) if c), "")
+        code = next((c for c in (code_in(t, X12("98")) for t in as_list(insurer.get("type"))) if c), "")
         qualifier, value = _npi_or_id(insurer, "PI")
         if not value:
             raise X12Error.mapping(
@@ -202,11 +204,11 @@ class _Mapper:
         )
         location = None
         if role:
-            locations = role.get("location") or []
+            locations = as_list(role.get("location"))
             location = self.index.resolve(locations[0]) if locations else None
         if role and not taxonomy:
             taxonomy = next(
-                (c for c in (code_in(s, urls.NUCC_TAXONOMY) for s in role.get("specialty", ()) or ()) if c),
+                (c for c in (code_in(s, urls.NUCC_TAXONOMY) for s in as_list(role.get("specialty"))) if c),
                 "",
             )
         if person is not None:
@@ -240,7 +242,7 @@ class _Mapper:
         provider = self.index.resolve(self.claim.get("provider"))
         if provider is None:
             raise X12Error.mapping("Claim.provider must resolve inside the Bundle (2010B)", "Claim.provider")
-        org_type = next((c for c in (code_in(t, X12("98")) for t in provider.get("type", ()) or ()) if c), "")
+        org_type = next((c for c in (code_in(t, X12("98")) for t in as_list(provider.get("type"))) if c), "")
         entity_code = "FA" if org_type == "FA" else "1P"
         entity = self.provider_entity(provider, entity_code, "RF")
         if not (entity.last and entity.id):
@@ -251,7 +253,7 @@ class _Mapper:
         return entity
 
     def coverage(self) -> Json:
-        insurances = [i for i in self.claim.get("insurance", ()) or () if isinstance(i, dict)]
+        insurances = [i for i in as_list(self.claim.get("insurance")) if isinstance(i, dict)]
         chosen = next(
             (i for i in insurances if i.get("focal") is True), insurances[0] if insurances else None
         )
@@ -265,7 +267,7 @@ class _Mapper:
     def member(self, coverage: Json, subscriber: Json) -> str:
         member = text(coverage.get("subscriberId"))
         if not member:
-            for identifier in coverage.get("identifier", ()) or ():
+            for identifier in as_list(coverage.get("identifier")):
                 if (
                     isinstance(identifier, dict)
                     and code_in(identifier.get("type")) in ("MB", "SN")
@@ -320,7 +322,7 @@ class _Mapper:
 
     # -- event -----------------------------------------------------------------------------------------
     def originator(self) -> str:
-        identifiers = [i for i in self.claim.get("identifier", ()) or () if isinstance(i, dict)]
+        identifiers = [i for i in as_list(self.claim.get("identifier")) if isinstance(i, dict)]
         for identifier in identifiers:
             assigner = identifier.get("assigner")
             if isinstance(assigner, dict) and isinstance(assigner.get("identifier"), dict):
@@ -334,7 +336,7 @@ class _Mapper:
 
     def event_trace(self, requester: Entity) -> Trace:
         identifiers = [
-            i for i in self.claim.get("identifier", ()) or () if isinstance(i, dict) and i.get("value")
+            i for i in as_list(self.claim.get("identifier")) if isinstance(i, dict) and i.get("value")
         ]
         number_ = text(identifiers[0]["value"]) if identifiers else text(self.claim.get("id"))
         if not number_:
@@ -354,8 +356,8 @@ class _Mapper:
             cert = "3" if types and all(t == "3" for t in types) else (types[0] if types else "I")
         else:
             cert = code_in(ext_value(item, urls.EXT_CERTIFICATION_TYPE), X12("1322")) or "I"
-        service_type = code_in((item or {}).get("category"), X12("1365"))
-        location = (item or {}).get("locationCodeableConcept")
+        service_type = code_in(as_dict(item).get("category"), X12("1365"))
+        location = as_dict(item).get("locationCodeableConcept")
         facility, qualifier = code_in(location, urls.PLACE_OF_SERVICE), "B"
         if not facility:
             facility, qualifier = code_in(location, urls.NUBC_BILL_TYPE), "A"
@@ -364,7 +366,7 @@ class _Mapper:
         accident = self.claim.get("accident")
         if event and isinstance(accident, dict):
             causes = (ACCIDENT_CAUSES.get(code_in(accident.get("type")), "OA"),)
-            state = text((accident.get("locationAddress") or {}).get("state"))
+            state = text(as_dict(accident.get("locationAddress")).get("state"))
         return UtilizationManagement(
             category,
             cert,
@@ -401,7 +403,7 @@ class _Mapper:
         return tuple(out)
 
     def diagnoses(self) -> tuple[Diagnosis, ...]:
-        raw = [d for d in self.claim.get("diagnosis", ()) or () if isinstance(d, dict)]
+        raw = [d for d in as_list(self.claim.get("diagnosis")) if isinstance(d, dict)]
         raw.sort(key=sequence_key)
         out: list[Diagnosis] = []
         for n, diagnosis in enumerate(raw):
@@ -411,7 +413,7 @@ class _Mapper:
                 code, icd9 = code_in(concept, urls.ICD9_CM), True
             if not code:
                 continue
-            kinds = [code_in(t) for t in diagnosis.get("type", ()) or ()]
+            kinds = [code_in(t) for t in as_list(diagnosis.get("type"))]
             kind = next((k for k in kinds if k in DIAGNOSIS_QUALIFIERS), "principal" if n == 0 else "other")
             if kind == "principal" and any(d.qualifier in ("ABK", "BK") for d in out):
                 kind = "other"
@@ -469,8 +471,8 @@ class _Mapper:
         encounter = self.encounter()
         if encounter is not None:
             institutional = Institutional(
-                next((c for c in (code_in(t) for t in encounter.get("type", ()) or ()) if c), ""),
-                code_in((encounter.get("hospitalization") or {}).get("admitSource")),
+                next((c for c in (code_in(t) for t in as_list(encounter.get("type"))) if c), ""),
+                code_in(as_dict(encounter.get("hospitalization")).get("admitSource")),
                 code_in(ext_value(encounter, urls.EXT_PATIENT_STATUS)),
                 code_in(ext_value(encounter, urls.EXT_RESIDENTIAL_STATUS)),
             )
@@ -523,7 +525,7 @@ class _Mapper:
             dates.append(served)
         providers = tuple(
             self.care_team_entity(self.care_team[s], "2010F")
-            for s in item.get("careTeamSequence", ()) or ()
+            for s in as_list(item.get("careTeamSequence"))
             if s in self.care_team
             and ext_value(self.care_team[s], urls.EXT_CARE_TEAM_CLAIM_SCOPE) is not True
         )
@@ -535,7 +537,7 @@ class _Mapper:
             dates=tuple(dates),
             line=_service_line(item, professional),
             delivery=_delivery(requested),
-            attachments=self.attachments(set(item.get("informationSequence", ()) or ())),
+            attachments=self.attachments(set(as_list(item.get("informationSequence")))),
             providers=tuple(p for p in providers if p is not None),
         )
 
@@ -587,7 +589,7 @@ def _service_line(item: Json, professional: bool) -> ServiceLine | None:
     for coding in codings(product):
         qualifier = PROCEDURE_QUALIFIERS.get(text(coding.get("system")))
         if qualifier and coding.get("code"):
-            modifiers = tuple(code_in(m) for m in item.get("modifier", ()) or () if code_in(m))
+            modifiers = tuple(code_in(m) for m in as_list(item.get("modifier")) if code_in(m))
             end = code_in(ext_value(item, urls.EXT_PRODUCT_CODE_END)) or code_in(
                 ext_value(product, urls.EXT_PRODUCT_CODE_END)
             )
@@ -599,8 +601,8 @@ def _service_line(item: Json, professional: bool) -> ServiceLine | None:
     raw_quantity = item.get("quantity")
     quantity: Json = raw_quantity if isinstance(raw_quantity, dict) else {}
     unit = text(quantity.get("code")) or text(quantity.get("unit"))
-    amount = number((item.get("net") or {}).get("value")) or number(
-        (item.get("unitPrice") or {}).get("value")
+    amount = number(as_dict(item.get("net")).get("value")) or number(
+        as_dict(item.get("unitPrice")).get("value")
     )
     count = number(quantity.get("value"))
     level_of_care = code_in(ext_value(item, urls.EXT_LEVEL_OF_CARE), X12("1337"))
@@ -658,7 +660,8 @@ def _delivery(requested: Json | None) -> Delivery | None:
 
 def authorization_from_bundle(bundle: Json) -> Authorization:
     """The 278 content of a PAS request Bundle (2.0.1 or 2.2.1), without the envelope."""
-    return _Mapper(bundle).authorization()
+    with bundle_shape():
+        return _Mapper(bundle).authorization()
 
 
 def bundle_to_278_request(
@@ -675,9 +678,10 @@ def bundle_to_278_request(
     Claim's transmissionIdentifiers extension (else the requester NPI and the payer id); ``now`` dates the
     envelope; BHT04/BHT05 come from ``Bundle.timestamp``.
     """
-    mapper = _Mapper(bundle)
-    auth = mapper.authorization()
-    sender, receiver = mapper.parties(auth.umo, auth.requester)
+    with bundle_shape():
+        mapper = _Mapper(bundle)
+        auth = mapper.authorization()
+        sender, receiver = mapper.parties(auth.umo, auth.requester)
     interchange = build_interchange(
         [("278", X217, to_segments(auth))],
         sender=sender,

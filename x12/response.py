@@ -13,8 +13,8 @@ from typing import Any
 from x12 import urls
 from x12.codes import display
 from x12.envelope import Interchange, parse_interchange
-from x12.errors import X12Error
-from x12.fhir import BundleIndex, Json, ext_value, fhir_date, sequence_key, text
+from x12.errors import X12Error, bundle_shape
+from x12.fhir import BundleIndex, Json, as_list, ext_value, fhir_date, sequence_key, text
 from x12.model import X215, X217, Authorization, DateValue, Entity, Rejection, Review, Service, ServiceLine
 from x12.request import PROCEDURE_QUALIFIERS
 from x12.x217 import read_authorization
@@ -123,13 +123,13 @@ class _Builder:
         self.interchange = interchange
         self.now = now
         self.version = version
-        entries = request_bundle.get("entry") or []
+        entries = as_list(request_bundle.get("entry"))
         self.claim_full_url = next(
             (text(e.get("fullUrl")) for e in entries if isinstance(e, dict) and e.get("resource") is claim),
             "",
         )
         self.items = sorted(
-            [it for it in claim.get("item", ()) or () if isinstance(it, dict)],
+            [it for it in as_list(claim.get("item")) if isinstance(it, dict)],
             key=sequence_key,
         )
         self.errors: list[Json] = []
@@ -164,7 +164,7 @@ class _Builder:
             resource = self.index.resolve(self.claim.get(target))
             return self.index.path(resource) if resource is not None else f"Claim.{target}"
         coverage = None
-        for insurance in self.claim.get("insurance", ()) or ():
+        for insurance in as_list(self.claim.get("insurance")):
             coverage = self.index.resolve(insurance.get("coverage")) if isinstance(insurance, dict) else None
             if coverage:
                 break
@@ -439,7 +439,7 @@ class _Builder:
         entries += [
             {"fullUrl": self.full_url("CommunicationRequest", r["id"]), "resource": r} for r in requests
         ]
-        entries += [e for e in self.bundle.get("entry") or [] if isinstance(e, dict)]
+        entries += [e for e in as_list(self.bundle.get("entry")) if isinstance(e, dict)]
         return {
             "resourceType": "Bundle",
             "id": self.new_id("Bundle"),
@@ -486,7 +486,8 @@ def response_278_to_bundle(
     reference resolves.
     """
     interchange, auth = read_response(text_)
-    return _Builder(auth, request_bundle, interchange, now, pas_version).bundle_out()
+    with bundle_shape():
+        return _Builder(auth, request_bundle, interchange, now, pas_version).bundle_out()
 
 
 def inquiry_response_278_to_bundle(
@@ -494,7 +495,8 @@ def inquiry_response_278_to_bundle(
 ) -> dict[str, Any]:
     """Translate a 005010X215 278 inquiry response into a PAS Inquiry Response Bundle (one ClaimResponse)."""
     interchange, auth = read_response(text_, implementation=X215)
-    return _Builder(auth, request_bundle, interchange, now, pas_version).bundle_out(inquiry=True)
+    with bundle_shape():
+        return _Builder(auth, request_bundle, interchange, now, pas_version).bundle_out(inquiry=True)
 
 
 __all__ = [
