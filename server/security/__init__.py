@@ -41,6 +41,7 @@ from server.security.clients import (
 )
 from server.security.config import SecurityComponents, SecuritySettings, build_security
 from server.security.dependencies import (
+    PUBLIC_PATHS,
     SecurityGate,
     audit_request,
     authenticated,
@@ -48,6 +49,7 @@ from server.security.dependencies import (
     require,
     require_on_path,
     require_operation,
+    unprotected_routes,
 )
 from server.security.jwks import JwksCache, JwksError, select_key
 from server.security.keys import KeyProvider, SigningKey, StaticKeyProvider, jwks_of
@@ -95,6 +97,7 @@ from server.security.tokens import (
 __all__ = [
     "DEFAULT_TENANCY",
     "OPERATION_REQUIREMENTS",
+    "PUBLIC_PATHS",
     "RESTFUL_INTERACTION_SCOPE",
     "AccessTokenPolicy",
     "AccessTokenVerifier",
@@ -169,6 +172,7 @@ __all__ = [
     "select_key",
     "sign_client_assertion",
     "smart_configuration",
+    "unprotected_routes",
     "verify_client_assertion",
     "write_tenant",
 ]

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from igs.outcome import Failure, OperationOutcomeError
 from server.security.audit import AuditRequest
@@ -27,6 +29,22 @@ from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
 
 _STATE_KEY = "priorgate_security_gate"
+_MARK = "__priorgate_authenticates__"
+
+# Paths anyone may call (issue 9: metadata, discovery, SMART configuration, the public metrics page),
+# plus the token endpoint and key set, which authenticate by other means.
+PUBLIC_PATHS: frozenset[str] = frozenset(
+    {
+        "/fhir/metadata",
+        "/.well-known/smart-configuration",
+        "/fhir/.well-known/smart-configuration",
+        "/auth/token",
+        "/auth/jwks",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,13 @@ async def authenticated(request: Request) -> Principal:
     return principal
 
 
+def _authenticating(
+    dependency: Callable[[Request], Awaitable[Principal]],
+) -> Callable[[Request], Awaitable[Principal]]:
+    setattr(dependency, _MARK, True)
+    return dependency
+
+
 def require(resource_type: str, interaction: Interaction) -> Callable[[Request], Awaitable[Principal]]:
     """Dependency factory: a verified caller whose scopes allow ``interaction`` on ``resource_type``."""
 
@@ -95,7 +120,7 @@ def require(resource_type: str, interaction: Interaction) -> Callable[[Request],
         authorize(principal, resource_type, interaction)
         return principal
 
-    return dependency
+    return _authenticating(dependency)
 
 
 def require_on_path(
@@ -109,7 +134,7 @@ def require_on_path(
         authorize(principal, str(request.path_params.get(param, "*")), interaction)
         return principal
 
-    return dependency
+    return _authenticating(dependency)
 
 
 def audit_request(request: Request) -> AuditRequest:
@@ -133,4 +158,26 @@ def require_operation(
         authorize_operation(principal, operation, resource_type)
         return principal
 
-    return dependency
+    return _authenticating(dependency)
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    call = dependant.call
+    if call is authenticated or getattr(call, _MARK, False):
+        return True
+    return any(_authenticates(sub) for sub in dependant.dependencies)
+
+
+def unprotected_routes(app: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> list[str]:
+    """``"METHOD path"`` of every route that neither is public nor depends on authentication.
+
+    For a test asserting that every protected route refuses anonymous calls (CDS Hooks routes, which
+    check their own JWTs, are listed and excluded by the caller).
+    """
+    found: list[str] = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or route.path in public:
+            continue
+        if not _authenticates(route.dependant):
+            found.extend(f"{method} {route.path}" for method in sorted(route.methods or ()))
+    return found

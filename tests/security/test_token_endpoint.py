@@ -256,3 +256,17 @@ def test_generic_route_checks_the_scope_of_the_path_type(secured, kit, client_ke
     refused = secured.client.get("/fhir/Claim/7", headers=headers)
     assert refused.status_code == 403
     assert "system/Claim.r" in refused.json()["issue"][0]["diagnostics"]
+
+
+def test_route_audit_finds_unprotected_routes(kit, registry, server_keys, clock):
+    from server.security import InMemoryReplayStore
+    from server.security.dependencies import unprotected_routes
+
+    app, _ = kit.build_app(registry, server_keys, clock, InMemoryReplayStore())
+    assert unprotected_routes(app) == []
+
+    @app.get("/fhir/Forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {}
+
+    assert unprotected_routes(app) == ["GET /fhir/Forgotten"]
