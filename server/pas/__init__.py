@@ -34,6 +34,7 @@ from .inquiry import (
     parse_inquiry_request,
 )
 from .notification import (
+    NotificationEvent,
     OrgFilter,
     SubscriptionRef,
     handshake,
@@ -61,9 +62,11 @@ from .review import (
     request_more_information,
 )
 from .submission import StoredSubmission, SubmitResult, lookup_keys, process_submit
+from .subscription import AcceptedSubscription, RetryPolicy, accept_subscription
 from .versions import PasVersion, VersionRules
 
 __all__ = [
+    "AcceptedSubscription",
     "BundleIndex",
     "BusinessError",
     "CertificationType",
@@ -81,6 +84,7 @@ __all__ = [
     "InfoRequest",
     "ItemDecision",
     "Modification",
+    "NotificationEvent",
     "OrgFilter",
     "PasInquiry",
     "PasRequest",
@@ -90,6 +94,7 @@ __all__ = [
     "PriorSubmission",
     "RejectReason",
     "RequestItem",
+    "RetryPolicy",
     "ReviewAction",
     "ReviewClock",
     "ReviewClocks",
@@ -104,6 +109,7 @@ __all__ = [
     "SubscriptionRef",
     "Urgency",
     "VersionRules",
+    "accept_subscription",
     "additional_information_task",
     "apply_review",
     "build_error_response",

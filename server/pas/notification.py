@@ -79,13 +79,23 @@ class SubscriptionRef:
     topic: str = urls.PAS_SUBSCRIPTION_TOPIC
 
 
+@dataclass(frozen=True)
+class NotificationEvent:
+    """One ``notification-event``: its number, when it happened, the focus and any additional context."""
+
+    number: int
+    timestamp: datetime
+    focus: str | None = None
+    additional_context: tuple[str, ...] = ()
+
+
 def status_parameters(
     subscription: SubscriptionRef,
     notification_type: NotificationType,
     events_since_start: int,
-    events: Sequence[tuple[int, datetime, str | None]] = (),
+    events: Sequence[NotificationEvent] = (),
 ) -> Json:
-    """A SubscriptionStatus (backport-subscription-status-r4); events are (number, timestamp, focus url)."""
+    """A SubscriptionStatus Parameters (``backport-subscription-status-r4``)."""
     params: list[Json] = [
         {"name": "subscription", "valueReference": {"reference": subscription.url}},
         {"name": "topic", "valueCanonical": subscription.topic},
@@ -93,13 +103,15 @@ def status_parameters(
         {"name": "type", "valueCode": notification_type},
         {"name": "events-since-subscription-start", "valueString": str(events_since_start)},
     ]
-    for number, timestamp, focus in events:
+    for event in events:
         parts: list[Json] = [
-            {"name": "event-number", "valueString": str(number)},
-            {"name": "timestamp", "valueInstant": timestamp.isoformat()},
+            {"name": "event-number", "valueString": str(event.number)},
+            {"name": "timestamp", "valueInstant": event.timestamp.isoformat()},
         ]
-        if focus is not None:
-            parts.append({"name": "focus", "valueReference": {"reference": focus}})
+        if event.focus is not None:
+            parts.append({"name": "focus", "valueReference": {"reference": event.focus}})
+        for context in event.additional_context:
+            parts.append({"name": "additional-context", "valueReference": {"reference": context}})
         params.append({"name": "notification-event", "part": parts})
     return {
         "resourceType": "Parameters",
@@ -120,6 +132,7 @@ def notification_bundle(
     response_bundle: Json | None = None,
     response_bundle_url: str | None = None,
     payload: PayloadContent = "full-resource",
+    additional_context: Sequence[str] = (),
 ) -> Json:
     """A Backport R4 notification Bundle (type history); the event carries the PAS Response Bundle.
 
@@ -128,7 +141,13 @@ def notification_bundle(
     """
     status = {
         **subscription_status(
-            subscription, notification_type, events_since_start, event_number, now, response_bundle_url
+            subscription,
+            notification_type,
+            events_since_start,
+            event_number,
+            now,
+            response_bundle_url,
+            additional_context,
         ),
         "id": status_id,
     }
@@ -166,8 +185,13 @@ def subscription_status(
     event_number: int | None,
     now: datetime,
     focus: str | None,
+    additional_context: Sequence[str] = (),
 ) -> Json:
-    events = [(event_number, now, focus)] if event_number is not None else []
+    events = (
+        [NotificationEvent(event_number, now, focus, tuple(additional_context))]
+        if event_number is not None
+        else []
+    )
     return status_parameters(subscription, notification_type, events_since_start, events)
 
 
