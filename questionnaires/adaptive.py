@@ -25,6 +25,7 @@ from questionnaires.canonicals import (
     BASE,
     COVERAGE_INFORMATION,
     ENABLE_WHEN_EXPRESSION,
+    PAS_TRIGGERED,
     QR_CONTEXT,
     QR_COVERAGE,
     split_canonical,
@@ -278,15 +279,23 @@ def next_question(
             f"required questions are unanswered: {', '.join(missing)}", "QuestionnaireResponse.item"
         )
 
+    # A session launched from a pended PAS request never issues a PA number (spec-42).
+    offer_pa = not any(
+        e.get("url") == PAS_TRIGGERED and e.get("valueBoolean") for e in adapted.get("extension", [])
+    )
     bank = _bank(catalog)
-    for step in STEPS:
+    for step in STEPS if offer_pa else STEPS[:-1]:
         new = [item for item in step(bank, answers) if item["linkId"] not in asked]
         if new:
             items.extend(new)
             return response
 
     satisfied = _criteria_met(answers)
-    pa_id = f"{PA_NUMBER_PREFIX}{new_id()}" if satisfied and answers.first(PA_QUESTION) is True else None
+    pa_id = (
+        f"{PA_NUMBER_PREFIX}{new_id()}"
+        if offer_pa and satisfied and answers.first(PA_QUESTION) is True
+        else None
+    )
     response["status"] = "completed"
     response["authored"] = now.isoformat()
     response.setdefault("extension", []).append(

@@ -47,6 +47,10 @@ CQF_LIBRARY: Final = "http://hl7.org/fhir/StructureDefinition/cqf-library"
 VARIABLE: Final = "http://hl7.org/fhir/StructureDefinition/variable"
 DERIVATION_TYPE: Final = "http://hl7.org/fhir/StructureDefinition/questionnaire-derivationType"
 
+# PriorGate marker on a contained adaptive Questionnaire whose DTR session was launched from a pended PAS
+# request: such a session never offers a satisfied-pa-id (DTR spec-42).
+PAS_TRIGGERED: Final = BASE + "/StructureDefinition/dtr-pas-triggered"
+
 LIBRARY_TYPE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/library-type"
 USAGE_CONTEXT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/usage-context-type"
 ANSWER_CODES: Final = BASE + "/CodeSystem/dtr-answers"

@@ -26,6 +26,7 @@ from questionnaires.canonicals import (
     DTR_QUESTIONNAIRE_RESPONSE,
     INTENDED_USE,
     NEXT_QUESTION_PATH,
+    PAS_TRIGGERED,
     QPACKAGE_OUTPUT_PARAMETERS,
     QR_CONTEXT,
     QR_COVERAGE,
@@ -148,6 +149,7 @@ def draft_response(
     *,
     now: datetime,
     response_id: str,
+    pas_triggered: bool = False,
 ) -> Resource:
     """The draft QuestionnaireResponse of one package (DTR 2.2.0 requires it; 2.0.1 allows it)."""
     questionnaire = catalog.questionnaires[key]
@@ -166,7 +168,8 @@ def draft_response(
     response["extension"] = extensions
     if QUESTIONNAIRE_ADAPTIVE in {e["url"] for e in questionnaire.get("extension", [])}:
         contained_id = f"{questionnaire['id']}-{response_id}"
-        response["contained"] = [_adapted_questionnaire(catalog.rendered[(version, key)], contained_id)]
+        served = catalog.rendered[(version, key)]
+        response["contained"] = [_adapted_questionnaire(served, contained_id, pas_triggered)]
         response["questionnaire"] = f"#{contained_id}"
     else:
         response["questionnaire"] = canonical_of(*key)
@@ -178,8 +181,11 @@ def draft_response(
     return response
 
 
-def _adapted_questionnaire(served: Resource, contained_id: str) -> Resource:
+def _adapted_questionnaire(served: Resource, contained_id: str, pas_triggered: bool) -> Resource:
     """The contained dtr-questionnaire-adapt that `$next-question` grows item by item."""
+    extensions = [e for e in served["extension"] if e["url"] in (QUESTIONNAIRE_ADAPTIVE, CQF_LIBRARY)]
+    if pas_triggered:
+        extensions.append({"url": PAS_TRIGGERED, "valueBoolean": True})
     return {
         "resourceType": "Questionnaire",
         "id": contained_id,
@@ -188,7 +194,7 @@ def _adapted_questionnaire(served: Resource, contained_id: str) -> Resource:
             "status": "generated",
             "div": f'<div xmlns="{XHTML}">{escape(served["title"])}: asked step by step</div>',
         },
-        "extension": [e for e in served["extension"] if e["url"] in (QUESTIONNAIRE_ADAPTIVE, CQF_LIBRARY)],
+        "extension": extensions,
         "version": served["version"],
         "name": served["name"],
         "title": served["title"],
@@ -247,6 +253,7 @@ def package_bundle(
     now: datetime,
     response_id: str,
     service_base: str | None = None,
+    pas_triggered: bool = False,
 ) -> Resource:
     """One DTR-QPackageBundle: Questionnaire first, draft QR, Libraries, ValueSets."""
     base = (service_base or BASE).rstrip("/")
@@ -255,7 +262,9 @@ def package_bundle(
         {"fullUrl": f"{base}/Questionnaire/{questionnaire['id']}", "resource": questionnaire},
         {
             "fullUrl": f"urn:uuid:{response_id}",
-            "resource": draft_response(catalog, key, request, version, now=now, response_id=response_id),
+            "resource": draft_response(
+                catalog, key, request, version, now=now, response_id=response_id, pas_triggered=pas_triggered
+            ),
         },
     ]
     for lib_key in catalog.library_closure[key]:
@@ -275,6 +284,7 @@ def questionnaire_package(
     now: datetime,
     canonicals: Sequence[str] = (),
     service_base: str | None = None,
+    pas_triggered: bool = False,
     new_id: Callable[[], str] = lambda: str(uuid4()),
 ) -> Resource:
     """`$questionnaire-package` (DTR §4.4.1): the output Parameters for `inputs`.
@@ -283,7 +293,8 @@ def questionnaire_package(
     `context` (the CRD decision's questionnaires for a coverage-assertion-id, or a PAS trace number);
     when neither names a form, the orders' codes pick forms by Questionnaire.useContext focus.
     Unknown requested canonicals become warnings in `outcome` (oper-9); no form at all is a 422 with
-    instructions (oper-8). With `changedsince`, unchanged packages are left out.
+    instructions (oper-8). With `changedsince`, unchanged packages are left out. Set `pas_triggered`
+    when `context` is a PAS trace number: adaptive sessions then never offer a satisfied-pa-id (spec-42).
     """
     request = parse_package_request(inputs, version)
     warnings: list[Issue] = []
@@ -313,7 +324,14 @@ def questionnaire_package(
         {
             "name": name,
             "resource": package_bundle(
-                catalog, key, request, version, now=now, response_id=new_id(), service_base=service_base
+                catalog,
+                key,
+                request,
+                version,
+                now=now,
+                response_id=new_id(),
+                service_base=service_base,
+                pas_triggered=pas_triggered,
             ),
         }
         for key in selected

@@ -150,3 +150,31 @@ def test_parameters_body_and_bad_bodies(catalog: Catalog, now: datetime, start: 
     for bad in ({"resourceType": "Patient"}, {**start, "questionnaire": "#elsewhere"}):
         with pytest.raises(OperationOutcomeError):
             next_question(catalog, bad, now=now)
+
+
+def test_pas_triggered_session_never_offers_a_pa_number(catalog: Catalog, now: datetime) -> None:
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "coverage", "resource": COVERAGE},
+            {"name": "context", "valueString": "PAS-TRN-123"},
+        ],
+    }
+    result = questionnaire_package(
+        catalog,
+        body,
+        "2.2.0",
+        now=now,
+        canonicals=[f"{BASE}/Questionnaire/home-oxygen-adaptive"],
+        pas_triggered=True,
+    )
+    response = result["parameter"][0]["resource"]["entry"][1]["resource"]
+    response = fill_test(catalog, now, next_question(catalog, response, now=now), 80, "rest")
+    response = next_question(catalog, response, now=now)
+    fill_prescription(response)
+    response = next_question(catalog, response, now=now)
+    assert "issue-pa-number" not in asked(response)
+    assert response["status"] == "completed"
+    info = coverage_information(response)
+    assert info["covered"] == "covered"
+    assert "satisfied-pa-id" not in info
