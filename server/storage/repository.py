@@ -562,6 +562,12 @@ class Repository:
         with _database_errors(), self.engine.connect() as conn, conn.begin():
             yield Transaction(conn, self)
 
+    def for_tenant(self, tenant: str) -> Repository:
+        """The same store seen by another tenant (shares the engine and the compiled index expressions)."""
+        other = Repository(self.engine, self.registry, now=self.now, tenant=tenant)
+        other.extractor = self.extractor
+        return other
+
     def create(self, resource_type: str, body: dict[str, Any], **kwargs: Any) -> WriteResult:
         with self.writing() as tx:
             return tx.create(resource_type, body, **kwargs)

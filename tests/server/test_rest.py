@@ -306,3 +306,24 @@ def test_concurrent_updates_with_the_same_if_match_let_one_win(client: TestClien
         statuses = sorted(pool.map(attempt, range(4)))
     assert statuses == [200, 412, 412, 412]
     assert client.get(f"/fhir/Patient/{created['id']}").json()["meta"]["versionId"] == "2"
+
+
+def test_post_search_and_format_json(client: TestClient) -> None:
+    pid = client.post("/fhir/Patient", json=patient("Posted")).json()["id"]
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    found = client.post("/fhir/Patient/_search", content=b"family=posted", headers=form).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [pid]
+    assert_outcome(client.post("/fhir/Patient/_search", json={"family": "x"}), 415, "form")
+    assert client.get(f"/fhir/Patient/{pid}?_format=application/fhir%2Bjson").status_code == 200
+
+
+def test_tenants_do_not_see_each_other(database_url: str) -> None:
+    app = create_app(Settings(database_url=database_url, demo_content=False))
+    repository = app.state.services.repository
+    mine = repository.for_tenant("tenant-a").create("Patient", patient("Tenant")).stored
+    assert repository.for_tenant("tenant-a").read("Patient", mine.id).id == mine.id
+    with pytest.raises(Exception, match="not known"):
+        repository.for_tenant("tenant-b").read("Patient", mine.id)
+    query = repository.parse_search("Patient", [("family", "Tenant")])
+    assert repository.search(query).total == 0
+    app.state.services.engine.dispose()
