@@ -35,7 +35,7 @@ from server.security.keys import (
     load_or_create_signing_key,
     load_private_key_pem,
 )
-from server.security.replay import InMemoryReplayStore
+from server.security.replay import InMemoryReplayStore, ReplayStore
 from server.security.router import SecurityEndpoints
 from server.security.token_endpoint import TokenService
 from server.security.tokens import (
@@ -138,9 +138,13 @@ def build_security(
     public_base_url: str,
     http: httpx.AsyncClient,
     now: Callable[[], datetime],
+    replay: ReplayStore | None = None,
 ) -> SecurityComponents:
     """Assemble the security components. ``public_base_url`` is ``PRIORGATE_BASE_URL`` or, when unset,
-    ``http://{host}:{port}``: it is the token issuer, and ``{base}/fhir`` the token audience."""
+    ``http://{host}:{port}``: it is the token issuer, and ``{base}/fhir`` the token audience.
+
+    ``replay`` defaults to a per-process store; with several workers pass
+    ``replay_sql.SqlReplayStore`` so a replayed assertion is caught whichever worker receives it."""
     base = public_base_url.rstrip("/")
     jwks_cache = JwksCache(http, now)
     if settings.auth_mode == "external":
@@ -170,7 +174,7 @@ def build_security(
     service = TokenService(
         registry=registry,
         keys=keys,
-        replay=InMemoryReplayStore(),
+        replay=replay or InMemoryReplayStore(),
         policy=policy,
         now=now,
         jwks_cache=jwks_cache,
