@@ -6,7 +6,9 @@ Spec: PAS 2.2.1 "X12 terminology" and ClaimResponse profile; X12 lists 306 (HCR0
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class ReviewAction(StrEnum):
@@ -27,13 +29,15 @@ class ReviewAction(StrEnum):
         return self is not ReviewAction.PENDED
 
 
-_ACTION_DISPLAY: dict[ReviewAction, str] = {
-    ReviewAction.CERTIFIED: "Certified in total",
-    ReviewAction.NOT_CERTIFIED: "Not Certified",
-    ReviewAction.PENDED: "Pending",
-    ReviewAction.MODIFIED: "Modified",
-    ReviewAction.CANCELLED: "Cancelled",
-}
+_ACTION_DISPLAY: Mapping[ReviewAction, str] = MappingProxyType(
+    {
+        ReviewAction.CERTIFIED: "Certified in total",
+        ReviewAction.NOT_CERTIFIED: "Not Certified",
+        ReviewAction.PENDED: "Pending",
+        ReviewAction.MODIFIED: "Modified",
+        ReviewAction.CANCELLED: "Cancelled",
+    }
+)
 
 
 class CertificationType(StrEnum):

@@ -17,7 +17,7 @@ from decimal import Decimal
 from igs.outcome import Failure, OperationOutcomeError, unprocessable
 
 from .codes import ReviewAction
-from .fhirdata import Code, Ident, Period
+from .fhirdata import Code, Ident, Period, first_day
 from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory
 from .request import PasRequest, RequestItem, SupportingInfo
 
@@ -327,8 +327,12 @@ def _modification(item: RequestItem, finding: CoverageFinding) -> Modification |
 
 
 def approval_period(serviced: Period | None, today: date, validity: timedelta) -> Period:
-    """The certification's effective period: the requested service period, else ``validity`` from today."""
-    if serviced is not None and serviced.start:
-        end = serviced.end or (date.fromisoformat(serviced.start[:10]) + validity).isoformat()
-        return Period(serviced.start[:10], end[:10])
-    return Period(today.isoformat(), (today + validity).isoformat())
+    """The certification's effective period: the requested service period (a single service date
+    gives that day), else ``validity`` from the start, else ``validity`` from today."""
+    start = first_day(serviced.start) if serviced is not None else None
+    if start is None:
+        return Period(today.isoformat(), (today + validity).isoformat())
+    end = first_day(serviced.end) if serviced is not None else None
+    if end is None or end < start:
+        end = start + validity
+    return Period(start.isoformat(), end.isoformat())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -73,6 +75,33 @@ class Period:
 
 def _day(value: str | None) -> str | None:
     return value[:10] if value else None
+
+
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant: a naive datetime is taken as UTC, since FHIR times need a zone."""
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def is_fhir_date(value: str) -> bool:
+    """True for a FHIR date or dateTime prefix that names a real calendar day (YYYY-MM-DD...)."""
+    if _DATE.match(value) is None or len(value) < 10:
+        return len(value) in (4, 7) and _DATE.fullmatch(value) is not None
+    try:
+        date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def first_day(value: str | None) -> date | None:
+    """The first calendar day a FHIR date or dateTime covers (``2026`` -> 2026-01-01), or None."""
+    if not value or not is_fhir_date(value):
+        return None
+    parts = value[:10].split("-")
+    return date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1)
 
 
 def opt_str(value: Any) -> str | None:

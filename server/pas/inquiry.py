@@ -19,7 +19,7 @@ from igs.outcome import Failure, OperationOutcomeError
 from . import urls
 from .codes import ReviewAction
 from .decision import Decision
-from .fhirdata import Code, Ident, Json, Period, ext_value, first_code, idents, items_of, period
+from .fhirdata import Code, Ident, Json, Period, ext_value, first_code, idents, instant, items_of, period
 from .request import PasRequest, Problems, check_envelope, party_ref
 from .response import claim_response_of
 from .versions import PasVersion
@@ -245,7 +245,7 @@ def inquiry_response_bundle(
         "meta": {"profile": [version.profile(urls.PROFILE_INQUIRY_RESPONSE_BUNDLE)]},
         "identifier": {"system": urls.URN_IETF_RFC_3986, "value": f"urn:uuid:{bundle_id}"},
         "type": "collection",
-        "timestamp": now.isoformat(),
+        "timestamp": instant(now),
         "entry": entries,
     }
 
@@ -275,6 +275,6 @@ def inquire_output(version: PasVersion, bundles: Sequence[Json], *, bundle_id: s
         "id": bundle_id,
         "meta": {"profile": [version.profile(urls.PROFILE_INQUIRY_RESPONSE_BUNDLE)]},
         "type": "collection",
-        "timestamp": now.isoformat(),
+        "timestamp": instant(now),
         "entry": merged,
     }

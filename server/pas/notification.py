@@ -17,7 +17,7 @@ from typing import Any, Literal
 from igs.outcome import invalid
 
 from . import urls
-from .fhirdata import Ident, Json, ext_value
+from .fhirdata import Ident, Json, ext_value, instant
 from .versions import PasVersion, PayloadContent
 
 FILTER_NAMES = ("org-identifier", "orgidentifier")  # compared case-insensitively
@@ -106,7 +106,7 @@ def status_parameters(
     for event in events:
         parts: list[Json] = [
             {"name": "event-number", "valueString": str(event.number)},
-            {"name": "timestamp", "valueInstant": event.timestamp.isoformat()},
+            {"name": "timestamp", "valueInstant": instant(event.timestamp)},
         ]
         if event.focus is not None:
             parts.append({"name": "focus", "valueReference": {"reference": event.focus}})
@@ -173,7 +173,7 @@ def notification_bundle(
         "id": bundle_id,
         "meta": {"profile": [urls.BACKPORT_SUBSCRIPTION_NOTIFICATION_R4]},
         "type": "history",
-        "timestamp": now.isoformat(),
+        "timestamp": instant(now),
         "entry": entries,
     }
 

@@ -38,6 +38,7 @@ from .fhirdata import (
     first_code,
     ident,
     idents,
+    is_fhir_date,
     items_of,
     opt_str,
     period,
@@ -394,6 +395,11 @@ def _items(index: BundleIndex, claim: Entry, problems: Problems) -> list[Request
         location_ref = item.get("locationReference")
         location_entry = index.resolve_ref(location_ref, claim) if location_ref else None
         info_changed = ext_value(item, urls.EXT_INFO_CHANGED)
+        serviced = period(item.get("servicedPeriod") or item.get("servicedDate"))
+        if serviced is not None and not all(is_fhir_date(v) for v in (serviced.start, serviced.end) if v):
+            element = "servicedPeriod" if "servicedPeriod" in item else "servicedDate"
+            problems.add("Claim.item.serviced[x] is not a valid FHIR date", f"{path}.{element}", "value")
+            serviced = None
         out.append(
             RequestItem(
                 sequence=sequence,
@@ -406,7 +412,7 @@ def _items(index: BundleIndex, claim: Entry, problems: Problems) -> list[Request
                 certification_type=_code_value(ext_value(item, urls.EXT_CERTIFICATION_TYPE)),
                 quantity=Decimal(str(qty_value)) if isinstance(qty_value, int | float | Decimal) else None,
                 quantity_unit=opt_str(quantity.get("code")) or opt_str(quantity.get("unit")),
-                serviced=period(item.get("servicedPeriod") or item.get("servicedDate")),
+                serviced=serviced,
                 location=first_code(item.get("locationCodeableConcept")),
                 location_ref=location_entry.full_url if location_entry else None,
                 trace_numbers=tuple(

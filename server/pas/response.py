@@ -18,7 +18,7 @@ from . import urls
 from .bundle import Entry
 from .codes import FollowupAction, ReviewAction
 from .decision import Decision, InfoRequest, ItemDecision, Reviewer
-from .fhirdata import Code, Json, as_list, complex_ext, ext, first_code, json_number, reference
+from .fhirdata import Code, Json, as_list, complex_ext, ext, first_code, instant, json_number, reference
 from .ports import IdFactory
 from .request import PasRequest, RequestItem
 from .versions import PasVersion
@@ -157,7 +157,7 @@ def _claim_response_header(request: PasRequest, resource_id: str, now: datetime)
     )
     out["use"] = "preauthorization"
     out["patient"] = _ref(request.patient.full_url)
-    out["created"] = now.isoformat()
+    out["created"] = instant(now)
     out["insurer"] = _ref(request.insurer.full_url)
     out["requestor"] = _ref(request.provider.full_url)
     request_ref: Json = {"reference": request.claim.full_url}
@@ -357,7 +357,7 @@ def _bundle(
         "meta": {"profile": [version.profile(urls.PROFILE_RESPONSE_BUNDLE)]},
         "identifier": {"system": urls.URN_IETF_RFC_3986, "value": f"urn:uuid:{bundle_id}"},
         "type": "collection",
-        "timestamp": now.isoformat(),
+        "timestamp": instant(now),
         "entry": entries,
     }
     return out

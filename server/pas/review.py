@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -28,7 +28,7 @@ from .decision import (
     Reviewer,
     approval_period,
 )
-from .fhirdata import Code, Ident, Json, ext, reference
+from .fhirdata import Code, Ident, Json, ext, first_day, reference
 from .ports import IdFactory
 from .request import PasRequest
 
@@ -131,11 +131,11 @@ def open_review(
 
 def retention_until(request: PasRequest, received_at: datetime) -> datetime:
     """spec-73: keep a pended request queryable 6 months past the anticipated end of service."""
-    ends = [i.serviced.end or i.serviced.start for i in request.items if i.serviced is not None]
-    latest = max((e for e in ends if e), default=None)
+    ends = [first_day(i.serviced.end or i.serviced.start) for i in request.items if i.serviced is not None]
+    latest = max((e for e in ends if e is not None), default=None)
     anchor = received_at
     if latest is not None:
-        end_of_service = datetime.fromisoformat(latest[:10]).replace(tzinfo=received_at.tzinfo)
+        end_of_service = datetime.combine(latest, time(), tzinfo=received_at.tzinfo)
         anchor = max(anchor, end_of_service)
     return anchor + RETENTION_AFTER_SERVICE
 

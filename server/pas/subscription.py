@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from igs.outcome import Failure, Issue, OperationOutcomeError
@@ -21,10 +22,12 @@ from .fhirdata import Ident, Json, as_map, ext_value
 from .notification import OrgFilter, subscription_filter
 from .versions import PasVersion, PayloadContent
 
-_ALLOWED_CONTENT: dict[PasVersion, tuple[PayloadContent, ...]] = {
-    PasVersion.V2_0_1: ("id-only", "full-resource"),  # full-resource by agreement
-    PasVersion.V2_2_1: ("full-resource",),
-}
+_ALLOWED_CONTENT: Mapping[PasVersion, tuple[PayloadContent, ...]] = MappingProxyType(
+    {
+        PasVersion.V2_0_1: ("id-only", "full-resource"),  # full-resource by agreement
+        PasVersion.V2_2_1: ("full-resource",),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ Spec: PAS 2.2.1 "Version differences" (changelog), section 1.2 of the requiremen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Literal
 
 PayloadContent = Literal["id-only", "full-resource"]
@@ -45,31 +47,33 @@ class VersionRules:
     add_item_extensions: bool  # item trace number, pre-auth dates and numbers allowed on addItem (2.2)
 
 
-_RULES: dict[PasVersion, VersionRules] = {
-    PasVersion.V2_0_1: VersionRules(
-        outcome_all_pended="queued",
-        outcome_some_pended="queued",
-        response_bundle_identifier_required=False,
-        claim_response_request_required=False,
-        has_reviewer_extension=False,
-        has_transmission_identifiers=False,
-        inquire_output="bundle",
-        inquiry_empty_is_not_found=True,
-        payload_content="id-only",
-        update_links_prior_claim=False,
-        add_item_extensions=False,
-    ),
-    PasVersion.V2_2_1: VersionRules(
-        outcome_all_pended="complete",
-        outcome_some_pended="partial",
-        response_bundle_identifier_required=True,
-        claim_response_request_required=True,
-        has_reviewer_extension=True,
-        has_transmission_identifiers=True,
-        inquire_output="parameters",
-        inquiry_empty_is_not_found=False,
-        payload_content="full-resource",
-        update_links_prior_claim=True,
-        add_item_extensions=True,
-    ),
-}
+_RULES: Mapping[PasVersion, VersionRules] = MappingProxyType(
+    {
+        PasVersion.V2_0_1: VersionRules(
+            outcome_all_pended="queued",
+            outcome_some_pended="queued",
+            response_bundle_identifier_required=False,
+            claim_response_request_required=False,
+            has_reviewer_extension=False,
+            has_transmission_identifiers=False,
+            inquire_output="bundle",
+            inquiry_empty_is_not_found=True,
+            payload_content="id-only",
+            update_links_prior_claim=False,
+            add_item_extensions=False,
+        ),
+        PasVersion.V2_2_1: VersionRules(
+            outcome_all_pended="complete",
+            outcome_some_pended="partial",
+            response_bundle_identifier_required=True,
+            claim_response_request_required=True,
+            has_reviewer_extension=True,
+            has_transmission_identifiers=True,
+            inquire_output="parameters",
+            inquiry_empty_is_not_found=False,
+            payload_content="full-resource",
+            update_links_prior_claim=True,
+            add_item_extensions=True,
+        ),
+    }
+)

@@ -174,3 +174,21 @@ def test_a3_requires_reviewer_reason_code_and_text() -> None:
         1, ReviewAction.NOT_CERTIFIED, reviewer=Reviewer("r1"), reason_codes=(reason,), note="x"
     )
     assert denied.action is ReviewAction.NOT_CERTIFIED
+
+
+def test_approval_period_for_partial_and_open_dates() -> None:
+    from datetime import date, timedelta
+
+    from server.pas import Period
+    from server.pas.decision import approval_period
+
+    today, validity = date(2026, 3, 2), timedelta(days=30)
+    assert approval_period(Period("2026-06", None), today, validity) == Period("2026-06-01", "2026-07-01")
+    assert approval_period(Period("2026-06-10", "2026-06-10"), today, validity) == Period(
+        "2026-06-10", "2026-06-10"
+    )
+    assert approval_period(Period("2026-06-10T08:00:00Z", "2026-06-20"), today, validity) == Period(
+        "2026-06-10", "2026-06-20"
+    )
+    assert approval_period(None, today, validity) == Period("2026-03-02", "2026-04-01")
+    assert approval_period(Period("2026-06-10", "2026-06-01"), today, validity).end == "2026-07-10"

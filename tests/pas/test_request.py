@@ -252,3 +252,12 @@ def test_dtr_response_links_by_coverage_assertion_and_context(minimal: Json) -> 
     info = parse_pas_request(minimal, PasVersion.V2_2_1).supporting_info[0]
     assert info.coverage_assertion_ids == ("CA-9",)
     assert info.context_refs == ("TRACE-1",)
+
+
+@pytest.mark.parametrize("bad", [{"servicedDate": "2026-13-01"}, {"servicedPeriod": {"start": "soon"}}])
+def test_invalid_service_dates_are_rejected(minimal: Json, bad: Json) -> None:
+    minimal["entry"][0]["resource"]["item"][0].update(bad)
+    with pytest.raises(OperationOutcomeError) as exc:
+        parse_pas_request(minimal, PasVersion.V2_2_1)
+    assert exc.value.failure is Failure.UNPROCESSABLE
+    assert _issues(exc)[0].startswith("Bundle.entry[0].resource.item[0].serviced")
