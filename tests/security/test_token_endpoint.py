@@ -270,3 +270,17 @@ def test_route_audit_finds_unprotected_routes(kit, registry, server_keys, clock)
         return {}
 
     assert unprotected_routes(app) == ["GET /fhir/Forgotten"]
+
+
+def test_no_token_or_assertion_reaches_the_logs(secured, kit, client_keys, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    assertion = kit.assertion_for("ehr-ec", client_keys.es384, secured.clock())
+    token = secured.client.post("/auth/token", data=kit.token_form(assertion)).json()["access_token"]
+    secured.client.get("/fhir/Claim", headers={"Authorization": f"Bearer {token}"})
+    secured.client.post("/auth/token", data=kit.token_form(assertion))  # replay: refused
+    secured.client.get("/fhir/Claim", headers={"Authorization": f"Bearer {token}x"})  # bad signature
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for secret in (assertion, token, assertion.split(".")[2], token.split(".")[2]):
+        assert secret not in logged
