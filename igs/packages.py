@@ -64,7 +64,7 @@ class Package:
         return sorted(self._load_files())
 
     def read(self, filename: str) -> dict[str, Any]:
-        """The parsed JSON of ``package/<filename>`` (parsed once, then cached)."""
+        """The parsed JSON of ``package/<filename>`` (parsed once, then cached: do not mutate it)."""
         cached = self._parsed.get(filename)
         if cached is None:
             data = _parse_json(self._load_files()[filename])
@@ -104,10 +104,10 @@ class Package:
         return self._index
 
     def examples(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """``(filename, resource)`` for every JSON example shipped under ``package/example/``."""
+        """``(filename, resource)`` for every JSON example under ``package/example/`` (fresh copies)."""
         for name in self.filenames():
             if name.startswith("example/") and name.endswith(".json") and not name.endswith("index.json"):
-                yield name, self.read(name)
+                yield name, _parse_json(self._load_files()[name])
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -60,6 +60,7 @@ _FORMATS: dict[str, re.Pattern[str]] = {
         r"urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     ),
 }
+CORE_PACKAGE, CORE_VERSION = "hl7.fhir.r4.core", "4.0.1"
 _RESOURCE_BASES = frozenset({"Resource", "DomainResource"})
 _STRUCTURAL = frozenset({"BackboneElement", "Element", "Extension", "Resource", "DomainResource"})
 # An extension context path is tracked from the resource root and, after the separator, from the innermost
@@ -94,7 +95,7 @@ class _Run:
     bundle: dict[str, dict[str, Any]] = field(default_factory=dict)
     resource: dict[str, Any] = field(default_factory=dict)
     root: dict[str, Any] = field(default_factory=dict)
-    conforms: dict[tuple[int, str], bool] = field(default_factory=dict)
+    conforms: dict[tuple[int, str], int] = field(default_factory=dict)
     plan: Plan | None = None
     visits: list[Visit] | None = None
 
@@ -136,6 +137,7 @@ class Validator:
         self, resource: Any, profile: str | Sequence[str] | None = None, visits: list[Visit] | None = None
     ) -> list[Finding]:
         """Like :meth:`validate`, keeping each issue's profile; ``visits`` collects every value checked."""
+        self.registry.require(CORE_PACKAGE, CORE_VERSION)
         run = _Run(visits=visits)
         if not isinstance(resource, dict):
             self._add(run, "error", "structure", "A resource must be a JSON object", "", "")
@@ -358,9 +360,8 @@ class Validator:
             return
         profiles = [p for t in node.types if t.code in (rt, *_RESOURCE_BASES) for p in t.profiles]
         if len(profiles) > 1:
-            # Several allowed profiles: the resource must conform to one of them.
-            conforming = [p for p in profiles if self._conforms(run, value, p)]
-            profiles = conforming[:1] or profiles[:1]
+            # Several allowed profiles: the resource must conform to one of them; report against the closest.
+            profiles = [min(profiles, key=lambda p: self._error_count(run, value, p))]
         self._resource(run, value, profiles, path)
 
     def _primitive(
@@ -765,18 +766,23 @@ class Validator:
         return None
 
     def _conforms(self, run: _Run, resource: dict[str, Any], profile: str) -> bool:
+        return self._error_count(run, resource, profile) == 0
+
+    def _error_count(self, run: _Run, resource: dict[str, Any], profile: str) -> int:
+        """Errors ``resource`` has against ``profile`` (cached per run; unknown profiles count as none)."""
         key = (id(resource), profile)
         cached = run.conforms.get(key)
         if cached is None:
             plan = self.profiles.plan(profile, self.package)
             if plan is None or plan.type != resource.get("resourceType"):
-                cached = plan is None and _profile_type_guess(profile) in (None, resource.get("resourceType"))
+                guess = _profile_type_guess(profile)
+                cached = 0 if plan is None and guess in (None, resource.get("resourceType")) else 1
             else:
                 sub = _Run(bundle=run.bundle, root=run.root, conforms=run.conforms)
-                run.conforms[key] = True  # cycle guard
+                run.conforms[key] = 0  # cycle guard
                 self._resource(sub, resource, [profile], "", include_declared=False)
                 kept = apply_suppressions(sub.findings, self.suppressions)
-                cached = not any(f.issue.severity in ("error", "fatal") for f in kept)
+                cached = sum(1 for f in kept if f.issue.severity in ("error", "fatal"))
             run.conforms[key] = cached
         return cached
 

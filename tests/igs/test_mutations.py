@@ -123,7 +123,7 @@ def _candidates(validator: Validator, doc: dict[str, Any], visits: list[Visit]) 
                 yield Mutation(
                     "required-removed",
                     f"remove {v.path}",
-                    lambda d, ps=parent_steps, k=key: _at(d, ps).pop(k),
+                    lambda d, ps=parent_steps, k=key: _remove(_at(d, ps), k),
                     f"{parent_path}.{node.name.replace('[x]', '')}",
                     ("minimum required", "ele-1"),  # removing an element's only child empties the parent
                 )
@@ -260,6 +260,11 @@ def _selects_open_slice(path: str, visits: list[Visit]) -> bool:
             if plain == relative or plain.startswith(relative + ".") or d.path.startswith("extension("):
                 return True
     return False
+
+
+def _remove(container: dict[str, Any], key: str) -> None:
+    container.pop(key)
+    container.pop("_" + key, None)  # a primitive's extensions alone would still count as present
 
 
 def _setter(steps: list[str | int], new: Callable[[Any], Any]) -> Callable[[dict[str, Any]], None]:
