@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from questionnaires.canonicals import (
     CANDIDATE_EXPRESSION,
     CONTEXT_EXPRESSION,
     CQF_LIBRARY,
-    DTR_VERSIONS,
     INITIAL_EXPRESSION,
     LIBRARY_TYPE_SYSTEM,
     MIME_CQL,
@@ -65,11 +64,7 @@ class Catalog:
 
     def resolve(self, table: Mapping[Key, Resource], canonical: str) -> Key | None:
         """`url|version` exactly, or the newest version of an unversioned `url`."""
-        url, version = split_canonical(canonical)
-        if version is not None:
-            return (url, version) if (url, version) in table else None
-        versions = [key for key in table if key[0] == url]
-        return max(versions, key=lambda key: _version_tuple(key[1])) if versions else None
+        return _resolve(table, canonical)
 
     def questionnaire_key(self, canonical: str) -> Key | None:
         return self.resolve(self.questionnaires, canonical)
@@ -77,13 +72,21 @@ class Catalog:
     def valueset_key(self, canonical: str) -> Key | None:
         return self.resolve(self.valuesets, canonical)
 
-    def questionnaires_for_codes(self, codings: Iterator[tuple[str, str]]) -> list[Key]:
+    def questionnaires_for_codes(self, codings: Iterable[tuple[str, str]]) -> list[Key]:
         found: list[Key] = []
         for coding in codings:
             for key in self.focus.get(coding, ()):
                 if key not in found:
                     found.append(key)
         return found
+
+
+def _resolve(table: Mapping[Key, Resource], canonical: str) -> Key | None:
+    url, version = split_canonical(canonical)
+    if version is not None:
+        return (url, version) if (url, version) in table else None
+    versions = [key for key in table if key[0] == url]
+    return max(versions, key=lambda key: _version_tuple(key[1])) if versions else None
 
 
 def _version_tuple(version: str) -> tuple[int | str, ...]:
@@ -207,18 +210,18 @@ def _valueset_codes(valueset: Resource) -> tuple[Resource, ...]:
 
 
 def _versioned_questionnaire(
-    questionnaire: Resource, libraries: Mapping[Key, Resource], vs: Catalog
+    questionnaire: Resource, libraries: Mapping[Key, Resource], valuesets: Mapping[Key, Resource]
 ) -> Resource:
     """A copy whose cqf-library and answerValueSet canonicals carry |version (DTR 2.2.0 oper-16)."""
     copy: Resource = orjson.loads(orjson.dumps(questionnaire))
     for ext in copy.get("extension", []):
         if ext["url"] == CQF_LIBRARY:
-            key = vs.resolve(libraries, ext["valueCanonical"])
+            key = _resolve(libraries, ext["valueCanonical"])
             if key is not None:
                 ext["valueCanonical"] = canonical_of(*key)
     for item in _items(copy.get("item", [])):
         if "answerValueSet" in item:
-            key = vs.valueset_key(item["answerValueSet"])
+            key = _resolve(valuesets, item["answerValueSet"])
             if key is not None:
                 item["answerValueSet"] = canonical_of(*key)
     return copy
@@ -295,12 +298,11 @@ def load_catalog(root: Path | None = None) -> Catalog:
         by_name[(lib.name, lib.version)] = key
         elm_by_key[key] = lib
 
-    probe = Catalog(questionnaires, libraries, valuesets, {}, by_name, {}, {}, {}, {})
     dependency_keys: dict[Key, tuple[Key, ...]] = {}
     for key, resource in libraries.items():
         deps: list[Key] = []
         for artifact in resource.get("relatedArtifact", []):
-            dep = probe.resolve(libraries, artifact["resource"])
+            dep = _resolve(libraries, artifact["resource"])
             if dep is None:
                 issues.append(
                     Issue(
@@ -311,7 +313,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
                 deps.append(dep)
         dependency_keys[key] = tuple(deps)
         for vs_def in _definitions(elm_by_key[key].tree, "valueSets"):
-            if probe.valueset_key(vs_def["id"]) is None:
+            if _resolve(valuesets, vs_def["id"]) is None:
                 issues.append(
                     Issue(f"Library {resource['name']} uses unknown value set {vs_def['id']}", "not-found")
                 )
@@ -325,7 +327,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
         main: list[Key] = []
         for ext in questionnaire.get("extension", []):
             if ext["url"] == CQF_LIBRARY:
-                lib_key = probe.resolve(libraries, ext["valueCanonical"])
+                lib_key = _resolve(libraries, ext["valueCanonical"])
                 if lib_key is None:
                     issues.append(
                         Issue(f"{label}: cqf-library {ext['valueCanonical']} does not resolve", "not-found")
@@ -350,7 +352,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
                 issues.append(Issue(f"{label}: duplicate linkId {item['linkId']}", "duplicate"))
             link_ids.add(item["linkId"])
             if "answerValueSet" in item:
-                vs_key = probe.valueset_key(item["answerValueSet"])
+                vs_key = _resolve(valuesets, item["answerValueSet"])
                 if vs_key is None:
                     issues.append(Issue(f"{label}: answerValueSet {item['answerValueSet']} does not resolve"))
                 elif vs_key not in vs_keys:
@@ -385,7 +387,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
                     issues.append(Issue(f"{label}: {match.group(1)} has no definition {define!r}"))
         for lib_key in closure:
             for vs_def in _definitions(elm_by_key[lib_key].tree, "valueSets"):
-                vs_key = probe.valueset_key(vs_def["id"])
+                vs_key = _resolve(valuesets, vs_def["id"])
                 if vs_key is not None and vs_key not in vs_keys:
                     vs_keys.append(vs_key)
         valueset_closure[key] = tuple(vs_keys)
@@ -415,23 +417,17 @@ def load_catalog(root: Path | None = None) -> Catalog:
             merged.extend(vs for vs in valueset_closure[other] if vs not in merged)
         valueset_closure[key] = tuple(merged)
 
-    catalog = Catalog(
+    for key, questionnaire in questionnaires.items():
+        rendered[("2.0.1", key)] = questionnaire
+        rendered[("2.2.0", key)] = _versioned_questionnaire(questionnaire, libraries, valuesets)
+    return Catalog(
         questionnaires=questionnaires,
         libraries=libraries,
         valuesets=valuesets,
-        rendered={},
+        rendered=rendered,
         library_keys_by_name=by_name,
         focus=focus,
         valueset_codes={key: _valueset_codes(vs) for key, vs in valuesets.items()},
         library_closure=library_closure,
         valueset_closure=valueset_closure,
     )
-    for key, questionnaire in questionnaires.items():
-        for version in DTR_VERSIONS:
-            rendered[(version, key)] = (
-                questionnaire
-                if version == "2.0.1"
-                else _versioned_questionnaire(questionnaire, libraries, catalog)
-            )
-    object.__setattr__(catalog, "rendered", rendered)
-    return catalog

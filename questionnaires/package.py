@@ -24,6 +24,7 @@ from questionnaires.canonicals import (
     CRD_TEMP_CODES,
     DERIVATION_TYPE,
     DTR_QUESTIONNAIRE_RESPONSE,
+    DTR_QUESTIONNAIRE_RESPONSE_ADAPT,
     INTENDED_USE,
     NEXT_QUESTION_PATH,
     PAS_TRIGGERED,
@@ -162,11 +163,13 @@ def draft_response(
     extensions.append(
         {"url": INTENDED_USE, "valueCodeableConcept": {"coding": [{"system": system, "code": "withpa"}]}}
     )
+    adaptive = QUESTIONNAIRE_ADAPTIVE in {e["url"] for e in questionnaire.get("extension", [])}
     response: Resource = {"resourceType": "QuestionnaireResponse", "id": response_id}
     if version == "2.2.0" and request.coverage is not None:
-        response["meta"] = {"profile": [DTR_QUESTIONNAIRE_RESPONSE]}
+        profile = DTR_QUESTIONNAIRE_RESPONSE_ADAPT if adaptive else DTR_QUESTIONNAIRE_RESPONSE
+        response["meta"] = {"profile": [profile]}
     response["extension"] = extensions
-    if QUESTIONNAIRE_ADAPTIVE in {e["url"] for e in questionnaire.get("extension", [])}:
+    if adaptive:
         contained_id = f"{questionnaire['id']}-{response_id}"
         served = catalog.rendered[(version, key)]
         response["contained"] = [_adapted_questionnaire(served, contained_id, pas_triggered)]
