@@ -131,30 +131,60 @@ def read_delimiters(text: str) -> Delimiters:
 
 
 def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
-    """Split an interchange into segments, delimiters read from its ISA; line breaks ignored."""
+    """Split an interchange into segments, delimiters read from its ISA; line breaks between them ignored."""
     if not isinstance(text, str):
         raise X12Error.at("an interchange must be text")
     text = text.lstrip("\ufeff \t\r\n")
     delimiters = read_delimiters(text)
+    fast = _tokenize_fast(text, delimiters)
+    return delimiters, fast if fast is not None else _tokenize_checked(text, delimiters)
+
+
+def _swap(delimiters: Delimiters) -> dict[int, int] | None:
+    # Composites are held with ':' inside; a different component separator is swapped with ':' both ways.
+    if delimiters.component == ":":
+        return None
+    return str.maketrans(delimiters.component + ":", ":" + delimiters.component)
+
+
+def _tokenize_fast(text: str, delimiters: Delimiters) -> list[Segment] | None:
+    """The common case in a few C-level passes; None when anything looks off (the checked path explains)."""
+    term = delimiters.segment
+    body = text
+    if term not in "\r\n":
+        body = text.replace(term + "\r\n", term).replace(term + "\n", term)
+        if ("\n" in body or "\r" in body) and any(c in body.rstrip("\r\n \t") for c in "\r\n"):
+            return None
+    raw_segments = body.split(term)
+    if raw_segments[-1].strip("\r\n \t"):
+        return None
+    raw_segments.pop()
+    if "" in raw_segments:
+        return None
+    element = delimiters.element
+    split = [raw.split(element) for raw in raw_segments]
+    valid_id = _SEGMENT_ID.fullmatch
+    if any(valid_id(segment_id) is None for segment_id in {parts[0] for parts in split}):
+        return None
+    swap = _swap(delimiters)
+    if swap is not None:
+        split = [parts if parts[0] == "ISA" else [p.translate(swap) for p in parts] for parts in split]
+    return [Segment(parts[0], tuple(parts[1:]), index) for index, parts in enumerate(split, start=1)]
+
+
+def _tokenize_checked(text: str, delimiters: Delimiters) -> list[Segment]:
+    """Segment by segment, raising the precise error for the first problem."""
     raw_segments = text.split(delimiters.segment)
     segments: list[Segment] = []
     element = delimiters.element
-    # Composites are held with ':' inside; a different component separator is swapped with ':' both ways.
-    swap = (
-        str.maketrans({delimiters.component: ":", ":": delimiters.component})
-        if delimiters.component != ":"
-        else None
-    )
-    line_breaks = "\n" in text or "\r" in text
-    valid_id = _SEGMENT_ID.fullmatch
+    swap = _swap(delimiters)
     for index, raw in enumerate(raw_segments, start=1):
-        if line_breaks:
-            raw = raw.strip("\r\n")
+        raw = raw.strip("\r\n")
         if not raw:
             if index == len(raw_segments):
                 break
             raise X12Error.at("empty segment", position=index, segment_id="")
-        if line_breaks and ("\n" in raw or "\r" in raw):
+        if "\n" in raw or "\r" in raw:
             head = raw.split(element, 1)[0]
             raise X12Error.at(
                 f"line break inside a segment: is a {delimiters.segment!r} segment terminator missing?",
@@ -163,7 +193,7 @@ def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
             )
         parts = raw.split(element)
         segment_id = parts[0]
-        if valid_id(segment_id) is None:
+        if not _valid_id(segment_id):
             raise X12Error.at(
                 f"invalid segment id {segment_id[:10]!r} (2 or 3 upper-case letters or digits)",
                 position=index,
@@ -179,7 +209,7 @@ def tokenize(text: str) -> tuple[Delimiters, list[Segment]]:
             position=last.position,
             segment_id=last.id,
         )
-    return delimiters, segments
+    return segments
 
 
 def write_segments(

@@ -6,6 +6,7 @@ errorElement/errorPath/errorFollowupAction, CommunicationRequest for PWK); 00501
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from x12.request import PROCEDURE_QUALIFIERS
 from x12.x217 import read_authorization
 
 X12 = urls.x12_system
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 PROCEDURE_SYSTEMS = {"HC": urls.HCPCS, "N4": urls.NDC}
 PAS_VERSIONS = ("2.0.1", "2.2.1")
 # Where an AAA in each loop points in the request Bundle (errorPath), when we know it.
@@ -145,7 +147,7 @@ class _Builder:
 
     def new_id(self, kind: str, n: int = 0) -> str:
         seed = f"{self.claim_full_url or self.claim.get('id')}|{self.auth.reference}|{kind}|{n}"
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+        return _uuid5(seed)
 
     def full_url(self, resource_type: str, resource_id: str) -> str:
         base = self.claim_full_url
@@ -451,6 +453,15 @@ class _Builder:
             "timestamp": self.now.isoformat(timespec="seconds"),
             "entry": entries,
         }
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))`` without building UUID objects (RFC 4122 section 4.3)."""
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode("utf-8")).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _json_number(value: str) -> int | float:

@@ -300,45 +300,57 @@ def _rejections(loop: Loop) -> tuple[Rejection, ...]:
     return tuple(Rejection(loop.id, s.get(1), s.get(3), s.get(4)) for s in loop.all("AAA"))
 
 
+_EMPTY = ("",) * 10
+
+
+def _padded(segment: Segment | None, n: int) -> tuple[str, ...]:
+    """Elements 1..n of ``segment`` as a tuple indexed from 0, padded with ""; all "" when absent."""
+    if segment is None:
+        return _EMPTY[:n]
+    elements = segment.elements
+    return elements[:n] if len(elements) >= n else elements + _EMPTY[: n - len(elements)]
+
+
 def _read_entity(loop: Loop) -> Entity:
-    nm1 = loop.segments[0]
-    n3, n4, per, prv, dmg, ins = (loop.first(x) for x in ("N3", "N4", "PER", "PRV", "DMG", "INS"))
+    found: dict[str, Segment] = {}
+    refs: list[tuple[str, str]] = []
+    for segment in loop.segments[1:]:
+        if segment.id == "REF":
+            refs.append((segment.get(1), segment.get(2)))
+        else:
+            found.setdefault(segment.id, segment)
+    nm1 = _padded(loop.segments[0], 9)
+    n3, n4, per = found.get("N3"), found.get("N4"), _padded(found.get("PER"), 8)
+    prv, dmg, ins = _padded(found.get("PRV"), 3), _padded(found.get("DMG"), 3), _padded(found.get("INS"), 8)
     address = None
     if n3 is not None or n4 is not None:
-        lines = tuple(x for x in ((n3.get(1), n3.get(2)) if n3 else ()) if x)
-        address = Address(
-            lines,
-            n4.get(1) if n4 else "",
-            n4.get(2) if n4 else "",
-            n4.get(3) if n4 else "",
-            n4.get(4) if n4 else "",
-        )
+        street, place = _padded(n3, 2), _padded(n4, 4)
+        address = Address(tuple(x for x in street if x), *place)
     phone = ""
-    if per is not None:
-        for q in (3, 5, 7):
-            if per.get(q) == "TE":
-                phone = per.get(q + 1)
-                break
+    for q in (2, 4, 6):
+        if per[q] == "TE":
+            phone = per[q + 1]
+            break
     return Entity(
-        entity_code=nm1.get(1),
-        entity_type=nm1.get(2),
-        last=nm1.get(3),
-        first=nm1.get(4),
-        middle=nm1.get(5),
-        suffix=nm1.get(7),
-        id_qualifier=nm1.get(8),
-        id=nm1.get(9),
-        refs=tuple((s.get(1), s.get(2)) for s in loop.all("REF")),
+        entity_code=nm1[0],
+        entity_type=nm1[1],
+        last=nm1[2],
+        first=nm1[3],
+        middle=nm1[4],
+        suffix=nm1[6],
+        id_qualifier=nm1[7],
+        id=nm1[8],
+        refs=tuple(refs),
         address=address,
         phone=phone,
-        contact_name=per.get(2) if per else "",
-        provider_code=prv.get(1) if prv else "",
-        taxonomy=prv.get(3) if prv else "",
-        birth_date=dmg.get(2) if dmg else "",
-        gender=dmg.get(3) if dmg else "",
-        relationship=ins.get(2) if ins and (ins.get(1) == "N" or ins.get(2) != "18") else "",
-        employment_status=ins.get(8) if ins else "",
-        rejections=_rejections(loop),
+        contact_name=per[1],
+        provider_code=prv[0],
+        taxonomy=prv[2],
+        birth_date=dmg[1],
+        gender=dmg[2],
+        relationship=ins[1] if ins[0] == "N" or (ins[1] and ins[1] != "18") else "",
+        employment_status=ins[7],
+        rejections=_rejections(loop) if "AAA" in found else (),
     )
 
 
