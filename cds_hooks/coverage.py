@@ -263,7 +263,10 @@ def _apply_invariants(decision: CoverageDecision) -> CoverageDecision:
         d = replace(d, info_needed=("OTH",))  # q3 (2.2)
     if d.info_needed and "conditional" not in values:
         d = replace(d, info_needed=())  # q3 (2.0.1)
-    needs_reason = "OTH" in d.info_needed or bool(d.doc_purpose) or "indeterminate" in values  # q6, q8, q9
+    # q6, q8, q9 (detail-code renders as OTH in 2.0.1, so it needs a reason too)
+    needs_reason = (
+        bool({"OTH", "detail-code"} & set(d.info_needed)) or bool(d.doc_purpose) or "indeterminate" in values
+    )
     if needs_reason and not d.reasons:
         d = replace(d, reasons=(Reason(text="See the payer policy for the documentation requirements"),))
     return d

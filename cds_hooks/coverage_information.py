@@ -74,6 +74,8 @@ def _doc_needed(values: Sequence[str], version: CrdVersion) -> list[str]:
         return list(values)
     mapped = {"patient": "clinical", "indeterminate": "conditional"}
     codes = list(dict.fromkeys(mapped.get(v, v) for v in values))
+    if "conditional" in codes:  # one value only in 2.0.1: keep the one the info-needed codes qualify
+        return ["conditional"]
     if "clinical" in codes and "admin" in codes:
         return ["both"]
     return codes[:1]
@@ -116,6 +118,9 @@ def render_coverage_information(
     info = decision.info_needed
     if version is CrdVersion.V2_0:
         info = tuple(dict.fromkeys("OTH" if c == "detail-code" else c for c in info))
+        coded = [v for url, v in subs if url in ("covered", "pa-needed", "doc-needed")]
+        if any(v.get("valueCode") == "conditional" for v in coded) and not info:
+            info = ("OTH",)  # `indeterminate` became `conditional`, which needs info-needed (q3)
     subs += [("info-needed", {"valueCode": c}) for c in info]
     subs += [("billingCode", {"valueCoding": code.coding()}) for code in decision.billing_codes]
     subs += [("reason", {"valueCodeableConcept": _reason(r, version)}) for r in decision.reasons]
