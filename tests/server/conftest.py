@@ -7,6 +7,7 @@ so they never touch other suites' tables in the shared test database.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -52,15 +53,25 @@ def pg_schema_url() -> Iterator[str | None]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating every time would dominate the run)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
 @pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, pg_schema_url: str | None) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_schema_url: str | None, sqlite_template: Path
+) -> Iterator[str]:
     """A migrated, empty database on each engine."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'server.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
+        path = tmp_path / "server.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
         return
     if pg_schema_url is None:
         pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
