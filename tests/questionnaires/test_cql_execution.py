@@ -256,3 +256,46 @@ def test_ct_abdomen_and_knee(results: Results) -> None:
     assert knee["WeeksOfNonoperativeTreatment"] == 21
     assert knee["TwelveWeeksOfNonoperativeTreatment"] is True
     assert knee["MostRecentBMI"] == 31.2
+
+
+def prepopulated(catalog: Catalog, form: str, row: dict[str, Any]) -> dict[str, Any]:
+    """What a DTR client puts in each item: the result of its `"Library".Definition` initialExpression."""
+    key = catalog.questionnaire_key(f"https://priorgate.org/fhir/Questionnaire/{form}")
+    assert key is not None
+    answers: dict[str, Any] = {}
+    pending = list(catalog.questionnaires[key]["item"])
+    while pending:
+        item = pending.pop(0)
+        pending.extend(item.get("item", []))
+        for ext in item.get("extension", []):
+            if ext["url"].endswith("sdc-questionnaire-initialExpression"):
+                define = ext["valueExpression"]["expression"].split(".", 1)[1]
+                assert define in row, f"{form}: {define} was not evaluated"
+                answers[item["linkId"]] = row[define]
+    return answers
+
+
+def test_forms_prepopulate_from_the_ehr_data(catalog: Catalog, results: Results) -> None:
+    assert prepopulated(catalog, "lumbar-spine-mri", results["lumbar-conservative"]) == {
+        "low-back-pain": True,
+        "pain-duration-weeks": 16,
+        "neuro-deficit": True,
+        "red-flags": False,
+        "conservative-therapy": True,
+        "conservative-therapy-weeks": 8,
+    }
+    cpap = prepopulated(catalog, "cpap", results["cpap-mild-with-comorbidity"])
+    assert cpap == {
+        "osa-diagnosis": True,
+        "face-to-face-date": "2026-09-15",
+        "study-date": "2026-10-03",
+        "ahi": 11.5,
+        "mild-osa-comorbidity": True,
+    }
+    oxygen = prepopulated(catalog, "home-oxygen", results["home-oxygen-qualifying"])
+    assert oxygen["spo2"] == 86 and oxygen["pao2"] == 52 and oxygen["test-date"] == "2026-11-18"
+    assert oxygen["condition"]["code"] == "J44.9"
+    biologic = prepopulated(catalog, "biologic-infusion", results["biologic-crohns"])
+    assert biologic["weight-kg"] == 72.5 and biologic["tb-screening-negative"] is True
+    assert prepopulated(catalog, "total-knee-arthroplasty", results["knee"])["bmi"] == 31.2
+    assert prepopulated(catalog, "ct-abdomen", results["ct-abdomen"]) == {"egfr": 24}
