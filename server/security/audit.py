@@ -29,6 +29,7 @@ from server.security.constants import (
     NETWORK_TYPE_URL_CODE,
     OBJECT_ROLE_SYSTEM,
     PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM,
+    PRIORGATE_OPERATION_SYSTEM,
     RESTFUL_INTERACTION_SYSTEM,
     SECURITY_SOURCE_TYPE_SYSTEM,
 )
@@ -51,6 +52,8 @@ _ACTION: Final[dict[str, str]] = {
     "operation": "E",
     "decision": "E",
 }
+# restful-interaction code where it differs from the interaction name.
+_SUBTYPE: Final[dict[str, str]] = {"search": "search-type", "history": "history-instance"}
 # BALP profile (without and with a patient concerned).
 _PROFILE: Final[dict[str, tuple[str, str]]] = {
     "create": ("Create", "PatientCreate"),
@@ -190,21 +193,13 @@ def audit_event(
         event["type"] = _coding(
             PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM, AUDIT_EVENT_TYPE_PA_DECISION, "PA decision"
         )
-        event["subtype"] = [
-            _coding(PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM, decision or "unknown", decision or "unknown")
-        ]
     else:
         event["type"] = _coding(AUDIT_EVENT_TYPE_SYSTEM, "rest", "Restful Operation")
-        code = (
-            "search-type"
-            if interaction == "search"
-            else "history-instance"
-            if interaction == "history"
-            else interaction
-        )
+        code = _SUBTYPE.get(interaction, interaction)
         event["subtype"] = [_coding(RESTFUL_INTERACTION_SYSTEM, code, code)]
         if interaction == "operation" and operation:
-            event["subtype"].append({"display": operation if operation.startswith("$") else f"${operation}"})
+            name = operation if operation.startswith("$") else f"${operation}"
+            event["subtype"].append(_coding(PRIORGATE_OPERATION_SYSTEM, name, name))
     event["action"] = _ACTION[interaction]
     event["recorded"] = _instant(recorded)
     event["outcome"] = _outcome_code(status)

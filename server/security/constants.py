@@ -53,3 +53,5 @@ NETWORK_TYPE_IP_CODE: Final = "2"  # 2 = IP address
 # binding of AuditEvent.type is extensible).
 PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM: Final = "https://priorgate.org/fhir/CodeSystem/audit-event-type"
 AUDIT_EVENT_TYPE_PA_DECISION: Final = "pa-decision"
+# The FHIR operation name (``$submit``) as a second AuditEvent.subtype coding of an ``operation`` event.
+PRIORGATE_OPERATION_SYSTEM: Final = "https://priorgate.org/fhir/CodeSystem/fhir-operation"

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -238,3 +239,15 @@ def test_client_factory() -> Iterator[Callable[[FastAPI], TestClient]]:
     yield make
     for client in opened:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def validator() -> Any:
+    """The R4 profile validator over the IG packages in PRIORGATE_IG_PATH (skips when unset)."""
+    raw = os.environ.get("PRIORGATE_IG_PATH")
+    if not raw or not os.path.isdir(raw):
+        pytest.skip("PRIORGATE_IG_PATH is not set")
+    from igs import load_registry
+    from igs.validator import Validator
+
+    return Validator(load_registry(raw))
