@@ -264,7 +264,19 @@ class Crd:
         transport = httpx.ASGITransport(app=self.app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             content = raw if raw is not None else json.dumps(body).encode()
-            return await client.post(path, content=content, headers=headers)
+            response = await client.post(path, content=content, headers=headers)
+        if response.status_code == 200 and not path.endswith("/feedback"):
+            self._check_card_rules(path, json.loads(content), response.json())
+        return response
+
+    def _check_card_rules(self, path: str, request: Any, response: Any) -> None:
+        """Every successful hook response in every test obeys the card and systemAction rules."""
+        from cds_hooks import CrdVersion, response_problems
+
+        requested = (request.get("extension") or {}).get("davinci-crd.requestedVersion") or "2.2"
+        spec = self.services.spec(path.rsplit("/", 1)[-1])
+        problems = response_problems(response, CrdVersion(requested[:3]), primary=spec.primary)
+        assert problems == [], problems
 
     async def get(self, path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.app)
