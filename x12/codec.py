@@ -58,20 +58,20 @@ class Segment:
 
 def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
     """Build a segment; ``None`` is an empty element, a sequence is a composite; trailing empties dropped."""
-    parts: list[str] = []
-    for element in elements:
-        if isinstance(element, str):
-            parts.append(element)
-        elif element is None:
-            parts.append("")
-        else:
-            comps = list(element)
-            while comps and not comps[-1]:
-                comps.pop()
-            parts.append(":".join(comps))
+    parts = [
+        element if element.__class__ is str else ("" if element is None else _composite(element))
+        for element in elements
+    ]
     while parts and not parts[-1]:
         parts.pop()
     return Segment(segment_id, tuple(parts))
+
+
+def _composite(components: Sequence[str]) -> str:
+    comps = list(components)
+    while comps and not comps[-1]:
+        comps.pop()
+    return ":".join(comps)
 
 
 _SEGMENT_ID = re.compile(r"[A-Z0-9]{2,3}")
