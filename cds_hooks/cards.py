@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .configuration import CARD_TYPE_OPTIONS
@@ -24,7 +25,9 @@ MAX_SUMMARY = 139
 SOURCE_URL = "https://priorgate.org"
 
 # Lower number, higher priority when `max-cards` trims the list.
-PRIORITY = {"therapy-alternatives-opt": 0, "clinical-reminder": 1, "guideline": 2, "claim": 3}
+PRIORITY: Mapping[str, int] = MappingProxyType(
+    {"therapy-alternatives-opt": 0, "clinical-reminder": 1, "guideline": 2, "claim": 3}
+)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class InMemoryJtiStore:
         return True
 
 
-@dataclass
+@dataclass(frozen=True)
 class _CachedJwks:
     keys: dict[str, Mapping[str, Any]]
     fetched_at: datetime

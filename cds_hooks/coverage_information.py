@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from types import MappingProxyType
 from typing import Any
 
 from .coverage import CoverageDecision
@@ -18,32 +19,36 @@ from .urls import CS_CRD_TEMP, EXT_COVERAGE_INFORMATION
 from .versions import CrdVersion
 
 # Allowed codes per sub-extension and version (the IG value sets).
-ALLOWED: Mapping[CrdVersion, Mapping[str, frozenset[str]]] = {
-    CrdVersion.V2_0: {
-        "covered": frozenset({"covered", "not-covered", "conditional"}),
-        "pa-needed": frozenset({"no-auth", "auth-needed", "satisfied", "performpa", "conditional"}),
-        "doc-needed": frozenset({"clinical", "admin", "both", "conditional"}),
-        "doc-purpose": frozenset({"withpa", "withclaim", "withorder", "retain-doc", "OTH"}),
-        "info-needed": frozenset({"performer", "location", "timeframe", "contract-window", "OTH"}),
-    },
-    CrdVersion.V2_2: {
-        "covered": frozenset({"covered", "not-covered", "conditional", "indeterminate"}),
-        "pa-needed": frozenset(
-            {"no-auth", "auth-needed", "satisfied", "performpa", "conditional", "indeterminate"}
+ALLOWED: Mapping[CrdVersion, Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        CrdVersion.V2_0: {
+            "covered": frozenset({"covered", "not-covered", "conditional"}),
+            "pa-needed": frozenset({"no-auth", "auth-needed", "satisfied", "performpa", "conditional"}),
+            "doc-needed": frozenset({"clinical", "admin", "both", "conditional"}),
+            "doc-purpose": frozenset({"withpa", "withclaim", "withorder", "retain-doc", "OTH"}),
+            "info-needed": frozenset({"performer", "location", "timeframe", "contract-window", "OTH"}),
+        },
+        CrdVersion.V2_2: {
+            "covered": frozenset({"covered", "not-covered", "conditional", "indeterminate"}),
+            "pa-needed": frozenset(
+                {"no-auth", "auth-needed", "satisfied", "performpa", "conditional", "indeterminate"}
+            ),
+            "doc-needed": frozenset({"clinical", "admin", "patient", "conditional", "indeterminate"}),
+            "doc-purpose": frozenset({"withpa", "withclaim", "withorder", "retain-doc", "OTH"}),
+            "info-needed": frozenset(
+                {"performer", "location", "timeframe", "contract-window", "detail-code", "OTH"}
+            ),
+        },
+    }
+)
+ASSERTION_REASONS: Mapping[CrdVersion, frozenset[str]] = MappingProxyType(
+    {
+        CrdVersion.V2_0: frozenset({"gold-card", "detail-code"}),
+        CrdVersion.V2_2: frozenset(
+            {"gold-card", "no-member-found", "no-active-coverage", "coverage-not-found", "auth-out-network"}
         ),
-        "doc-needed": frozenset({"clinical", "admin", "patient", "conditional", "indeterminate"}),
-        "doc-purpose": frozenset({"withpa", "withclaim", "withorder", "retain-doc", "OTH"}),
-        "info-needed": frozenset(
-            {"performer", "location", "timeframe", "contract-window", "detail-code", "OTH"}
-        ),
-    },
-}
-ASSERTION_REASONS: Mapping[CrdVersion, frozenset[str]] = {
-    CrdVersion.V2_0: frozenset({"gold-card", "detail-code"}),
-    CrdVersion.V2_2: frozenset(
-        {"gold-card", "no-member-found", "no-active-coverage", "coverage-not-found", "auth-out-network"}
-    ),
-}
+    }
+)
 _ORDER = (
     "coverage",
     "covered",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
 from .coverage import CodeRef, OrderFacts, PatientFacts
@@ -26,8 +27,17 @@ REQUEST_TYPES = frozenset(
 )
 BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 
-_DAYS_PER_UNIT = {"s": Decimal(1) / 86400, "min": Decimal(1) / 1440, "h": Decimal(1) / 24, "d": Decimal(1)}
-_DAYS_PER_UNIT |= {"wk": Decimal(7), "mo": Decimal(30), "a": Decimal(365)}
+_DAYS_PER_UNIT: Mapping[str, Decimal] = MappingProxyType(
+    {
+        "s": Decimal(1) / 86400,
+        "min": Decimal(1) / 1440,
+        "h": Decimal(1) / 24,
+        "d": Decimal(1),
+        "wk": Decimal(7),
+        "mo": Decimal(30),
+        "a": Decimal(365),
+    }
+)
 
 
 def _codings(concept: object) -> list[CodeRef]:

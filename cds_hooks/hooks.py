@@ -31,14 +31,16 @@ _ORDER_SIGN_PREFETCH = {
     "devices": f"Device?_id={{{{{_DRAFT}.ofType(DeviceRequest).code.resolve().id}}}}",
     "medications": f"Medication?_id={{{{{_DRAFT}.ofType(MedicationRequest).medication.resolve().id}}}}",
 }
-DISPATCH_TYPES = {
-    "communicationRequests": "CommunicationRequest",
-    "deviceRequests": "DeviceRequest",
-    "medicationRequests": "MedicationRequest",
-    "nutritionOrders": "NutritionOrder",
-    "serviceRequests": "ServiceRequest",
-    "visionPrescriptions": "VisionPrescription",
-}
+DISPATCH_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "communicationRequests": "CommunicationRequest",
+        "deviceRequests": "DeviceRequest",
+        "medicationRequests": "MedicationRequest",
+        "nutritionOrders": "NutritionOrder",
+        "serviceRequests": "ServiceRequest",
+        "visionPrescriptions": "VisionPrescription",
+    }
+)
 _ORDER_DISPATCH_PREFETCH = {
     "patient": PATIENT,
     "coverage": COVERAGE,

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -29,12 +30,14 @@ log = logging.getLogger("priorgate.cds_hooks.prefetch")
 
 _TOKEN = re.compile(r"\{\{\s*(.+?)\s*\}\}")
 _TODAY = re.compile(r"^today\(\)\s*(?:([+-])\s*(\d+)\s*days?)?$")
-_USER_TOKENS = {
-    "userPractitionerId": "Practitioner",
-    "userPractitionerRoleId": "PractitionerRole",
-    "userPatientId": "Patient",
-    "userRelatedPersonId": "RelatedPerson",
-}
+_USER_TOKENS: Mapping[str, str] = MappingProxyType(
+    {
+        "userPractitionerId": "Practitioner",
+        "userPractitionerRoleId": "PractitionerRole",
+        "userPatientId": "Patient",
+        "userRelatedPersonId": "RelatedPerson",
+    }
+)
 FHIR_JSON = "application/fhir+json"
 
 

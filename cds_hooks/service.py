@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import httpx
@@ -44,10 +45,15 @@ log = logging.getLogger("priorgate.cds_hooks")
 
 _ASSERTION_NAMESPACE = uuid.UUID("6f1f8d0e-8a43-4c1e-9a51-5e0c8b1f2a77")
 # Data fetched only when a rule needs it (CRD found-28: conditional data by query, not prefetch).
-_LAZY_QUERIES = {
-    "prior therapy": ("medications", "MedicationRequest?patient={patient}&status=active,completed,stopped"),
-    "diagnosis": ("conditions", "Condition?patient={patient}&clinical-status=active"),
-}
+_LAZY_QUERIES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "prior therapy": (
+            "medications",
+            "MedicationRequest?patient={patient}&status=active,completed,stopped",
+        ),
+        "diagnosis": ("conditions", "Condition?patient={patient}&clinical-status=active"),
+    }
+)
 
 
 class ResourceValidator(Protocol):
@@ -101,7 +107,7 @@ class _Coverage:
     plan: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Order:
     """An in-scope request resource and the resource the coverage information is attached to."""
 
