@@ -296,7 +296,8 @@ def questionnaire_package(
     `context` (the CRD decision's questionnaires for a coverage-assertion-id, or a PAS trace number);
     when neither names a form, the orders' codes pick forms by Questionnaire.useContext focus.
     Unknown requested canonicals become warnings in `outcome` (oper-9); no form at all is a 422 with
-    instructions (oper-8). With `changedsince`, unchanged packages are left out. Set `pas_triggered`
+    instructions (oper-8). With `changedsince`, unchanged packages are left out. The result shares
+    Questionnaire and Library resources with the catalog: serialize it, never mutate it. Set `pas_triggered`
     when `context` is a PAS trace number: adaptive sessions then never offer a satisfied-pa-id (spec-42).
     """
     request = parse_package_request(inputs, version)
@@ -348,5 +349,6 @@ def questionnaire_package(
     result: Resource = {"resourceType": "Parameters"}
     if version == "2.2.0":
         result["meta"] = {"profile": [QPACKAGE_OUTPUT_PARAMETERS]}
-    result["parameter"] = parameters
+    if parameters:  # nothing changed since `changedsince`: an empty Parameters (FHIR forbids empty arrays)
+        result["parameter"] = parameters
     return result

@@ -25,7 +25,8 @@ def expanded(catalog: Catalog, key: Key, *, now: datetime, text_filter: str | No
     }
     if text_filter:
         expansion["parameter"] = [{"name": "filter", "valueString": text_filter}]
-    expansion["contains"] = contains
+    if contains:
+        expansion["contains"] = contains
     return {**catalog.valuesets[key], "expansion": expansion}
 
 

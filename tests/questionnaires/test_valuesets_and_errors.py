@@ -20,6 +20,12 @@ def test_expand_lists_codes_with_current_timestamp(catalog: Catalog, now: dateti
     assert {c["code"] for c in filtered["expansion"]["contains"]} == {"M54.16", "M54.17", "M51.16", "M51.17"}
 
 
+def test_expand_with_no_match_has_no_contains(catalog: Catalog, now: datetime) -> None:
+    vs = expand_valueset(catalog, f"{BASE}/ValueSet/low-back-pain", now=now, text_filter="no such code")
+    assert vs["expansion"]["total"] == 0
+    assert "contains" not in vs["expansion"]
+
+
 def test_expand_unknown_is_not_found(catalog: Catalog, now: datetime) -> None:
     with pytest.raises(OperationOutcomeError) as raised:
         expand_valueset(catalog, f"{BASE}/ValueSet/low-back-pain", "9.9.9", now=now)
