@@ -47,9 +47,14 @@ class Criterion:
     param: SearchParam
     modifier: str | None
     values: tuple[str, ...]
+    # A chained parameter (subject:Patient.name=x): the inner criterion for each possible target type.
+    chain: tuple[tuple[str, Criterion], ...] = ()
+    chain_name: str = ""
 
     @property
     def key(self) -> str:
+        if self.chain:
+            return self.chain_name
         if self.modifier is None:
             return self.param.code
         return f"{self.param.code}:{self.modifier}"
@@ -231,6 +236,8 @@ def _criterion(
     strict: bool,
     ignored: list[str],
 ) -> Criterion | None:
+    if "." in name:
+        return _chained(resource_type, name, raw, registry, strict, ignored)
     code, _, modifier = name.partition(":")
     param = COLUMN_PARAMS.get(code) or registry.param(resource_type, code)
     if param is None:
@@ -249,6 +256,39 @@ def _criterion(
         for value in values:
             _check_date(name, value)
     return Criterion(param, chosen, values)
+
+
+def _chained(
+    resource_type: str,
+    name: str,
+    raw: str,
+    registry: SearchRegistry,
+    strict: bool,
+    ignored: list[str],
+) -> Criterion | None:
+    """One level of chaining (https://hl7.org/fhir/R4/search.html#chaining): ``patient.identifier=x``."""
+    head, _, tail = name.partition(".")
+    code, _, type_modifier = head.partition(":")
+    param = registry.param(resource_type, code)
+    if param is None or param.type is not ParamType.REFERENCE:
+        _unknown(name, strict, ignored, f"{code!r} is not a reference parameter of {resource_type}")
+        return None
+    if "." in tail:
+        _unknown(name, strict, ignored, "only one level of chaining is supported")
+        return None
+    targets = (type_modifier,) if type_modifier else param.targets
+    chain: list[tuple[str, Criterion]] = []
+    for target in targets:
+        inner_code = tail.partition(":")[0]
+        if inner_code in COLUMN_PARAMS or registry.param(target, inner_code) is None:
+            continue
+        inner = _criterion(target, tail, raw, registry, True, [])
+        if inner is not None:
+            chain.append((target, inner))
+    if not chain:
+        _unknown(name, strict, ignored, f"no target of {resource_type}.{code} has search parameter {tail!r}")
+        return None
+    return Criterion(param, None, split_values(raw), tuple(chain), name)
 
 
 def date_prefix(value: str) -> tuple[str, str]:

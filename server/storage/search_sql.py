@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, not_, or_, select
 
 from igs.outcome import invalid
 from server.search.definitions import ParamType
@@ -51,17 +51,43 @@ def criterion_clause(
                 for v in criterion.values
             )
         )
+    if criterion.chain:
+        return resource.c.resource_id.in_(_chained_ids(criterion, tenant, resource_type, now))
     table = _INDEX_TABLE[criterion.param.type]
-    owned = select(table.c.resource_id).where(
+    if criterion.modifier == "missing":
+        present = resource.c.resource_id.in_(_owned(table, tenant, resource_type, code))
+        return not_(present) if criterion.values[0] == "true" else present
+    matched = resource.c.resource_id.in_(_matching_ids(criterion, tenant, resource_type, now))
+    return not_(matched) if criterion.modifier == "not" else matched
+
+
+def _owned(table: Table, tenant: str, resource_type: str, code: str) -> Select[tuple[str]]:
+    return select(table.c.resource_id).where(
         table.c.tenant == tenant, table.c.resource_type == resource_type, table.c.param == code
     )
-    if criterion.modifier == "missing":
-        present = resource.c.resource_id.in_(owned)
-        return not_(present) if criterion.values[0] == "true" else present
+
+
+def _matching_ids(criterion: Criterion, tenant: str, resource_type: str, now: datetime) -> Select[tuple[str]]:
+    """Ids of ``resource_type`` resources whose index rows match any of the criterion's values."""
+    table = _INDEX_TABLE[criterion.param.type]
     build = _VALUE_CLAUSE[criterion.param.type]
     alternatives = or_(*(build(table, criterion, value, now) for value in criterion.values))
-    matched = resource.c.resource_id.in_(owned.where(alternatives))
-    return not_(matched) if criterion.modifier == "not" else matched
+    return _owned(table, tenant, resource_type, criterion.param.code).where(alternatives)
+
+
+def _chained_ids(criterion: Criterion, tenant: str, resource_type: str, now: datetime) -> Select[tuple[str]]:
+    """Ids whose reference parameter points at a resource matching the chained criterion."""
+    targets = []
+    for target_type, inner in criterion.chain:
+        if inner.modifier in ("missing", "not"):
+            raise invalid(f"{criterion.key}: :{inner.modifier} is not supported in a chain", criterion.key)
+        targets.append(
+            and_(
+                idx_reference.c.target_type == target_type,
+                idx_reference.c.target_id.in_(_matching_ids(inner, tenant, target_type, now)),
+            )
+        )
+    return _owned(idx_reference, tenant, resource_type, criterion.param.code).where(or_(*targets))
 
 
 def _token_clause(table: Table, criterion: Criterion, value: str, now: datetime) -> ColumnElement[bool]:

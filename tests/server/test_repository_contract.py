@@ -258,3 +258,22 @@ def test_unknown_type_is_not_found(repository: Repository) -> None:
     with pytest.raises(OperationOutcomeError) as error:
         repository.create("NotAType", {"resourceType": "NotAType"})
     assert error.value.failure is Failure.NOT_FOUND
+
+
+def test_chained_search(repository: Repository) -> None:
+    pid = repository.create("Patient", patient("Chain")).stored.id
+    other = repository.create("Patient", patient("Other")).stored.id
+    claim = {"resourceType": "Claim", "status": "active", "patient": {"reference": f"Patient/{pid}"}}
+    mine = repository.create("Claim", claim).stored.id
+    repository.create("Claim", {**claim, "patient": {"reference": f"Patient/{other}"}})
+    assert search_ids(repository, "Claim", **{"patient.identifier": "urn:test:mrn|Chain"}) == [mine]
+    assert search_ids(repository, "Claim", **{"patient:Patient.family": "chain"}) == [mine]
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    obs = repository.create(
+        "Observation", {**observation, "subject": {"reference": f"Patient/{pid}"}}
+    ).stored.id
+    assert search_ids(repository, "Observation", **{"subject.name": "chain"}) == [obs]
+    query = repository.parse_search("Claim", [("patient.identifier", "urn:test:mrn|Chain")])
+    assert ("patient.identifier", "urn:test:mrn|Chain") in query.link_params()
+    with pytest.raises(OperationOutcomeError):
+        repository.parse_search("Claim", [("patient.nonsense", "x")], strict=True)
