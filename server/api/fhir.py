@@ -7,6 +7,7 @@ in the thread pool, render. Errors are ``OperationOutcomeError``s rendered by ``
 from __future__ import annotations
 
 import uuid
+from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -202,7 +203,27 @@ async def read(resource_type: str, resource_id: str, request: Request, svc: Svc)
             code="not-supported",
         )
     stored = await run_in_threadpool(svc.repository.read, resource_type, resource_id)
+    if _not_modified(request, stored):
+        return Response(status_code=304, headers=version_headers(stored))
     return _stored(request, stored)
+
+
+def _not_modified(request: Request, stored: StoredResource) -> bool:
+    """Conditional read (https://hl7.org/fhir/R4/http.html#cread): If-None-Match, If-Modified-Since."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return f'"{stored.version_id}"' in wanted or "*" in wanted
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return stored.last_updated_at.replace(microsecond=0) <= since
+    return False
 
 
 @router.put("/{resource_type}/{resource_id}")

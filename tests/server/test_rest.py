@@ -327,3 +327,14 @@ def test_tenants_do_not_see_each_other(database_url: str) -> None:
     query = repository.parse_search("Patient", [("family", "Tenant")])
     assert repository.search(query).total == 0
     app.state.services.engine.dispose()
+
+
+def test_conditional_read(client: TestClient) -> None:
+    created = client.post("/fhir/Patient", json=patient("Cread"))
+    url = f"/fhir/Patient/{created.json()['id']}"
+    assert client.get(url, headers={"If-None-Match": 'W/"1"'}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": 'W/"2"'}).status_code == 200
+    modified = created.headers["last-modified"]
+    assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+    assert client.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 200
+    assert client.get(url, headers={"If-Modified-Since": "garbage"}).status_code == 200
