@@ -2,7 +2,8 @@
 
 Decisions come from ``decide`` when given, else from :func:`default_decision`: a marker in the request
 MSG text (``X12-DECISION:A3``, ``:A4``, ``:A6`` or ``:AAA``), then the procedure code table below, else
-approval (A1). A subscriber whose member id is missing or starts with ``INVALID`` gets an AAA at 2010C.
+approval (A1). A subscriber whose member id is missing or starts with ``INVALID`` gets an AAA at 2010C,
+a requester NPI that is not 10 digits an AAA at 2010B.
 Spec: 005010X217 response (HCR, AAA, REF, DTP, SV1/SV2, PWK, MSG), decision codes in rules/codes.toml.
 """
 
@@ -178,8 +179,16 @@ def respond(auth: Authorization, *, now: datetime, decide: Decide | None = None)
     payer_trace = Trace("1", _auth_number(auth, "event"), PAYER_TRACE_ORIGINATOR)
     subscriber = _echo(auth.subscriber, keep_demographics=True)
     level: tuple[Rejection, ...] = ()
-    if not auth.subscriber.id or auth.subscriber.id.upper().startswith("INVALID"):
-        subscriber = replace(subscriber, rejections=(Rejection("2010C", "N", "72", "C"),))
+    requester = _echo(auth.requester)
+    bad_member = not auth.subscriber.id or auth.subscriber.id.upper().startswith("INVALID")
+    bad_npi = auth.requester.id_qualifier == "XX" and not (
+        auth.requester.id.isdigit() and len(auth.requester.id) == 10
+    )
+    if bad_member or bad_npi:
+        if bad_member:
+            subscriber = replace(subscriber, rejections=(Rejection("2010C", "N", "72", "C"),))
+        if bad_npi:
+            requester = replace(requester, rejections=(Rejection("2010B", "N", "43", "C"),))
         return Authorization(
             implementation=auth.implementation,
             purpose="11",
@@ -187,7 +196,7 @@ def respond(auth: Authorization, *, now: datetime, decide: Decide | None = None)
             date=_d8(now),
             time=now.strftime("%H%M"),
             umo=_echo(auth.umo),
-            requester=_echo(auth.requester),
+            requester=requester,
             subscriber=subscriber,
             dependent=_echo(auth.dependent) if auth.dependent else None,
             level_rejections=level,

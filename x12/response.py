@@ -157,11 +157,12 @@ class _Builder:
 
     # -- errors --------------------------------------------------------------------------------------
     def error_path(self, loop: str, item_index: int | None) -> str:
+        claim_path = self.index.path(self.claim)
         if item_index is not None:
-            return f"Claim.item[{item_index}]"
+            return f"{claim_path}.item[{item_index}]"
         target = LOOP_TARGETS.get(loop)
         if target == "claim" or target is None:
-            return "Claim"
+            return claim_path
         if target in ("insurer", "provider", "patient"):
             resource = self.index.resolve(self.claim.get(target))
             return self.index.path(resource) if resource is not None else f"Claim.{target}"
@@ -193,27 +194,31 @@ class _Builder:
 
     # -- items ---------------------------------------------------------------------------------------
     def match_services(self) -> list[tuple[int, Json, Service | None]]:
-        """Pair each request item with its 2000F by the echoed trace number (TRN01=2), else by position."""
-        by_trace: dict[str, Service] = {}
-        for candidate in self.auth.services:
-            for trace in candidate.traces:
-                by_trace.setdefault(trace.number, candidate)
+        """Pair each request item with its 2000F by the echoed trace number (TRN01=2), else by position.
+
+        A 2000F whose trace names another item is never taken by position.
+        """
         event_trace = next((t.number for t in self.auth.event.traces if t.type == "2"), "")
-        used: set[int] = set()
-        out: list[tuple[int, Json, Service | None]] = []
-        for n, item in enumerate(self.items):
+        numbers: list[str] = []
+        for item in self.items:
             trace = ext_value(item, urls.EXT_ITEM_TRACE_NUMBER)
-            number = (
+            numbers.append(
                 text(trace.get("value"))
                 if isinstance(trace, dict)
                 else f"{event_trace}-{item.get('sequence')}"
             )
-            service: Service | None = by_trace.get(number)
-            if service is None and n < len(self.auth.services) and n not in used:
-                service = self.auth.services[n]
-            if service is not None:
-                used.add(self.auth.services.index(service))
-            out.append((n, item, service))
+        by_trace: dict[str, int] = {}
+        for index, candidate in enumerate(self.auth.services):
+            for trace in candidate.traces:
+                by_trace.setdefault(trace.number, index)
+        claimed = {by_trace[number] for number in numbers if number in by_trace}
+        out: list[tuple[int, Json, Service | None]] = []
+        for n, (item, number) in enumerate(zip(self.items, numbers, strict=True)):
+            index: int | None = by_trace.get(number)
+            if index is None and n < len(self.auth.services) and n not in claimed:
+                traced = {t.number for t in self.auth.services[n].traces}
+                index = None if traced & set(numbers) else n
+            out.append((n, item, self.auth.services[index] if index is not None else None))
         return out
 
     def item(self, n: int, item: Json, service: Service | None) -> tuple[Json | None, Json | None]:
