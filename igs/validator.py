@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +96,9 @@ class _Run:
     resource: dict[str, Any] = field(default_factory=dict)
     root: dict[str, Any] = field(default_factory=dict)
     conforms: dict[tuple[int, str], int] = field(default_factory=dict)
+    # Findings of a resource against one profile, with paths relative to the resource, reused when the
+    # same Bundle entry is checked again (as a reference target and as an entry).
+    walked: dict[tuple[int, str], list[Finding]] = field(default_factory=dict)
     plan: Plan | None = None
     visits: list[Visit] | None = None
 
@@ -219,10 +222,31 @@ class Validator:
         try:
             for plan in plans:
                 run.plan = plan
+                done = run.walked.get((id(res), plan.key)) if run.visits is None else None
+                if done is not None:
+                    run.findings.extend(_moved(f, path) for f in done)
+                    continue
                 self._element(run, res, None, plan.root, rt, path, rt, None)
             self._contained_rules(run, res, path)
+            if rt == "Bundle":
+                self._bundle_rules(run, res, path)
         finally:
             run.resource, run.bundle, run.plan = saved
+
+    def _bundle_rules(self, run: _Run, bundle: dict[str, Any], path: str) -> None:
+        """bdl-3 and bdl-4 (https://hl7.org/fhir/R4/bundle.html#invs), natively."""
+        kind = bundle.get("type")
+        wants_request = kind in ("batch", "transaction", "history")
+        wants_response = kind in ("batch-response", "transaction-response", "history")
+        for i, entry in enumerate(_as_list(bundle.get("entry"))):
+            if not isinstance(entry, dict):
+                continue
+            if ("request" in entry) != wants_request:
+                rule = "bdl-3: entry.request mandatory for batch/transaction/history, otherwise prohibited"
+                self._add(run, "error", "invariant", rule, f"{path}.entry[{i}]", self._profile_key(run))
+            if ("response" in entry) != wants_response:
+                rule = "bdl-4: entry.response mandatory for batch-response/transaction-response/history only"
+                self._add(run, "error", "invariant", rule, f"{path}.entry[{i}]", self._profile_key(run))
 
     def _contained_rules(self, run: _Run, res: dict[str, Any], path: str) -> None:
         contained = res.get("contained")
@@ -360,8 +384,14 @@ class Validator:
             return
         profiles = [p for t in node.types if t.code in (rt, *_RESOURCE_BASES) for p in t.profiles]
         if len(profiles) > 1:
-            # Several allowed profiles: the resource must conform to one of them; report against the closest.
-            profiles = [min(profiles, key=lambda p: self._error_count(run, value, p))]
+            # Several allowed profiles: the resource must conform to one; try the ones it declares first, and
+            # report against the closest when none fits.
+            meta = value.get("meta")
+            declared = meta.get("profile", []) if isinstance(meta, dict) else []
+            plain = {str(d).split("|")[0] for d in declared} if isinstance(declared, list) else set()
+            profiles = sorted(profiles, key=lambda p: p.split("|")[0] not in plain)
+            fitting = next((p for p in profiles if self._conforms(run, value, p)), None)
+            profiles = [fitting or min(profiles, key=lambda p: self._error_count(run, value, p))]
         self._resource(run, value, profiles, path)
 
     def _primitive(
@@ -778,9 +808,10 @@ class Validator:
                 guess = _profile_type_guess(profile)
                 cached = 0 if plan is None and guess in (None, resource.get("resourceType")) else 1
             else:
-                sub = _Run(bundle=run.bundle, root=run.root, conforms=run.conforms)
+                sub = _Run(bundle=run.bundle, root=run.root, conforms=run.conforms, walked=run.walked)
                 run.conforms[key] = 0  # cycle guard
                 self._resource(sub, resource, [profile], "", include_declared=False)
+                run.walked[(id(resource), plan.key)] = sub.findings
                 kept = apply_suppressions(sub.findings, self.suppressions)
                 cached = sum(1 for f in kept if f.issue.severity in ("error", "fatal"))
             run.conforms[key] = cached
@@ -1096,6 +1127,13 @@ class Validator:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
+
+
+def _moved(finding: Finding, path: str) -> Finding:
+    """A finding recorded relative to a resource (paths ``""`` / ``.x``), placed at ``path``."""
+    issue = finding.issue
+    expression = tuple(path + p for p in issue.expression) if issue.expression else (path,)
+    return Finding(replace(issue, expression=expression), finding.profile)
 
 
 def _child_ctx(ctx_path: str, name: str) -> str:
