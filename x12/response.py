@@ -208,9 +208,9 @@ class _Builder:
                 else f"{event_trace}-{item.get('sequence')}"
             )
         by_trace: dict[str, int] = {}
-        for index, candidate in enumerate(self.auth.services):
+        for position, candidate in enumerate(self.auth.services):
             for trace in candidate.traces:
-                by_trace.setdefault(trace.number, index)
+                by_trace.setdefault(trace.number, position)
         claimed = {by_trace[number] for number in numbers if number in by_trace}
         out: list[tuple[int, Json, Service | None]] = []
         for n, (item, number) in enumerate(zip(self.items, numbers, strict=True)):
