@@ -8,9 +8,11 @@ Everything except ``dependencies`` and ``router`` is framework-free. The app wir
 2. ``TokenService`` + ``LocalTokenVerifier`` (or ``ExternalTokenVerifier`` for an external issuer)
    (``build_security(SecuritySettings(), ...)`` does steps 1-2 from the ``PRIORGATE_*`` settings);
 3. ``install_security(app, verifier)`` and ``app.include_router(build_security_router(...))``;
-4. protect routes with ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` /
-   ``authenticated`` + ``authorize``; filter storage with ``tenancy.read_filter``; record
-   ``audit.audit_*`` events.
+4. guard the whole FHIR API with ``app.add_middleware(FhirScopeGuard)`` (401/403 before any route;
+   transactions check entries with ``bundle_requirements`` + ``authorize``), and other routes with
+   ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` / ``authenticated``;
+5. filter storage with ``tenancy.read_filter`` / ``ensure_readable``; record ``audit.audit_*`` events;
+   refuse oversized JSON with ``limits.check_json``.
 """
 
 from server.security.assertions import (
@@ -42,6 +44,7 @@ from server.security.clients import (
 from server.security.config import SecurityComponents, SecuritySettings, build_security
 from server.security.dependencies import (
     PUBLIC_PATHS,
+    FhirScopeGuard,
     SecurityGate,
     audit_request,
     authenticated,
@@ -51,6 +54,7 @@ from server.security.dependencies import (
     require_operation,
     unprotected_routes,
 )
+from server.security.fhir_requests import Requirement, bundle_requirements, fhir_request_requirement
 from server.security.jwks import JwksCache, JwksError, select_key
 from server.security.keys import KeyProvider, SigningKey, StaticKeyProvider, jwks_of
 from server.security.limits import InputLimits, check_json, parse_json_within_limits
@@ -108,6 +112,7 @@ __all__ = [
     "ClientRegistrationError",
     "ClientRegistry",
     "ExternalIssuer",
+    "FhirScopeGuard",
     "ExternalTokenVerifier",
     "InMemoryClientRegistry",
     "InMemoryReplayStore",
@@ -121,6 +126,7 @@ __all__ = [
     "Principal",
     "RegisteredClient",
     "ReplayStore",
+    "Requirement",
     "Role",
     "Scope",
     "ScopeSet",
@@ -147,11 +153,13 @@ __all__ = [
     "authorize",
     "authorize_operation",
     "build_security",
+    "bundle_requirements",
     "build_security_router",
     "check_json",
     "client_from_json",
     "dump_clients",
     "ensure_readable",
+    "fhir_request_requirement",
     "ensure_writable",
     "install_security",
     "interaction_letter",

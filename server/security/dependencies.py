@@ -21,10 +21,15 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from igs.outcome import Failure, OperationOutcomeError
+from server.errors import outcome_response
 from server.security.audit import AuditRequest
-from server.security.principal import Principal, authorize, authorize_operation
+from server.security.constants import FHIR_BASE_PATH
+from server.security.fhir_requests import fhir_request_requirement
+from server.security.principal import Principal, authorize, authorize_operation, insufficient_scope
 from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
 
@@ -100,6 +105,9 @@ def _gate(request: Request) -> SecurityGate:
 
 async def authenticated(request: Request) -> Principal:
     """Dependency: the verified caller (401 without a valid Bearer token). Scopes are not checked."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):  # already verified by FhirScopeGuard
+        return known
     principal = await _gate(request).principal(request.headers.get("authorization"))
     request.state.principal = principal
     return principal
@@ -181,3 +189,48 @@ def unprotected_routes(app: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> l
         if not _authenticates(route.dependant):
             found.extend(f"{method} {route.path}" for method in sorted(route.methods or ()))
     return found
+
+
+class FhirScopeGuard:
+    """ASGI middleware guarding the whole FHIR REST API in one place.
+
+    Every request under ``fhir_prefix`` except the public ones (``/fhir/metadata``, SMART discovery)
+    must carry a valid Bearer token whose scopes cover what the request does
+    (:func:`~server.security.fhir_requests.fhir_request_requirement`): 401 or 403 OperationOutcome
+    otherwise, answered before the route runs. Transactions/batches are only authenticated here; their
+    handler checks each entry (``bundle_requirements`` + ``authorize``). The principal is left on
+    ``request.state.principal``. Paths outside the FHIR base (CDS Hooks, ``/auth``) pass untouched.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, fhir_prefix: str = FHIR_BASE_PATH, public: frozenset[str] = PUBLIC_PATHS
+    ):
+        self.app = app
+        self.prefix = fhir_prefix.rstrip("/")
+        self.public = public
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or not (path == self.prefix or path.startswith(self.prefix + "/"))
+            or path in self.public
+        ):
+            await self.app(scope, receive, send)
+            return
+        requirement = fhir_request_requirement(scope["method"], path[len(self.prefix) :])
+        if requirement.kind == "public":
+            await self.app(scope, receive, send)
+            return
+        try:
+            gate = getattr(scope["app"].state, _STATE_KEY, None)
+            if not isinstance(gate, SecurityGate):
+                raise OperationOutcomeError.of(Failure.UNAVAILABLE, "authentication is not configured")
+            principal = await gate.principal(Headers(scope=scope).get("authorization"))
+            if not requirement.allowed_by(principal.scopes):
+                raise insufficient_scope(requirement.describe())
+        except OperationOutcomeError as error:
+            await outcome_response(error)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
