@@ -17,8 +17,17 @@ from server.search.query import COLUMN_PARAMS
 FHIR_VERSION: Final = "4.0.1"
 SOFTWARE_NAME: Final = "PriorGate"
 
-TYPE_INTERACTIONS: Final = ("read", "vread", "update", "delete", "history-instance", "create", "search-type")
-SYSTEM_INTERACTIONS: Final = ("transaction", "batch")
+TYPE_INTERACTIONS: Final = (
+    "read",
+    "vread",
+    "update",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+SYSTEM_INTERACTIONS: Final = ("transaction", "batch", "history-system")
 
 _SEARCH_PARAM_DEFINITIONS: Final = "http://hl7.org/fhir/SearchParameter"
 

@@ -78,8 +78,14 @@ def searchset(page: SearchPage, base: str, *, pretty: bool = False) -> dict[str,
     return bundle
 
 
-def history(versions: Sequence[StoredResource], base: str, *, pretty: bool = False) -> dict[str, Any]:
-    """An instance ``history`` Bundle, newest first (https://hl7.org/fhir/R4/http.html#history)."""
+def history(
+    versions: Sequence[StoredResource],
+    base: str,
+    *,
+    pretty: bool = False,
+    links: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    """A ``history`` Bundle, newest first (https://hl7.org/fhir/R4/http.html#history)."""
     entries: list[dict[str, Any]] = []
     for version in versions:
         url = f"{version.resource_type}/{version.id}"
@@ -97,4 +103,10 @@ def history(versions: Sequence[StoredResource], base: str, *, pretty: bool = Fal
                 "lastModified": instant(version.last_updated),
             }
         entries.append(entry)
-    return {"resourceType": "Bundle", "type": "history", "total": len(entries), "entry": entries}
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history"}
+    if links:
+        bundle["link"] = list(links)
+    else:
+        bundle["total"] = len(entries)
+    bundle["entry"] = entries
+    return bundle

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -120,6 +120,48 @@ async def _search(request: Request, svc: Svc, resource_type: str, pairs: list[tu
     page = await run_in_threadpool(svc.repository.search, query)
     pretty = _pretty(request)
     return FhirResponse(searchset(page, svc.fhir_base(request), pretty=pretty), pretty=pretty)
+
+
+async def _changes(request: Request, svc: Services, resource_type: str | None) -> Response:
+    params = request.query_params
+    settings = svc.settings
+    try:
+        count = min(int(params.get("_count", settings.default_page_size)), settings.max_page_size)
+        offset = int(params.get("_offset", 0))
+    except ValueError:
+        raise invalid("_count and _offset must be integers") from None
+    if count < 1 or offset < 0:
+        raise invalid("_count must be at least 1 and _offset at least 0")
+    since = params.get("_since")
+    versions, more = await run_in_threadpool(
+        svc.repository.changes, resource_type, since=since, count=count, offset=offset
+    )
+    base = svc.fhir_base(request)
+    path = f"{base}/{resource_type}/_history" if resource_type else f"{base}/_history"
+    kept = [("_since", since)] if since else []
+    links = [
+        {
+            "relation": "self",
+            "url": f"{path}?{urlencode([*kept, ('_count', str(count)), ('_offset', str(offset))])}",
+        }
+    ]
+    if more:
+        following = urlencode([*kept, ("_count", str(count)), ("_offset", str(offset + count))])
+        links.append({"relation": "next", "url": f"{path}?{following}"})
+    pretty = _pretty(request)
+    return FhirResponse(history(versions, base, pretty=pretty, links=links), pretty=pretty)
+
+
+@router.get("/_history")
+async def system_history(request: Request, svc: Svc) -> Response:
+    """history-system (https://hl7.org/fhir/R4/http.html#history)."""
+    return await _changes(request, svc, None)
+
+
+@router.get("/{resource_type}/_history")
+async def type_history(resource_type: str, request: Request, svc: Svc) -> Response:
+    """history-type (https://hl7.org/fhir/R4/http.html#history)."""
+    return await _changes(request, svc, resource_type)
 
 
 @router.get("/{resource_type}")

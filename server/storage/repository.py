@@ -26,7 +26,7 @@ from server.resource_types import is_supported
 from server.search.definitions import SearchRegistry
 from server.search.extract import Extractor
 from server.search.query import ID, Include, SearchQuery, parse_search
-from server.search.values import normalize, timestamp
+from server.search.values import normalize, parse_date_range, timestamp
 from server.storage.engine import WRITE_OPTION, is_postgresql
 from server.storage.schema import (
     INDEX_TABLES,
@@ -223,6 +223,29 @@ class Transaction:
         if not rows:
             raise not_found(f"{resource_type}/{resource_id} is not known")
         return [_row_to_stored(row) for row in rows]
+
+    def changes(
+        self, resource_type: str | None, *, since: str | None, count: int, offset: int
+    ) -> tuple[list[StoredResource], bool]:
+        """Type or system history, newest first, one page (https://hl7.org/fhir/R4/http.html#history);
+        returns the versions and whether more follow. ``since`` is a FHIR instant."""
+        stmt = select(resource_version).where(resource_version.c.tenant == self._tenant)
+        if resource_type is not None:
+            check_type(resource_type)
+            stmt = stmt.where(resource_version.c.resource_type == resource_type)
+        if since is not None:
+            stmt = stmt.where(resource_version.c.last_updated >= since_stamp(since))
+        rows = self._conn.execute(
+            stmt.order_by(
+                resource_version.c.last_updated.desc(),
+                resource_version.c.resource_type,
+                resource_version.c.resource_id,
+                resource_version.c.version_id.desc(),
+            )
+            .limit(count + 1)
+            .offset(offset)
+        ).all()
+        return [_row_to_stored(row) for row in rows[:count]], len(rows) > count
 
     # --- writes ----------------------------------------------------------------------------------
 
@@ -516,6 +539,14 @@ class Transaction:
         )
 
 
+def since_stamp(value: str) -> str:
+    """The stored-timestamp form of a ``_since`` instant (https://hl7.org/fhir/R4/http.html#history)."""
+    parsed = parse_date_range(value)
+    if parsed is None:
+        raise invalid(f"_since {value!r} is not a FHIR instant", "_since")
+    return parsed.low
+
+
 def parse_etag(value: str) -> int:
     """The version in an ETag or If-Match value (``W/"3"``, ``"3"`` or ``3``)."""
     text = value.strip()
@@ -593,6 +624,12 @@ class Repository:
     def history(self, resource_type: str, resource_id: str) -> list[StoredResource]:
         with self.reading() as tx:
             return tx.history(resource_type, resource_id)
+
+    def changes(
+        self, resource_type: str | None, *, since: str | None, count: int, offset: int
+    ) -> tuple[list[StoredResource], bool]:
+        with self.reading() as tx:
+            return tx.changes(resource_type, since=since, count=count, offset=offset)
 
     def search(self, query: SearchQuery) -> SearchPage:
         with self.reading() as tx:

@@ -60,6 +60,7 @@ resource_version = Table(
     Column("method", String(8), nullable=False),
     Column("raw", _BYTES, nullable=False),
     PrimaryKeyConstraint("tenant", "resource_type", "resource_id", "version_id", name="pk_resource_version"),
+    Index("ix_resource_version_changes", "tenant", "resource_type", "last_updated"),
 )
 
 idx_token = Table(

@@ -274,7 +274,11 @@ def test_metadata_is_built_from_what_is_mounted(client: TestClient) -> None:
     claim_params = {p["name"] for p in resources["Claim"]["searchParam"]}
     assert {"_id", "_lastUpdated", "identifier", "patient", "status"} <= claim_params
     assert "Claim:patient" in resources["Claim"]["searchInclude"]
-    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
+    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {
+        "transaction",
+        "batch",
+        "history-system",
+    }
 
 
 def test_faults_are_500_outcomes_without_traces(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,3 +342,26 @@ def test_conditional_read(client: TestClient) -> None:
     assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
     assert client.get(url, headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 200
     assert client.get(url, headers={"If-Modified-Since": "garbage"}).status_code == 200
+
+
+def test_type_and_system_history(client: TestClient) -> None:
+    first = client.post("/fhir/Patient", json=patient("Hist")).json()
+    client.put(f"/fhir/Patient/{first['id']}", json={**first, "gender": "male"})
+    client.post("/fhir/Organization", json={"resourceType": "Organization", "name": "Hist Org"})
+    typed = client.get("/fhir/Patient/_history").json()
+    assert typed["type"] == "history"
+    assert [(e["resource"]["id"], e["resource"]["meta"]["versionId"]) for e in typed["entry"]] == [
+        (first["id"], "2"),
+        (first["id"], "1"),
+    ]
+    everything = client.get("/fhir/_history?_count=2").json()
+    assert (
+        len(everything["entry"]) == 2 and everything["entry"][0]["resource"]["resourceType"] == "Organization"
+    )
+    following = next(link["url"] for link in everything["link"] if link["relation"] == "next")
+    assert len(client.get(following).json()["entry"]) == 1
+    since = first["meta"]["lastUpdated"]
+    recent = client.get("/fhir/_history", params={"_since": since}).json()
+    assert len(recent["entry"]) == 3
+    assert_outcome(client.get("/fhir/_history?_since=yesterday"), 400, "_since")
+    assert_outcome(client.get("/fhir/NotAType/_history"), 404)
