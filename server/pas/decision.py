@@ -9,13 +9,15 @@ attached to the whole request (ainfo-1..3).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from igs.outcome import Failure, OperationOutcomeError, unprocessable
 
+from . import urls
 from .codes import ReviewAction
 from .fhirdata import Code, Ident, Period, first_day
 from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory
@@ -194,6 +196,9 @@ def _decide_item(
 ) -> ItemDecision:
     if item.is_cancel:
         return ItemDecision(item.sequence, ReviewAction.CANCELLED, trace_numbers=item.trace_numbers)
+    order = request.index.resolve(item.requested_services[0].full_url) if item.requested_services else None
+    patient_entry = request.index.resolve(request.patient.full_url) if request.patient.full_url else None
+    patient = patient_entry.resource if patient_entry else None
     query = CoverageQuery(
         payer_ids=request.insurer.identifiers,
         member_ids=request.member_ids,
@@ -207,6 +212,13 @@ def _decide_item(
         diagnoses=_item_diagnoses(request, item, diagnoses),
         coverage_assertion_ids=item.coverage_assertion_ids,
         urgency=request.urgency,
+        today=now.date(),
+        order_reference=order.full_url if order else None,
+        order_resource=order.resource if order else None,
+        provider_npis=_provider_npis(request, item),
+        patient_birth_date=_str_field(patient, "birthDate"),
+        patient_gender=_str_field(patient, "gender"),
+        patient_resource=patient,
     )
     try:
         finding = evaluate(query)
@@ -228,6 +240,22 @@ def _decide_item(
         reason = "; ".join(finding.reasons) or "coverage depends on conditions that need review"
         return _pend(item, f"Clinical review required: {reason}", assertion, docs)
     return _certify(item, finding, ids, now, policy, docs)
+
+
+def _str_field(resource: Mapping[str, Any] | None, key: str) -> str | None:
+    value = resource.get(key) if resource is not None else None
+    return value if isinstance(value, str) else None
+
+
+def _provider_npis(request: PasRequest, item: RequestItem) -> tuple[str, ...]:
+    parties = [request.provider]
+    by_seq = {m.sequence: m for m in request.care_team}
+    for seq in item.care_team_sequences:
+        member = by_seq.get(seq)
+        if member is not None and member.provider is not None:
+            parties.append(member.provider)
+    npis = [i.value for p in parties for i in p.identifiers if i.system == urls.NPI_SYSTEM]
+    return tuple(dict.fromkeys(npis))
 
 
 def _item_diagnoses(request: PasRequest, item: RequestItem, all_codes: tuple[Code, ...]) -> tuple[Code, ...]:
@@ -298,8 +326,9 @@ def _certify(
         action=ReviewAction.MODIFIED if modification else ReviewAction.CERTIFIED,
         trace_numbers=item.trace_numbers,
         authorization_number=ids.authorization_number(),
-        pre_auth_period=approval_period(
-            item.serviced, now.date(), finding.validity or policy.default_validity
+        pre_auth_period=_capped(
+            approval_period(item.serviced, now.date(), finding.validity or policy.default_validity),
+            finding.expiry,
         ),
         issued=now.date().isoformat(),
         modification=modification,
@@ -324,6 +353,12 @@ def _modification(item: RequestItem, finding: CoverageFinding) -> Modification |
     base = product if other and product is not None else item.product
     assert base is not None  # productOrService is required by the parser
     return Modification(product=base, quantity=quantity if fewer else item.quantity, modifiers=item.modifiers)
+
+
+def _capped(period: Period, expiry: date | None) -> Period:
+    if expiry is None or period.end is None or period.end <= expiry.isoformat():
+        return period
+    return Period(period.start, max(expiry.isoformat(), period.start or expiry.isoformat()))
 
 
 def approval_period(serviced: Period | None, today: date, validity: timedelta) -> Period:

@@ -7,10 +7,11 @@ The CRD coverage evaluation is injected so CRD and PAS decide from one source of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from .codes import Urgency
 from .fhirdata import Code, Ident, Period
@@ -35,6 +36,13 @@ class CoverageQuery:
     diagnoses: tuple[Code, ...]
     coverage_assertion_ids: tuple[str, ...]
     urgency: Urgency
+    today: date
+    order_reference: str | None = None  # fullUrl of the requested service (ServiceRequest, ...)
+    order_resource: Mapping[str, Any] | None = field(default=None, compare=False)  # for FHIRPath rules
+    provider_npis: tuple[str, ...] = ()  # requesting and item care-team providers (gold-carding)
+    patient_birth_date: str | None = None
+    patient_gender: str | None = None
+    patient_resource: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class CoverageFinding:
     authorized_quantity: Decimal | None = None  # a limit below the requested quantity means A6
     authorized_product: Code | None = None  # an alternative service authorized instead means A6
     validity: timedelta | None = None  # how long an approval stays valid when no service period is given
+    expiry: date | None = None  # the rule's coverage expiry: an approval never outlasts it
 
 
 class CoverageEvaluator(Protocol):

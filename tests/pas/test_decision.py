@@ -192,3 +192,25 @@ def test_approval_period_for_partial_and_open_dates() -> None:
     )
     assert approval_period(None, today, validity) == Period("2026-03-02", "2026-04-01")
     assert approval_period(Period("2026-06-10", "2026-06-01"), today, validity).end == "2026-07-10"
+
+
+def test_query_carries_what_the_crd_rules_read_and_expiry_caps_the_approval(
+    ig: Any, ids: Any, now: datetime
+) -> None:
+    from datetime import date
+
+    seen: list[CoverageQuery] = []
+
+    def evaluate(query: CoverageQuery) -> CoverageFinding:
+        seen.append(query)
+        return CoverageFinding("covered", "auth-needed", expiry=date(2026, 4, 1))
+
+    request = _request(ig)
+    (item,) = decide(request, evaluate, ids, now).items
+    (query,) = seen
+    assert query.order_reference == "http://example.org/fhir/ServiceRequest/ReferralRequestExample"
+    assert query.order_resource is not None and query.order_resource["resourceType"] == "ServiceRequest"
+    assert "8189991234" in query.provider_npis
+    assert query.patient_gender == "male" and query.today == now.date()
+    assert [d.code for d in query.diagnoses] == ["G89.4"]
+    assert item.pre_auth_period is not None and item.pre_auth_period.end == "2026-04-01"
