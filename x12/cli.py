@@ -22,7 +22,7 @@ from igs.outcome import OperationOutcomeError
 from x12.envelope import ControlNumbers, parse_interchange
 from x12.inquiry import inquiry_bundle_to_278_request
 from x12.request import bundle_to_278_request
-from x12.response import response_278_to_bundle
+from x12.response import inquiry_response_278_to_bundle, response_278_to_bundle
 from x12.validate import validate_278
 from x12.x217 import read_authorization
 
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     frm.add_argument("file")
     frm.add_argument("--request", help="the PAS request Bundle this 278 response answers")
     frm.add_argument("--pas", default="2.2.1", choices=["2.0.1", "2.2.1"])
+    frm.add_argument("--inquiry", action="store_true", help="the 278 is an X215 inquiry response")
     val = sub.add_parser("validate", help="check a 278 against the envelope and TR3 rules")
     val.add_argument("file")
     return parser
@@ -80,7 +81,8 @@ def main(argv: list[str]) -> int:
                 print("OK: no TR3 or envelope errors found")
             return 1 if issues else 0
         if args.request:
-            out: Any = response_278_to_bundle(text, _load_json(args.request), now=now, pas_version=args.pas)
+            back = inquiry_response_278_to_bundle if args.inquiry else response_278_to_bundle
+            out: Any = back(text, _load_json(args.request), now=now, pas_version=args.pas)
         else:
             interchange = parse_interchange(text)
             out = [

@@ -67,9 +67,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class CompositeRule:
+    """A code list on one component of a composite; ``element`` 0 means every element of the segment."""
+
+    segment: str
+    element: int
+    component: int
+    codes: frozenset[str]
+    source: str
+
+
+@dataclass(frozen=True)
 class Rules:
     segments: tuple[SegmentRule, ...]
     elements: dict[str, tuple[ElementRule, ...]]
+    composites: dict[str, tuple[CompositeRule, ...]]
 
 
 def _codes(raw: Any) -> frozenset[str] | None:
@@ -111,7 +123,17 @@ def rules() -> Rules:
             r["source"],
         )
         elements.setdefault(rule.segment, []).append(rule)
-    return Rules(segments, {k: tuple(v) for k, v in elements.items()})
+    composites: dict[str, list[CompositeRule]] = {}
+    for r in raw.get("composite", ()):
+        codes = _codes(r["codes"])
+        assert codes is not None
+        crule = CompositeRule(r["segment"], int(r.get("element", 0)), int(r["component"]), codes, r["source"])
+        composites.setdefault(crule.segment, []).append(crule)
+    return Rules(
+        segments,
+        {k: tuple(v) for k, v in elements.items()},
+        {k: tuple(v) for k, v in composites.items()},
+    )
 
 
 def _issue(
@@ -189,6 +211,14 @@ def _check_loop(loop: Loop, mode: str, out: list[Finding]) -> None:
             if rule.applies not in ("both", mode) or (rule.loops and loop.id not in rule.loops):
                 continue
             _check_element(rule, segment, loop.id, out)
+        for crule in all_rules.composites.get(segment.id, ()):
+            positions = [crule.element] if crule.element else range(1, len(segment.elements) + 1)
+            for n in positions:
+                parts = segment.composite(n)
+                if len(parts) >= crule.component and parts[crule.component - 1] not in crule.codes:
+                    value = parts[crule.component - 1]
+                    message = f"component {crule.component}: code {value!r} is not allowed here"
+                    out.append(Finding(message, segment, crule.source, n, loop.id, element_error="7"))
     counts = Counter(s.id for s in loop.segments)
     anchor = loop.segments[0] if loop.segments else Segment(loop.id)
     for srule in all_rules.segments:

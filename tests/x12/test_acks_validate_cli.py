@@ -145,3 +145,19 @@ def test_cli_reports_errors_without_a_trace(tmp_path: Path, capsys: pytest.Captu
     (tmp_path / "not-a-bundle.json").write_text('{"resourceType": "Patient"}', "utf-8")
     assert main(["to-278", str(tmp_path / "not-a-bundle.json")]) == 1
     assert "expected a Bundle" in capsys.readouterr().err
+
+
+def test_composite_components_are_checked() -> None:
+    broken = APPROVAL.replace("HI*ABK", "HI*XXK").replace("SV1*HC:", "SV1*QQ:")
+    found = [issue.diagnostics for issue in validate_278(broken)]
+    assert len(found) == 2
+    assert "element HI01: component 1: code 'XXK'" in found[0]
+    assert "element SV101: component 1: code 'QQ'" in found[1]
+
+
+def test_cli_inquiry_response(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = GOLDEN / "inquiry"
+    args = ["from-278", str(folder / "response.x12"), "--request", str(folder / "request.json"), "--inquiry"]
+    assert main(args) == 0
+    bundle = json.loads(capsys.readouterr().out)
+    assert bundle["meta"]["profile"][0].endswith("profile-pas-inquiry-response-bundle")
