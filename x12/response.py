@@ -22,6 +22,7 @@ from x12.x217 import read_authorization
 
 X12 = urls.x12_system
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+QUESTIONNAIRE_LOINC = "102089-0"  # PAS ainfo-2: "payer questionnaire"
 PROCEDURE_SYSTEMS = {"HC": urls.HCPCS, "N4": urls.NDC}
 PAS_VERSIONS = ("2.0.1", "2.2.1")
 # Where an AAA in each loop points in the request Bundle (errorPath), when we know it.
@@ -256,7 +257,10 @@ class _Builder:
             extensions.append(
                 {"url": urls.EXT_ITEM_PREAUTH_PERIOD, "valuePeriod": _period(effective.start, end)}
             )
-        for provider in source.providers:
+        authorized = source.providers
+        if not authorized and review.action in ("A1", "A2", "A6"):
+            authorized = self.auth.event.providers  # 2010EA authorizes the whole event
+        for provider in authorized:
             extensions.append(_authorized_provider(provider, self.version))
         out: Json = {}
         if extensions:
@@ -338,6 +342,41 @@ class _Builder:
                 if not resource["medium"]:
                     del resource["medium"]
                 out.append(resource)
+        out.extend(self.loinc_requests(claim_response_ref, len(out)))
+        return out
+
+    def loinc_requests(self, claim_response_ref: Json, start: int) -> list[Json]:
+        """HI composites with LOINC codes (qualifier LOI) in a response: documentation the UMO asks for.
+
+        PAS ainfo-2/ainfo-3: LOINC 102089-0 means "payer questionnaire", and the UMO's TRN is then the DTR
+        context id, carried as the CommunicationRequest identifier.
+        """
+        out: list[Json] = []
+        payer_trace = next((t for t in self.auth.event.traces if t.type == "1"), None)
+        for diagnosis in self.auth.event.diagnoses:
+            if diagnosis.qualifier != "LOI":
+                continue
+            resource: Json = {
+                "resourceType": "CommunicationRequest",
+                "id": self.new_id("CommunicationRequest", start + len(out)),
+                "meta": {"profile": [urls.PROFILE_COMMUNICATION_REQUEST]},
+            }
+            if diagnosis.code == QUESTIONNAIRE_LOINC and payer_trace is not None:
+                resource["identifier"] = [
+                    {"system": urls.TRN_ORG_PREFIX + payer_trace.originator, "value": payer_trace.number}
+                ]
+            resource.update(
+                {
+                    "status": "active",
+                    "subject": self.claim.get("patient"),
+                    "about": [claim_response_ref],
+                    "payload": [{"contentString": diagnosis.code}],
+                    "authoredOn": self.now.isoformat(timespec="seconds"),
+                    "requester": self.claim.get("insurer"),
+                    "recipient": [self.claim.get("provider")],
+                }
+            )
+            out.append(resource)
         return out
 
     # -- the bundle ----------------------------------------------------------------------------------

@@ -117,3 +117,25 @@ def test_a_request_is_not_a_response(now: datetime) -> None:
 def test_unknown_pas_version_is_rejected(now: datetime) -> None:
     with pytest.raises(X12Error, match="PAS version"):
         response_278_to_bundle(interchange([*PARTIES]), REQUEST, now=now, pas_version="1.0")
+
+
+def test_loinc_requests_become_communication_requests(now: datetime) -> None:
+    body = [
+        *[line for line in PARTIES if not line.startswith("AAA")],
+        "HL*4*3*EV*0~",
+        "TRN*2*EV-PARTIAL_MODIFIED*1311234567~",
+        "TRN*1*DTRCTX0001*9PRIORGATE~",
+        "HCR*A4~",
+        "HI*LOI:102089-0*LOI:18842-5~",
+        "NM1*FA*2*COLUMBUS SURGICAL CENTER*****XX*1234567893~",
+    ]
+    bundle = response_278_to_bundle(interchange(body), REQUEST, now=now)
+    requests = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CommunicationRequest"
+    ]
+    assert [r["payload"][0]["contentString"] for r in requests] == ["102089-0", "18842-5"]
+    assert requests[0]["identifier"] == [{"system": "urn:trnorg:9PRIORGATE", "value": "DTRCTX0001"}]
+    assert "identifier" not in requests[1]
+    # A pended decision does not name authorized providers.
+    item = bundle["entry"][0]["resource"]["item"][0]
+    assert all("itemAuthorizedProvider" not in e["url"] for e in item.get("extension", []))
