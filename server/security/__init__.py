@@ -74,7 +74,7 @@ from server.security.scopes import (
     parse_scopes,
     scope_allows,
 )
-from server.security.smart_configuration import smart_configuration
+from server.security.smart_configuration import capability_security, smart_configuration
 from server.security.tenancy import (
     DEFAULT_TENANCY,
     Role,
@@ -153,6 +153,7 @@ __all__ = [
     "authorize",
     "authorize_operation",
     "build_security",
+    "capability_security",
     "bundle_requirements",
     "build_security_router",
     "check_json",

@@ -25,6 +25,9 @@ TOKEN_TYPE_BEARER: Final = "Bearer"
 # SMART Conformance §"Capabilities" values PriorGate advertises.
 SMART_CAPABILITIES: Final = ("client-confidential-asymmetric", "permission-v2", "permission-v1")
 
+# CapabilityStatement.rest.security (FHIR R4; SMART App Launch Conformance).
+RESTFUL_SECURITY_SERVICE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
 # Endpoint paths relative to the server root (the FHIR base is ``/fhir``).
 SMART_CONFIGURATION_PATH: Final = "/.well-known/smart-configuration"
 TOKEN_PATH: Final = "/auth/token"

@@ -12,6 +12,7 @@ from server.security.constants import (
     CLIENT_ASSERTION_ALGORITHMS,
     GRANT_TYPE_CLIENT_CREDENTIALS,
     JWKS_PATH,
+    RESTFUL_SECURITY_SERVICE_SYSTEM,
     SMART_CAPABILITIES,
     TOKEN_PATH,
 )
@@ -63,3 +64,26 @@ def smart_configuration(
     elif signs_tokens:
         doc["jwks_uri"] = base + JWKS_PATH
     return doc
+
+
+def capability_security(*, description: str | None = None) -> dict[str, Any]:
+    """``CapabilityStatement.rest.security`` for a SMART server (FHIR R4 CapabilityStatement; SMART App
+    Launch 2.1.0 Conformance). Endpoints are published only in ``.well-known/smart-configuration``:
+    the older ``oauth-uris`` extension requires an ``authorize`` endpoint, which Backend Services lack."""
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": RESTFUL_SECURITY_SERVICE_SYSTEM,
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 using SMART Backend Services (client_credentials, private_key_jwt)",
+            }
+        ],
+        "description": description
+        or "Every request except metadata and discovery needs a Bearer token with SMART system scopes.",
+    }

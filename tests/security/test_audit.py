@@ -167,3 +167,22 @@ def test_events_are_valid_r4_audit_events(validator):
             i for i in issues if i.severity in ("error", "fatal") and "ihe-agentDetail" not in i.diagnostics
         ]
         assert errors == [], (event["type"], errors)
+
+
+def test_capability_security_is_valid_r4(validator):
+    from server.security import capability_security
+
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-03-01",
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "implementation": {"description": "PriorGate"},
+        "rest": [{"mode": "server", "security": capability_security()}],
+    }
+    security = statement["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    issues = validator.validate(statement, "http://hl7.org/fhir/StructureDefinition/CapabilityStatement")
+    assert [i for i in issues if i.severity in ("error", "fatal")] == []
