@@ -243,3 +243,44 @@ def test_mutated_278s_only_raise_x12_error(data: st.DataObject) -> None:
         elif op == "truncate":
             chars = chars[:pos]
     _only_x12_errors("".join(chars))
+
+
+delimiter_sets = st.sampled_from(
+    [("*", ":", "^", "~"), ("|", ">", "!", "\n"), ("+", "}", "^", "'"), ("^", "\\", "&", "~")]
+)
+element_text = st.text(alphabet="ABCXYZ0129 .-/", max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    delimiter_sets,
+    st.lists(
+        st.tuples(
+            st.sampled_from(["NM1", "REF", "DTP", "MSG", "N3", "PRV"]),
+            st.lists(st.one_of(element_text, st.lists(element_text, min_size=2, max_size=3)), max_size=6),
+        ),
+        max_size=8,
+    ),
+)
+def test_segments_round_trip_under_any_delimiters(
+    delims: tuple[str, str, str, str], body: list[tuple[str, list[str | list[str]]]]
+) -> None:
+    from x12.codec import Delimiters, seg
+
+    delimiters = Delimiters(*delims)
+    segments = tuple(seg(segment_id, *elements) for segment_id, elements in body)
+    segments = tuple(s for s in segments if s.elements)  # an element-less segment is not valid X12
+    interchange = build_interchange(
+        [("278", X217, segments)],
+        sender=Party("ZZ", "A"),
+        receiver=Party("ZZ", "B"),
+        control=ControlNumbers(3, 3, 1),
+        now=NOW,
+        delimiters=delimiters,
+    )
+    text = serialize(interchange, newline=delimiters.segment != "\n")
+    parsed = parse_interchange(text)
+    assert parsed.delimiters == delimiters
+    assert tuple((s.id, s.elements) for s in parsed.transactions[0].segments) == tuple(
+        (s.id, s.elements) for s in segments
+    )
