@@ -143,30 +143,51 @@ def serve(port: int, jwks_path: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
 
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One HTTP/1.1 keep-alive request/response; returns the status code."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
 async def drive(
-    url: str, bodies: list[bytes], tokens: list[str] | None, concurrency: int
+    host: str, port: int, path: str, body: bytes, tokens: list[str] | None, n: int, concurrency: int
 ) -> dict[str, float]:
+    """A lean keep-alive client (raw asyncio streams) so the client costs little next to the server."""
     latencies: list[float] = []
     errors = 0
-    queue = iter(range(len(bodies)))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+    queue = iter(range(n))
 
-        async def worker() -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
             for i in queue:
-                headers = {"content-type": "application/json"}
-                if tokens is not None:
-                    headers["authorization"] = f"Bearer {tokens[i]}"
+                auth = f"Authorization: Bearer {tokens[i]}\r\n" if tokens is not None else ""
+                request = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                    f"{auth}Content-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
                 start = time.perf_counter()
-                response = await client.post(url, content=bodies[i], headers=headers)
+                status = await _exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - start)
-                if response.status_code != 200:
+                if status != 200:
                     errors += 1
+        finally:
+            writer.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
     latencies.sort()
     return {
         "requests": len(latencies),
@@ -236,10 +257,10 @@ def main() -> int:
                 )
                 for _ in range(args.requests)
             ]
-            bodies = [body] * args.requests
-            asyncio.run(drive(f"{base}/echo", bodies[:50], None, level))  # warm-up
-            echo = asyncio.run(drive(f"{base}/echo", bodies, None, level))
-            crd = asyncio.run(drive(f"{base}{SERVICE}", bodies, tokens, level))
+            n = args.requests
+            asyncio.run(drive("127.0.0.1", port, "/echo", body, None, 50, level))  # warm-up
+            echo = asyncio.run(drive("127.0.0.1", port, "/echo", body, None, n, level))
+            crd = asyncio.run(drive("127.0.0.1", port, SERVICE, body, tokens, n, level))
             for name, row in (("echo", echo), ("crd", crd)):
                 print(
                     f"{level:>5} {name:>10} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "

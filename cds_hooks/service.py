@@ -7,6 +7,7 @@ gets back a ``HookResult`` (the response JSON plus the coverage assertions to st
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -44,6 +45,19 @@ from .versions import SUPPORTED_VERSIONS, CrdVersion, negotiate_version
 log = logging.getLogger("priorgate.cds_hooks")
 
 _ASSERTION_NAMESPACE = uuid.UUID("6f1f8d0e-8a43-4c1e-9a51-5e0c8b1f2a77")
+
+
+def uuid5_text(seed: str, namespace: uuid.UUID = _ASSERTION_NAMESPACE) -> str:
+    """``str(uuid.uuid5(namespace, seed))`` without building UUID objects (RFC 4122 §4.3; hot path)."""
+    digest = bytearray(
+        hashlib.sha1(namespace.bytes + seed.encode("utf-8"), usedforsecurity=False).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 # Data fetched only when a rule needs it (CRD found-28: conditional data by query, not prefetch).
 _LAZY_QUERIES: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
@@ -164,7 +178,7 @@ class CdsServices:
         self._policies = policies
         self._now = now
         self._feedback = feedback_sink or InMemoryFeedbackSink()
-        self._assertion_id = assertion_id or (lambda seed: str(uuid.uuid5(_ASSERTION_NAMESPACE, seed)))
+        self._assertion_id = assertion_id or uuid5_text
         self._validator = validator
         self._hydrator = PrefetchHydrator(http_client, timeout=fetch_timeout)
         self._specs = {spec.id: spec for spec in specs}
@@ -255,9 +269,9 @@ class CdsServices:
                     f"Prefetch {key!r} is absent and cannot be queried",
                     code="incomplete",
                 )
-        coverage = await self._primary_coverage(prefetch, source)
-        orders = await self._orders(spec, context, prefetch, source)
         known = index_resources(list(context.values()), list(prefetch.values()))
+        coverage = await self._primary_coverage(prefetch, known, source)
+        orders = await self._orders(spec, context, known, source)
         patient = patient_facts(prefetch.get("patient") if usable(prefetch.get("patient")) else None)
         evaluation = EvaluationContext(coverage.payer_id, coverage.plan, today)
         decisions = [
@@ -350,7 +364,9 @@ class CdsServices:
 
     # -- coverage ---------------------------------------------------------------------------------
 
-    async def _primary_coverage(self, prefetch: Mapping[str, Any], source: FhirSource | None) -> _Coverage:
+    async def _primary_coverage(
+        self, prefetch: Mapping[str, Any], known: Mapping[str, Mapping[str, Any]], source: FhirSource | None
+    ) -> _Coverage:
         """The single primary Coverage and its payer (CRD hook-13: 400 when wrong, absent or several).
 
         The payer identifier is read from ``payor.identifier`` or from the referenced Organization
@@ -366,7 +382,9 @@ class CdsServices:
                 "prefetch.coverage",
             )
         coverage = active[0]
-        known = index_resources(list(prefetch.values()), coverage.get("contained") or [])
+        contained = coverage.get("contained")
+        if contained:
+            known = {**known, **index_resources(contained)}
         payer_ids: list[str] = []
         any_identifier = False
         for payor in coverage.get("payor") or ():
@@ -411,7 +429,7 @@ class CdsServices:
         self,
         spec: HookSpec,
         context: Mapping[str, Any],
-        prefetch: Mapping[str, Any],
+        known: Mapping[str, Mapping[str, Any]],
         source: FhirSource | None,
     ) -> list[_Order]:
         if spec.hook in ("order-sign", "order-select"):
@@ -430,7 +448,6 @@ class CdsServices:
                 if wanted is None or reference in wanted:
                     out.append(_Order(resource, reference, resource))
             return out
-        known = index_resources(list(context.values()), list(prefetch.values()))
         if spec.hook == "order-dispatch":
             refs = context.get("dispatchedOrders") or [context.get("order")]
             if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
@@ -541,7 +558,7 @@ class CdsServices:
         hook_instance = request.hook_instance
 
         def card_id(seed: str) -> str:
-            return str(uuid.uuid5(_ASSERTION_NAMESPACE, f"card|{hook_instance}|{seed}"))
+            return uuid5_text(f"card|{hook_instance}|{seed}")
 
         ctx = CardContext(version, insurer, card_id)
         system_actions: list[dict[str, Any]] = []

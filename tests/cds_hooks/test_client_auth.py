@@ -60,6 +60,33 @@ def _alg_none(kit: ModuleType) -> str:
     return jwt.encode(claims, None, algorithm="none", headers={"kid": "ec1"})
 
 
+def _tampered(kit: ModuleType, keys: Any) -> str:
+    header, _, signature = keys.token(f"{kit.BASE}{PATH}").split(".")
+    forged = {
+        "iss": kit.ISS,
+        "aud": f"{kit.BASE}{PATH}",
+        "exp": 2_000_000_000,
+        "iat": int(kit.NOW.timestamp()),
+        "jti": "f",
+    }
+    payload = jwt.utils.base64url_encode(json.dumps(forged).encode()).decode()
+    return f"{header}.{payload}.{signature}"
+
+
+def _foreign(kit: ModuleType) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP384R1())
+    claims = {
+        "iss": kit.ISS,
+        "aud": f"{kit.BASE}{PATH}",
+        "exp": 2_000_000_000,
+        "iat": int(kit.NOW.timestamp()),
+        "jti": "o",
+    }
+    return jwt.encode(claims, other, algorithm="ES384", headers={"kid": "ec1", "jku": kit.JKU})
+
+
 BAD = {
     "missing": lambda kit, keys: None,
     "alg none": lambda kit, keys: _alg_none(kit),
@@ -71,6 +98,19 @@ BAD = {
     "jku not allowed": lambda kit, keys: keys.token(f"{kit.BASE}{PATH}", jku="https://evil.test/jwks.json"),
     "untrusted issuer": lambda kit, keys: keys.token(f"{kit.BASE}{PATH}", iss="https://evil.test"),
     "garbage": lambda kit, keys: "not.a.jwt",
+    "tampered payload": lambda kit, keys: _tampered(kit, keys),
+    "signed by another key": lambda kit, keys: _foreign(kit),
+    "no kid": lambda kit, keys: jwt.encode(
+        {
+            "iss": kit.ISS,
+            "aud": f"{kit.BASE}{PATH}",
+            "exp": 2_000_000_000,
+            "iat": int(kit.NOW.timestamp()),
+            "jti": "k",
+        },
+        keys.ec,
+        algorithm="ES384",
+    ),
 }
 
 
@@ -83,6 +123,17 @@ def test_bad_tokens_refused(crd: Any, kit: ModuleType, case: str) -> None:
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "login"
     assert crd.results == []  # nothing was evaluated
+
+
+def test_audience_list_accepted(crd: Any, kit: ModuleType) -> None:
+    aud = [f"{kit.BASE}/cds-services", f"{kit.BASE}{PATH}"]
+    token = jwt.encode(
+        {"iss": kit.ISS, "aud": aud, "exp": 2_000_000_000, "iat": int(kit.NOW.timestamp()), "jti": "l"},
+        crd.keys.ec,
+        algorithm="ES384",
+        headers={"kid": "ec1", "jku": kit.JKU},
+    )
+    assert crd.call("order-sign-crd", body(kit), token=token).status_code == 200
 
 
 def test_replayed_jti_refused(crd: Any, kit: ModuleType) -> None:

@@ -399,3 +399,12 @@ def test_payer_organization_read_from_the_fhir_server_when_needed(crd: Any, kit:
     crd.fhir.requests.clear()
     assert _status(crd, kit, _with_coverage(kit, kit.COVERAGE))[0] == 200  # identifier on the reference
     assert not any("Organization" in r.url.path for r in crd.fhir.requests)
+
+
+def test_fast_uuid5_matches_the_standard_library() -> None:
+    import uuid
+
+    from cds_hooks.service import _ASSERTION_NAMESPACE, uuid5_text
+
+    for seed in ("", "a", "card|é|ServiceRequest/1"):
+        assert uuid5_text(seed) == str(uuid.uuid5(_ASSERTION_NAMESPACE, seed))
