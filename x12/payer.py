@@ -178,7 +178,6 @@ def respond(auth: Authorization, *, now: datetime, decide: Decide | None = None)
     )
     payer_trace = Trace("1", _auth_number(auth, "event"), PAYER_TRACE_ORIGINATOR)
     subscriber = _echo(auth.subscriber, keep_demographics=True)
-    level: tuple[Rejection, ...] = ()
     requester = _echo(auth.requester)
     bad_member = not auth.subscriber.id or auth.subscriber.id.upper().startswith("INVALID")
     bad_npi = auth.requester.id_qualifier == "XX" and not (
@@ -199,7 +198,6 @@ def respond(auth: Authorization, *, now: datetime, decide: Decide | None = None)
             requester=requester,
             subscriber=subscriber,
             dependent=_echo(auth.dependent) if auth.dependent else None,
-            level_rejections=level,
         )
     services = tuple(
         _service_response(auth, s, decide(auth, s), now, auth.event.providers) for s in auth.services
@@ -209,13 +207,11 @@ def respond(auth: Authorization, *, now: datetime, decide: Decide | None = None)
         _event_action(actions),
         _auth_number(auth, "event") if set(actions) <= {"A1", "A2", "A6"} and actions else "",
     )
-    messages = [s.message for s in services if s.message]
     event = PatientEvent(
         traces=echoed + (payer_trace,),
         um=auth.event.um,
         review=event_review,
         dates=tuple(d for d in auth.event.dates if d.qualifier in ("AAH", "435", "096")),
-        message="" if messages else "",
         providers=tuple(_echo(p) for p in auth.event.providers),
     )
     return Authorization(

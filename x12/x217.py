@@ -38,7 +38,7 @@ def _aaa(rejections: Sequence[Rejection]) -> list[Segment]:
     return [seg("AAA", r.valid, None, r.reason, r.followup) for r in rejections]
 
 
-def _entity(entity: Entity, loop: str, *, loop_rejections: Sequence[Rejection] = ()) -> list[Segment]:
+def _entity(entity: Entity) -> list[Segment]:
     out = [
         seg(
             "NM1",
@@ -90,9 +90,10 @@ def _um(um: UtilizationManagement | None) -> list[Segment]:
     if um is None:
         return []
     facility = (um.facility_code, um.facility_qualifier) if um.facility_code else None
-    causes = (*um.related_causes, "", um.related_state)[:4] if um.related_causes else None
-    if causes is not None:
-        causes = (*um.related_causes[:3], *([""] * (3 - len(um.related_causes[:3]))), um.related_state)
+    causes = None
+    if um.related_causes:  # UM05-1..3 related causes, UM05-4 state
+        first_three = um.related_causes[:3]
+        causes = (*first_three, *([""] * (3 - len(first_three))), um.related_state)
     return [
         seg(
             "UM",
@@ -234,7 +235,7 @@ def _event(event: PatientEvent) -> list[Segment]:
     if event.message:
         out.append(seg("MSG", event.message))
     for provider in event.providers:
-        out.extend(_entity(provider, "2010EA"))
+        out.extend(_entity(provider))
     return out
 
 
@@ -248,7 +249,7 @@ def _service(service: Service) -> list[Segment]:
     if service.message:
         out.append(seg("MSG", service.message))
     for provider in service.providers:
-        out.extend(_entity(provider, "2010F"))
+        out.extend(_entity(provider))
     return out
 
 
@@ -267,19 +268,19 @@ def to_segments(auth: Authorization) -> list[Segment]:
 
     out.append(hl(1, None, "20", True))
     out.extend(_aaa(level_aaa.get("2000A", ())))
-    out.extend(_entity(auth.umo, "2010A"))
+    out.extend(_entity(auth.umo))
     out.append(hl(2, 1, "21", True))
     out.extend(_aaa(level_aaa.get("2000B", ())))
-    out.extend(_entity(auth.requester, "2010B"))
+    out.extend(_entity(auth.requester))
     out.append(hl(3, 2, "22", has_event or auth.dependent is not None))
     out.extend(_aaa(level_aaa.get("2000C", ())))
-    out.extend(_entity(auth.subscriber, "2010C"))
+    out.extend(_entity(auth.subscriber))
     parent = 3
     n = 4
     if auth.dependent is not None:
         out.append(hl(n, 3, "23", has_event))
         out.extend(_aaa(level_aaa.get("2000D", ())))
-        out.extend(_entity(auth.dependent, "2010D"))
+        out.extend(_entity(auth.dependent))
         parent = n
         n += 1
     if has_event:
