@@ -62,15 +62,30 @@ def _concepts(values: object) -> list[CodeRef]:
     return []
 
 
-def request_codes(resource: Mapping[str, Any]) -> tuple[CodeRef, ...]:
-    """The codes naming what a CRD request resource orders (incl. billing options)."""
+def request_codes(
+    resource: Mapping[str, Any], known: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[CodeRef, ...]:
+    """The codes naming what a CRD request resource orders (incl. billing options).
+
+    ``MedicationRequest.medicationReference`` and ``DeviceRequest.codeReference`` are followed into
+    ``known`` ("Type/id" -> resource, e.g. the ``medications`` / ``devices`` prefetch).
+    """
+    codes = list(_own_codes(resource))
+    for name, field_name in (("medicationReference", "code"), ("codeReference", "type")):
+        ref = resource.get(name)
+        if known and isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            parts = [p for p in ref["reference"].split("/") if p]
+            target = known.get("/".join(parts[-2:]))
+            if target is not None:
+                codes += _codings(target.get(field_name))
+    return tuple(codes)
+
+
+def _own_codes(resource: Mapping[str, Any]) -> tuple[CodeRef, ...]:
     kind = resource.get("resourceType")
     codes: list[CodeRef] = []
     if kind == "MedicationRequest":
         codes += _codings(resource.get("medicationCodeableConcept"))
-        med = resource.get("medicationReference")
-        if isinstance(med, Mapping) and isinstance(med.get("_resolved"), Mapping):
-            codes += _codings(med["_resolved"].get("code"))
     elif kind == "DeviceRequest":
         codes += _codings(resource.get("codeCodeableConcept"))
     elif kind == "NutritionOrder":
@@ -191,7 +206,7 @@ def order_facts_from_request(
     refs += performers if isinstance(performers, list) else [performers]
     return OrderFacts(
         reference=reference,
-        codes=request_codes(resource),
+        codes=request_codes(resource, known),
         diagnoses=tuple(diagnoses),
         place_of_service=tuple(pos) + tuple(place_of_service),
         quantity=quantity,

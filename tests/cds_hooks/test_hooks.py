@@ -408,3 +408,25 @@ def test_fast_uuid5_matches_the_standard_library() -> None:
 
     for seed in ("", "a", "card|é|ServiceRequest/1"):
         assert uuid5_text(seed) == str(uuid.uuid5(_ASSERTION_NAMESPACE, seed))
+
+
+def test_codes_behind_medication_and_device_references(crd: Any, kit: ModuleType) -> None:
+    device = {
+        "resourceType": "Device",
+        "id": "dev1",
+        "type": {"coding": [{"system": kit.HCPCS, "code": "E0601"}]},
+    }
+    order = kit.device_request("dr1", "E0601")
+    del order["codeCodeableConcept"]
+    order["codeReference"] = {"reference": "Device/dev1"}
+    request = kit.order_sign(order)
+    request["prefetch"]["devices"] = kit.bundle(device)
+    body = crd.call("order-sign-crd", request).json()
+    info = kit.coverage_information(body["systemActions"][0]["resource"])
+    assert info["pa-needed"] == ["auth-needed"]  # the CPAP rule, found through the Device
+    assert info["questionnaire"] == ["https://priorgate.org/fhir/Questionnaire/cpap|1.0.0"]
+    crd.fhir.add(device)
+    no_prefetch = kit.order_sign(order, prefetch=False)
+    body = crd.call("order-sign-crd", no_prefetch).json()
+    assert kit.coverage_information(body["systemActions"][0]["resource"])["pa-needed"] == ["auth-needed"]
+    assert any(r.url.path == "/fhir/Device" for r in crd.fhir.requests)
