@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import orjson
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 log = logging.getLogger("priorgate.security")
 
@@ -27,6 +27,25 @@ MAX_JWKS_BYTES = 256 * 1024
 
 class JwksError(Exception):
     """A key set could not be fetched or a key could not be used; the message is safe to show."""
+
+
+# RFC 7518 §3.1: each JWS algorithm fixes the key type, and for ECDSA the curve.
+_KEY_SHAPE: dict[str, tuple[str, str | None]] = {
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+}
+
+
+def _fits(jwk: dict[str, Any], algorithm: str) -> bool:
+    shape = _KEY_SHAPE.get(algorithm)
+    if shape is None:
+        return False
+    kty, crv = shape
+    return jwk.get("kty") == kty and (crv is None or jwk.get("crv") == crv)
 
 
 def select_key(jwks: dict[str, Any], kid: str, algorithm: str) -> PyJWK | None:
@@ -41,9 +60,11 @@ def select_key(jwks: dict[str, Any], kid: str, algorithm: str) -> PyJWK | None:
             continue
         if "d" in jwk or "p" in jwk:  # a private key published by mistake is never trusted
             continue
+        if not _fits(jwk, algorithm):
+            continue
         try:
             return PyJWK(jwk, algorithm=algorithm)
-        except (PyJWKError, ValueError, TypeError):
+        except (PyJWTError, ValueError, TypeError):
             continue
     return None
 

@@ -261,3 +261,22 @@ def test_replay_store_forgets_after_expiry(clock):
         return results
 
     assert asyncio.run(run()) == [True, False, True, True]
+
+
+def test_select_key_binds_algorithm_to_key_type_and_curve():
+    from server.security import select_key
+    from server.security.keys import public_jwk
+
+    ec = public_jwk(generate_private_key("ES384"), "ES384")
+    rsa = public_jwk(generate_private_key("RS384"), "RS384")
+    bare_ec = {k: v for k, v in ec.items() if k != "alg"}
+    bare_rsa = {k: v for k, v in rsa.items() if k != "alg"}
+    assert select_key({"keys": [ec]}, ec["kid"], "ES384") is not None
+    assert select_key({"keys": [bare_ec]}, ec["kid"], "ES256") is None  # P-384 key, P-256 algorithm
+    assert select_key({"keys": [bare_ec]}, ec["kid"], "RS384") is None
+    assert select_key({"keys": [bare_rsa]}, rsa["kid"], "ES384") is None  # used to raise InvalidKeyError
+    assert select_key({"keys": [bare_rsa]}, rsa["kid"], "HS256") is None
+    assert (
+        select_key({"keys": [{"kid": "x", "kty": "EC", "crv": "P-384", "x": "!!", "y": "??"}]}, "x", "ES384")
+        is None
+    )

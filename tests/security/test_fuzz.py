@@ -32,11 +32,13 @@ JSON = st.recursive(
 CLAIM_VALUES = st.one_of(
     JSON, st.integers(min_value=-(10**20), max_value=10**20), st.floats(allow_nan=True, allow_infinity=True)
 )
+ALGS = st.sampled_from(["ES384", "RS384", "none", "HS256", "ES256", "RS256", "PS384"])
 HEADERS = st.fixed_dictionaries(
     {},
     optional={
-        "alg": st.sampled_from(["ES384", "RS384", "none", "HS256", "ES256"]) | JSON,
-        "kid": JSON,
+        "alg": ALGS | JSON,
+        # placeholders swapped for the registered kids, so key selection sees real keys with any alg
+        "kid": st.sampled_from(["<es384>", "<rs384>"]) | JSON,
         "jku": JSON,
     },
 )
@@ -61,8 +63,12 @@ KEYS = StaticKeyProvider.generated("ES256")
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=HEADERS, claims=CLAIMS, signature=st.binary(max_size=96))
-def test_assertion_verification_only_refuses(header, claims, signature, registry, clock, kit):
-    claims = {"iss": "ehr-ec", "sub": "ehr-ec"} | claims if len(claims) % 2 else claims
+def test_assertion_verification_only_refuses(header, claims, signature, registry, clock, kit, client_keys):
+    real = {"<es384>": client_keys.es384.kid, "<rs384>": client_keys.rs384.kid}
+    if isinstance(header.get("kid"), str) and header["kid"] in real:
+        header = header | {"kid": real[header["kid"]]}
+    client = ("ehr-ec", "ehr-rsa", None)[len(claims) % 3]
+    claims = {"iss": client, "sub": client} | claims if client else claims
     try:
         asyncio.run(
             verify_client_assertion(
@@ -105,7 +111,11 @@ def test_correctly_signed_assertion_with_hostile_claims_only_refuses(
 @given(header=HEADERS, claims=CLAIMS, signature=st.binary(max_size=96), text=st.text(max_size=40))
 def test_access_token_verification_only_refuses(header, claims, signature, text, clock):
     verifier = LocalTokenVerifier(KEYS, AccessTokenPolicy("https://pa", "https://pa/fhir"), clock)
-    for token in (_token(header | {"kid": KEYS.current.kid}, claims, signature), text):
+    for token in (
+        _token(header | {"kid": KEYS.current.kid}, claims, signature),
+        _token(header, claims, signature),
+        text,
+    ):
         try:
             asyncio.run(verifier.verify(token))
         except InvalidTokenError:
