@@ -11,6 +11,7 @@ the user said yes (spec-33, spec-41).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from questionnaires.canonicals import (
     split_canonical,
 )
 from questionnaires.catalog import Catalog, Resource
+from questionnaires.shape import check_structure, parameter_list
 
 HOME_OXYGEN_ADAPTIVE = f"{BASE}/Questionnaire/home-oxygen-adaptive"
 HOME_OXYGEN = f"{BASE}/Questionnaire/home-oxygen"
@@ -219,7 +221,7 @@ def _coverage_information(
 def _response_of(body: Resource) -> Resource:
     found: Any = body
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-        for param in body.get("parameter") or []:
+        for param in parameter_list(body):
             if isinstance(param, dict) and param.get("name") == "questionnaire-response":
                 found = param.get("resource")
                 break
@@ -244,7 +246,8 @@ def next_question(
     Questionnaire, answers to items never asked, required answers missing) raises
     OperationOutcomeError(INVALID), which the server returns as 400 (DTR 2.2.0 spec-147).
     """
-    response: Resource = orjson.loads(orjson.dumps(_response_of(questionnaire_response)))
+    response: Resource = copy.deepcopy(_response_of(questionnaire_response))
+    check_structure(response, "QuestionnaireResponse")
     reference = response.get("questionnaire", "")
     contained = [r for r in response.get("contained", []) if r.get("resourceType") == "Questionnaire"]
     adapted = next((q for q in contained if reference == f"#{q.get('id')}"), None)

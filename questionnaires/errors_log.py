@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from igs.outcome import invalid
 from questionnaires.catalog import Resource
+from questionnaires.shape import parameter_list
 
 _QUESTIONNAIRE_NAMES = frozenset({"Questionnaire", "questionnaire"})
 _OUTCOME_NAMES = frozenset({"OperationOutcome", "operationOutcome", "outcome"})
@@ -26,9 +27,11 @@ def log_questionnaire_errors(parameters: Resource) -> QuestionnaireErrorReport:
         raise invalid("$log-questionnaire-errors expects a Parameters resource", "Parameters")
     canonicals: list[str] = []
     outcomes: list[Resource] = []
-    for index, param in enumerate(parameters.get("parameter") or []):
+    for index, param in enumerate(parameter_list(parameters)):
         where = f"Parameters.parameter[{index}]"
         name = param.get("name") if isinstance(param, dict) else None
+        if not isinstance(name, str):
+            raise invalid("every parameter needs a name", where)
         if name in _QUESTIONNAIRE_NAMES:
             value = param.get("valueCanonical")
             if not isinstance(value, str) or not value:

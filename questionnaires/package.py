@@ -37,6 +37,7 @@ from questionnaires.canonicals import (
     package_bundle_parameter,
 )
 from questionnaires.catalog import Catalog, Key, Resource
+from questionnaires.shape import parameter_list
 from questionnaires.valuesets import expanded
 
 XHTML = "http://www.w3.org/1999/xhtml"
@@ -76,7 +77,7 @@ def parse_package_request(parameters: Resource, version: DtrVersion) -> PackageR
     canonicals: list[str] = []
     context: str | None = None
     changed_since: str | None = None
-    for index, param in enumerate(parameters.get("parameter") or []):
+    for index, param in enumerate(parameter_list(parameters)):
         where = f"Parameters.parameter[{index}]"
         name = param.get("name") if isinstance(param, dict) else None
         resource = param.get("resource") if isinstance(param, dict) else None
@@ -85,7 +86,7 @@ def parse_package_request(parameters: Resource, version: DtrVersion) -> PackageR
                 raise invalid("coverage must carry a Coverage resource", where)
             coverages.append(resource)
         elif name == "order":
-            if not isinstance(resource, dict) or resource.get("resourceType") not in ORDER_TYPES:
+            if not isinstance(resource, dict) or str(resource.get("resourceType")) not in ORDER_TYPES:
                 raise invalid("order must carry a request, Encounter or Appointment resource", where)
             orders.append(resource)
         elif name == "questionnaire":
@@ -134,8 +135,11 @@ def _order_codings(order: Resource) -> Iterator[tuple[str, str]]:
         for concept in concepts if isinstance(concepts, list) else [concepts]:
             if isinstance(concept, dict):
                 for coding in concept.get("coding", []):
-                    if isinstance(coding, dict) and "system" in coding and "code" in coding:
-                        yield coding["system"], coding["code"]
+                    system, code = (
+                        (coding.get("system"), coding.get("code")) if isinstance(coding, dict) else (0, 0)
+                    )
+                    if isinstance(system, str) and isinstance(code, str):
+                        yield system, code
 
 
 def _reference(resource: Resource) -> Resource:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from igs.outcome import invalid
 from questionnaires.canonicals import COVERAGE_INFORMATION, QR_CONTEXT, QR_COVERAGE
 from questionnaires.catalog import Resource
+from questionnaires.shape import check_structure
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ def response_links(questionnaire_response: Resource) -> ResponseLinks:
     qr = questionnaire_response
     if not isinstance(qr, dict) or qr.get("resourceType") != "QuestionnaireResponse":
         raise invalid("expected a QuestionnaireResponse", "QuestionnaireResponse")
+    check_structure(qr, "QuestionnaireResponse")
     questionnaire = qr.get("questionnaire")
     if not isinstance(questionnaire, str) or not questionnaire:
         raise invalid(
