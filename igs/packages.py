@@ -9,9 +9,7 @@ resource's JSON is parsed only when asked for, then kept.
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ class Package:
         self.version: str = manifest["version"]
         self.canonical: str | None = manifest.get("canonical")
         self.dependencies: dict[str, str] = dict(manifest.get("dependencies") or {})
-        self._files: dict[str, bytes] | None = None
+        self._files: dict[str, bytes | memoryview] | None = None
         self._index: tuple[IndexEntry, ...] | None = None
         self._parsed: dict[str, dict[str, Any]] = {}
 
@@ -55,10 +53,13 @@ class Package:
 
     # -- files -------------------------------------------------------------------------------------------
 
-    def _load_files(self) -> dict[str, bytes]:
-        if self._files is None:
-            self._files = _read_tgz(self.source) if self.source.is_file() else _read_dir(self.source)
-        return self._files
+    def _load_files(self) -> dict[str, bytes | memoryview]:
+        files = self._files
+        if files is None:
+            files = self._files = (
+                dict(_read_tgz(self.source)) if self.source.is_file() else _read_dir(self.source)
+            )
+        return files
 
     def filenames(self) -> list[str]:
         return sorted(self._load_files())
@@ -110,14 +111,14 @@ class Package:
                 yield name, _parse_json(self._load_files()[name])
 
 
-def _parse_json(raw: bytes) -> Any:
+def _parse_json(raw: bytes | memoryview) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         # A few published files carry a byte-order mark or another Unicode encoding.
         for encoding in ("utf-8-sig", "utf-16"):
             try:
-                return orjson.loads(raw.decode(encoding))
+                return orjson.loads(bytes(raw).decode(encoding))
             except (UnicodeDecodeError, orjson.JSONDecodeError):
                 continue
         raise
@@ -125,39 +126,91 @@ def _parse_json(raw: bytes) -> Any:
 
 def open_package(source: Path) -> Package:
     """Read a package's ``package.json`` from a ``.tgz`` or a ``<name>#<version>`` cache folder."""
+    files: dict[str, memoryview] | None = None
     if source.is_file():
-        manifest = _tgz_manifest(source)
+        manifest, files = _tgz_manifest(source)
     else:
         manifest = orjson.loads((source / "package" / "package.json").read_bytes())
     if not isinstance(manifest, dict) or "name" not in manifest or "version" not in manifest:
         raise ValueError(f"{source}: package.json lacks name or version")
-    return Package(source, manifest)
+    package = Package(source, manifest)
+    package._files = dict(files) if files is not None else None
+    return package
 
 
-def _tgz_manifest(path: Path) -> Any:
-    # Streaming read: package.json is normally the first member, so this stops early.
-    with tarfile.open(path, mode="r|gz") as tar:
-        for member in tar:
-            if member.name.lstrip("./") == "package/package.json":
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    return orjson.loads(handle.read())
-    raise ValueError(f"{path}: no package/package.json")
+def _members(raw: bytes | memoryview, until: str | None = None) -> tuple[dict[str, memoryview], bool]:
+    """Files under ``package/`` in an uncompressed tar (ustar, pax and GNU long names) as views into ``raw``.
+
+    Returns (files, complete); stops early once ``until`` has been read, or where ``raw`` is cut short.
+    ``tarfile`` spends most of its time building TarInfo objects for thousands of members; package loading
+    only needs names and contents.
+    """
+    view = memoryview(raw)
+    files: dict[str, memoryview] = {}
+    pos, total = 0, len(view)
+    long_name: str | None = None
+    while pos + 512 <= total:
+        header = bytes(view[pos : pos + 512])
+        if not header.strip(b"\0"):
+            return files, True
+        size_field = header[124:136].strip(b"\0 ")
+        size = int(size_field, 8) if size_field else 0
+        start = pos + 512
+        if start + size > total:
+            return files, False
+        data = view[start : start + size]
+        pos = start + (size + 511) // 512 * 512
+        kind = header[156:157]
+        if kind in (b"x", b"L"):
+            long_name = _pax_path(bytes(data)) if kind == b"x" else bytes(data).rstrip(b"\0").decode()
+            continue
+        name = (long_name or _header_name(header)).lstrip("./")
+        long_name = None
+        if kind in (b"0", b"\0", b"7") and name.startswith(_PREFIX) and not _is_resource_fork(name):
+            files[name[len(_PREFIX) :]] = data
+            if until is not None and name[len(_PREFIX) :] == until:
+                return files, False
+    return files, pos >= total
 
 
-def _read_tgz(path: Path) -> dict[str, bytes]:
-    raw = gzip.decompress(path.read_bytes())
-    out: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
-        for member in tar.getmembers():
-            name = member.name.lstrip("./")
-            if not member.isfile() or not name.startswith(_PREFIX) or _is_resource_fork(name):
-                continue
-            out[name[len(_PREFIX) :]] = raw[member.offset_data : member.offset_data + member.size]
-    return out
+def _header_name(header: bytes) -> str:
+    name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "replace")
+    if header[257:262] == b"ustar":
+        prefix = header[345:500].split(b"\0", 1)[0].decode("utf-8", "replace")
+        if prefix:
+            name = f"{prefix}/{name}"
+    return name
 
 
-def _read_dir(folder: Path) -> dict[str, bytes]:
+def _pax_path(data: bytes) -> str | None:
+    for record in data.decode("utf-8", "replace").splitlines():
+        _, _, keyvalue = record.partition(" ")
+        key, _, value = keyvalue.partition("=")
+        if key == "path":
+            return value
+    return None
+
+
+def _tgz_manifest(path: Path) -> tuple[Any, dict[str, memoryview] | None]:
+    """package.json, plus every file when the whole archive had to be read to reach it."""
+    compressed = path.read_bytes()
+    head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(compressed, 1 << 20)
+    files, _ = _members(head, until="package.json")
+    complete: dict[str, memoryview] | None = None
+    if "package.json" not in files:
+        complete, _ = _members(zlib.decompress(compressed, 16 + zlib.MAX_WBITS))
+        files = complete
+    if "package.json" not in files:
+        raise ValueError(f"{path}: no package/package.json")
+    return _parse_json(bytes(files["package.json"])), complete
+
+
+def _read_tgz(path: Path) -> dict[str, memoryview]:
+    files, _ = _members(zlib.decompress(path.read_bytes(), 16 + zlib.MAX_WBITS))
+    return files
+
+
+def _read_dir(folder: Path) -> dict[str, bytes | memoryview]:
     root = folder / "package"
     return {
         str(p.relative_to(root)): p.read_bytes()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import tarfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +220,7 @@ def discover(folder: Path) -> tuple[list[Package], list[PackageWarning]]:
             continue
         try:
             package = open_package(entry)
-        except (OSError, ValueError, tarfile.TarError) as exc:
+        except (OSError, ValueError, zlib.error) as exc:
             warnings.append(PackageWarning(entry.name, f"IG package file {entry.name} is unreadable: {exc}"))
             continue
         if package.key in seen:
