@@ -187,7 +187,7 @@ def _unanswered(items: list[Resource], answers: _Answers) -> list[str]:
         item["linkId"]
         for item in _flatten(items)
         if item.get("required")
-        and item["type"] not in ("group", "display")
+        and item.get("type") not in ("group", "display")
         and item["linkId"] not in answers.values
     ]
 
@@ -272,7 +272,7 @@ def next_question(
                 f"answer to {item.get('linkId')!r}, which the form never asked", "QuestionnaireResponse.item"
             )
         given = [_answer_value(a) for a in item.get("answer", [])]
-        if given and asked[item["linkId"]]["type"] not in ("group", "display"):
+        if given and asked[item["linkId"]].get("type") not in ("group", "display"):
             values[item["linkId"]] = given
     answers = _Answers(values)
     items: list[Resource] = adapted.setdefault("item", [])

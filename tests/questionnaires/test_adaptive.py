@@ -178,3 +178,13 @@ def test_pas_triggered_session_never_offers_a_pa_number(catalog: Catalog, now: d
     info = coverage_information(response)
     assert info["covered"] == "covered"
     assert "satisfied-pa-id" not in info
+
+
+def test_contained_items_without_type_do_not_break_the_walk(
+    catalog: Catalog, now: datetime, start: dict[str, Any]
+) -> None:
+    response = next_question(catalog, start, now=now)
+    for item in response["contained"][0]["item"]:
+        item.pop("type")
+    with pytest.raises(OperationOutcomeError, match="unanswered"):
+        next_question(catalog, response, now=now)
