@@ -1,7 +1,19 @@
 """CRD: CDS Hooks coverage-requirements services (Da Vinci CRD 2.0.1 and 2.2, CDS Hooks 2.0/3.0 prefetch).
 
 Framework-free: ``server/api/cds_hooks.py`` mounts ``CdsServices`` over HTTP. PAS adjudication reuses
-``evaluate_coverage`` with facts from ``order_facts_from_claim_item``.
+``evaluate_coverage`` with facts from ``order_facts_from_claim_item`` (or ``OrderFacts`` built directly).
+
+Wiring (in the app factory)::
+
+    policies = load_policies(DEMO_POLICY_DIR)            # OperationOutcomeError names file and field
+    services = CdsServices(policies, http_client=client, now=clock, feedback_sink=sink)
+    verifier = CdsClientVerifier(
+        [TrustedIssuer("https://ehr.example", jwks_url=..., allowed_jku=frozenset({...}))],
+        client, InMemoryJtiStore(), clock,
+    )
+    app.include_router(build_router(services, verifier=verifier, on_result=store_assertions))
+
+``HookResult.assertions`` carries each ``coverage-assertion-id`` with its decision, for DTR and PAS.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from .coverage_information import (
 )
 from .facts import order_facts_from_claim_item, order_facts_from_request, patient_facts
 from .hooks import HOOK_SPECS, HookSpec
+from .policies import DEMO_POLICY_DIR
 from .policy import PolicySet, is_stale, load_policies, parse_payer_file
 from .prefetch import FhirSource, PrefetchHydrator, render_template
 from .service import (
@@ -38,6 +51,7 @@ from .service import (
 from .versions import SUPPORTED_VERSIONS, CrdVersion, negotiate_version
 
 __all__ = [
+    "DEMO_POLICY_DIR",
     "HOOK_SPECS",
     "SUPPORTED_VERSIONS",
     "CdsClientVerifier",

@@ -18,11 +18,10 @@ from typing import Any
 from .configuration import CARD_TYPE_OPTIONS
 from .coverage import CoverageDecision
 from .policy import Alternate, Companion
-from .urls import EXT_COVERAGE_INFORMATION
+from .urls import CARD_SOURCE_URL, EXT_COVERAGE_INFORMATION
 from .versions import CrdVersion
 
 MAX_SUMMARY = 139
-SOURCE_URL = "https://priorgate.org"
 
 # Lower number, higher priority when `max-cards` trims the list.
 PRIORITY: Mapping[str, int] = MappingProxyType(
@@ -50,7 +49,7 @@ def _card(
         "indicator": "info",
         "source": {
             "label": ctx.insurer,
-            "url": SOURCE_URL,
+            "url": CARD_SOURCE_URL,
             "topic": {
                 "system": ctx.version.card_type_system,
                 "code": topic,

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .coverage import CodeRef, OrderFacts, PatientFacts
-from .urls import CS_PLACE_OF_SERVICE, SID_NPI
+from .urls import CS_PLACE_OF_SERVICE, EXT_BILLING_OPTIONS, SID_NPI
 
 REQUEST_TYPES = frozenset(
     {
@@ -25,7 +25,6 @@ REQUEST_TYPES = frozenset(
         "VisionPrescription",
     }
 )
-BILLING_OPTIONS_URL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 
 _DAYS_PER_UNIT: Mapping[str, Decimal] = MappingProxyType(
     {
@@ -49,7 +48,7 @@ def _codings(concept: object) -> list[CodeRef]:
             out.append(CodeRef(str(coding.get("system") or ""), coding["code"], coding.get("display")))
     # CRD ext-billing-options: the client's candidate billing codes (CRD billopt-3: consider them).
     for ext in concept.get("extension") or ():
-        if isinstance(ext, Mapping) and ext.get("url") == BILLING_OPTIONS_URL:
+        if isinstance(ext, Mapping) and ext.get("url") == EXT_BILLING_OPTIONS:
             out.extend(_codings(ext.get("valueCodeableConcept")))
     return out
 

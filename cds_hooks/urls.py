@@ -8,6 +8,7 @@ from typing import Final
 EXT_COVERAGE_INFORMATION: Final = (
     "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
 )
+EXT_BILLING_OPTIONS: Final = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-billing-options"
 CRD_PROFILE_BASE: Final = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/"
 # CRD 2.0.1 puts every code on the "temp" code system; 2.2 moves the coverage-information codes out.
 CS_CRD_TEMP: Final = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
@@ -33,6 +34,7 @@ SID_NPI: Final = "http://hl7.org/fhir/sid/us-npi"
 PRIORGATE_CANONICAL_BASE: Final = "https://priorgate.org/fhir"
 PRIORGATE_CONTENT_VERSION: Final = "1.0.0"
 SID_PAYER_ID: Final = "https://priorgate.org/fhir/sid/payer-id"
+CARD_SOURCE_URL: Final = "https://priorgate.org"  # CDS Hooks Card.source.url
 
 # Other systems that name HCPCS codes in the wild (accepted as synonyms when matching rules).
 HCPCS_ALIASES: Final = frozenset(
