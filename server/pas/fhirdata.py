@@ -194,9 +194,10 @@ def period(raw: Any) -> Period | None:
     return None
 
 
-def json_number(value: Decimal) -> int | float:
+def json_number(value: Decimal | int | float) -> int | float:
     """A Decimal as a JSON number orjson can write: exact for integers, shortest repr otherwise."""
-    return int(value) if value == value.to_integral_value() else float(value)
+    number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def ext(url: str, **value: Any) -> Json:

@@ -94,10 +94,13 @@ def build_error_response(
     for err in errors:
         number = notes.add(err.text)
         extensions: list[Json] = []
-        element_parts: list[Json] = [ext("processNote", valuePositiveInt=number)]
-        if err.element:
-            element_parts.insert(0, ext("error", valueString=err.element))
-        extensions.append(complex_ext(urls.EXT_ERROR_ELEMENT, element_parts))
+        if request.version.rules.error_element_parts:
+            element_parts: list[Json] = [ext("processNote", valuePositiveInt=number)]
+            if err.element:
+                element_parts.insert(0, ext("error", valueString=err.element))
+            extensions.append(complex_ext(urls.EXT_ERROR_ELEMENT, element_parts))
+        elif err.element:  # 2.0.1: a plain string naming the loop and segment
+            extensions.append(ext(urls.EXT_ERROR_ELEMENT, valueString=err.element))
         if err.path:
             extensions.append(ext(urls.EXT_ERROR_PATH, valueString=err.path))
         if err.followup is not None:
@@ -218,7 +221,7 @@ def _item(
     if req_item is not None and req_item.serviced is not None:
         serviced = req_item.serviced
         if serviced.start and serviced.start == serviced.end:
-            extensions.append(ext(urls.EXT_ITEM_REQUESTED_SERVICE_DATE, valueDate=serviced.start[:10]))
+            extensions.append(ext(urls.EXT_ITEM_REQUESTED_SERVICE_DATE, valueDateTime=serviced.start))
         else:
             extensions.append(ext(urls.EXT_ITEM_REQUESTED_SERVICE_DATE, valuePeriod=serviced.to_fhir()))
     certified = decision.action in (ReviewAction.CERTIFIED, ReviewAction.MODIFIED)
@@ -244,17 +247,39 @@ def _item(
 
 
 def _authorized_providers(request: PasRequest, req_item: RequestItem | None) -> list[str]:
-    """Item care-team members (2010F) when given, else the requesting provider (2010EA)."""
-    urls_: list[str] = []
+    """Item care-team members (2010F) when given, else the requesting provider (2010EA).
+
+    itemAuthorizedProvider.provider names an Organization or Practitioner, so a PractitionerRole
+    stands for its practitioner (or, failing that, its organization) when that is in the Bundle.
+    """
+    members: list[str] = []
     if req_item is not None:
         by_seq = {m.sequence: m for m in request.care_team}
         for seq in req_item.care_team_sequences:
             member = by_seq.get(seq)
             if member is not None and member.provider is not None and member.provider.full_url:
-                urls_.append(member.provider.full_url)
-    if not urls_ and request.provider.full_url:
-        urls_.append(request.provider.full_url)
-    return urls_
+                members.append(member.provider.full_url)
+    candidates = members or [request.provider.full_url]
+    out: list[str] = []
+    for full_url in candidates:
+        resolved = _organization_or_practitioner(request, full_url) if full_url else None
+        if resolved is not None and resolved not in out:
+            out.append(resolved)
+    return out
+
+
+def _organization_or_practitioner(request: PasRequest, full_url: str) -> str | None:
+    entry = request.index.resolve(full_url)
+    if entry is None:
+        return None
+    if entry.resource_type in ("Organization", "Practitioner"):
+        return entry.full_url
+    if entry.resource_type == "PractitionerRole":
+        for key in ("practitioner", "organization"):
+            target = request.index.resolve_ref(entry.resource.get(key), entry)
+            if target is not None and target.resource_type in ("Organization", "Practitioner"):
+                return target.full_url
+    return None
 
 
 def _add_item(version: PasVersion, decision: ItemDecision) -> Json:
@@ -308,7 +333,11 @@ def _communication_request(
         "meta": {"profile": [version.profile(urls.PROFILE_COMMUNICATION_REQUEST)]},
     }
     if info.item_sequence is not None:
-        out["extension"] = [ext(urls.EXT_SERVICE_LINE_NUMBER, valuePositiveInt=info.item_sequence)]
+        line = ext(urls.EXT_SERVICE_LINE_NUMBER, valuePositiveInt=info.item_sequence)
+        if version.rules.line_number_on_payload:
+            payload.setdefault("extension", []).insert(0, line)
+        else:
+            out["extension"] = [line]
     req_item = request.item(info.item_sequence) if info.item_sequence is not None else None
     trace = (req_item.trace_numbers if req_item else ()) or request.claim_identifiers
     if trace:

@@ -28,7 +28,7 @@ from .decision import (
     Reviewer,
     approval_period,
 )
-from .fhirdata import Code, Ident, Json, ext, first_day, reference
+from .fhirdata import Code, Ident, Json, first_day, reference
 from .ports import IdFactory
 from .request import PasRequest
 
@@ -276,17 +276,27 @@ def additional_information_task(
 ) -> Json:
     """A PASTask conveying a request for more information (the shape the client creates for CDex/DTR)."""
     code = "attachment-request-questionnaire" if info.loinc_code == "102089-0" else "attachment-request-code"
+    rules = request.version.rules
     line = info.item_sequence or 1
-    line_ext = [ext(urls.EXT_SERVICE_LINE_NUMBER, valuePositiveInt=line)]
+    line_value = (
+        "valuePositiveInt"
+        if rules.task_line_number_extension == urls.EXT_SERVICE_LINE_NUMBER
+        else "valueInteger"
+    )
+    line_ext = [{"url": rules.task_line_number_extension, line_value: line}]
     req_item = request.item(info.item_sequence) if info.item_sequence is not None else None
     trace = (req_item.trace_numbers if req_item else ()) or request.claim_identifiers
     inputs: list[Json] = [
         {"type": _temp("payer-url"), "valueUrl": payer_url},
     ]
     if code == "attachment-request-questionnaire" and trace:
-        inputs.append(
-            {"extension": line_ext, "type": _temp("questionnaire-context"), "valueString": trace[0].value}
+        # The trace number is the DTR context id (ainfo-3): a string in 2.2, an Identifier in 2.0.1.
+        value = (
+            {"valueString": trace[0].value}
+            if rules.task_questionnaire_input == "questionnaire-context"
+            else {"valueIdentifier": trace[0].to_fhir()}
         )
+        inputs.append({"extension": line_ext, "type": _temp(rules.task_questionnaire_input), **value})
     else:
         inputs.append(
             {

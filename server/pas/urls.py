@@ -55,6 +55,7 @@ EXT_ERROR_PATH: Final = f"{_SD}/extension-errorPath"
 EXT_ERROR_FOLLOWUP_ACTION: Final = f"{_SD}/extension-errorFollowupAction"
 EXT_CONTENT_MODIFIER: Final = f"{_SD}/extension-contentModifier"
 EXT_SERVICE_LINE_NUMBER: Final = f"{_SD}/extension-serviceLineNumber"
+EXT_PA_LINE_NUMBER: Final = f"{_SD}/extension-paLineNumber"  # 2.0.1 Task.input line number
 EXT_CLAIM_ENCOUNTER: Final = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Claim.encounter"
 
 # CRD / DTR links carried on supporting information

@@ -11,6 +11,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Literal
 
+from . import urls
+
 PayloadContent = Literal["id-only", "full-resource"]
 InquireOutput = Literal["bundle", "parameters"]
 
@@ -45,6 +47,10 @@ class VersionRules:
     payload_content: PayloadContent  # spec-62 (2.2) vs the 2.0.1 id-only SHALL
     update_links_prior_claim: bool  # PASClaimUpdate.related 1..1 with the prior Claim in the Bundle
     add_item_extensions: bool  # item trace number, pre-auth dates and numbers allowed on addItem (2.2)
+    error_element_parts: bool  # 2.2 errorElement has error + processNote parts; 2.0.1 is a plain string
+    line_number_on_payload: bool  # 2.0.1 serviceLineNumber sits on CommunicationRequest.payload
+    task_line_number_extension: str  # Task.input line number: 2.0.1 paLineNumber, 2.2 serviceLineNumber
+    task_questionnaire_input: str  # 2.0.1 questionnaires-needed (Identifier), 2.2 questionnaire-context
 
 
 _RULES: Mapping[PasVersion, VersionRules] = MappingProxyType(
@@ -61,6 +67,10 @@ _RULES: Mapping[PasVersion, VersionRules] = MappingProxyType(
             payload_content="id-only",
             update_links_prior_claim=False,
             add_item_extensions=False,
+            error_element_parts=False,
+            line_number_on_payload=True,
+            task_line_number_extension=urls.EXT_PA_LINE_NUMBER,
+            task_questionnaire_input="questionnaires-needed",
         ),
         PasVersion.V2_2_1: VersionRules(
             outcome_all_pended="complete",
@@ -74,6 +84,10 @@ _RULES: Mapping[PasVersion, VersionRules] = MappingProxyType(
             payload_content="full-resource",
             update_links_prior_claim=True,
             add_item_extensions=True,
+            error_element_parts=True,
+            line_number_on_payload=False,
+            task_line_number_extension=urls.EXT_SERVICE_LINE_NUMBER,
+            task_questionnaire_input="questionnaire-context",
         ),
     }
 )

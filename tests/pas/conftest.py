@@ -1,8 +1,8 @@
 """Fixtures for the PAS core tests: IG packages read from PRIORGATE_IG_PATH, fakes, a cardinality check.
 
-The profile check here is structural (min cardinalities, fixed and pattern codes of the snapshot
-elements outside slices). TODO(igs validator): once ``igs`` exposes the profile validator, validate
-every built Bundle with it as well, in ``check_profile`` below.
+Two checks of what the builders produce: ``check_profile`` is structural (min cardinalities, fixed and
+pattern codes of the snapshot elements outside slices, read straight from the package), and
+``validate`` runs the ``igs`` profile validator with the version's PAS package (errors only).
 """
 
 from __future__ import annotations
@@ -212,6 +212,28 @@ def iter_references(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for item in node:
             yield from iter_references(item)
+
+
+@cache
+def _validator(version: PasVersion) -> Any:
+    from igs import Validator, load_registry
+
+    registry = load_registry(_ig_dir())
+    package = next(
+        p for p in registry.packages if p.name == "hl7.fhir.us.davinci-pas" and p.version == version.value
+    )
+    return Validator(registry, package=package)
+
+
+@pytest.fixture
+def validate(ig: Any) -> Callable[[Json, PasVersion], list[str]]:
+    """``validate(resource, version)`` -> the igs validator's error and fatal issues, rendered."""
+
+    def run(resource: Json, version: PasVersion) -> list[str]:
+        issues = _validator(version).validate(resource)
+        return [f"{i.expression}: {i.diagnostics}" for i in issues if i.severity in ("error", "fatal")]
+
+    return run
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def test_dates_must_overlap(ig: Any, ids: Any, now: datetime) -> None:
 
 
 def test_output_221_is_parameters_with_return_bundles(
-    ig: Any, ids: Any, now: datetime, check_profile: Any
+    ig: Any, ids: Any, now: datetime, check_profile: Any, validate: Any
 ) -> None:
     v = PasVersion.V2_2_1
     stored = _stored(ig, v, ids, now)
@@ -139,13 +139,14 @@ def test_output_221_is_parameters_with_return_bundles(
         f"{PAS}profile-claimresponse|2.2.1"
     ]
     out = inquire_output(v, [bundle], bundle_id="x", now=now)
+    assert validate(bundle, v) == [] and validate(out, v) == []
     assert out["resourceType"] == "Parameters"
     assert [p["name"] for p in out["parameter"]] == ["return"]
     assert inquire_output(v, [], bundle_id="x", now=now) == {"resourceType": "Parameters", "parameter": []}
 
 
 def test_output_201_is_one_bundle_and_404_when_nothing_matches(
-    ig: Any, ids: Any, now: datetime, check_profile: Any
+    ig: Any, ids: Any, now: datetime, check_profile: Any, validate: Any
 ) -> None:
     v = PasVersion.V2_0_1
     first = inquiry_response_bundle(_stored(ig, v, ids, now), v, bundle_id="b1", now=now)
@@ -153,6 +154,7 @@ def test_output_201_is_one_bundle_and_404_when_nothing_matches(
     out = inquire_output(v, [first, second], bundle_id="x", now=now)
     assert out["resourceType"] == "Bundle"
     assert check_profile(out, v, "profile-pas-inquiry-response-bundle") == []
+    assert validate(out, v) == []
     types = [e["resource"]["resourceType"] for e in out["entry"]]
     assert types[:2] == ["ClaimResponse", "ClaimResponse"] and types.count("ClaimResponse") == 2
     urls = [e["fullUrl"] for e in out["entry"]]

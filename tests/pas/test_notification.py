@@ -136,3 +136,35 @@ def test_handshake_and_heartbeat_carry_no_events(now: datetime) -> None:
     assert len(shake["entry"]) == 1
     beat = heartbeat(SUB, bundle_id="b", status_id="s", now=now, events_since_start=7)
     assert _params(beat["entry"][0]["resource"])["type"]["valueCode"] == "heartbeat"
+
+
+@pytest.mark.parametrize("version", list(PasVersion))
+def test_notifications_validate_like_the_backport_examples(
+    version: PasVersion, ig: Any, ids: Any, now: datetime, validate: Any
+) -> None:
+    """Our notifications draw no validator error the Backport IG's own R4 example does not draw too."""
+    import json
+    import os
+    import tarfile
+    from pathlib import Path
+
+    tgz = Path(os.environ["PRIORGATE_IG_PATH"]) / "hl7.fhir.uv.subscriptions-backport.r4-1.1.0.tgz"
+    with tarfile.open(tgz) as archive:
+        member = archive.extractfile("package/example/Bundle-r4-notification-full-resource.json")
+        assert member is not None
+        reference_example = json.loads(member.read())
+    baseline = {issue.split(": ", 1)[1] for issue in validate(reference_example, version)}
+    _, response = _response(ig, version, ids, now)
+    note = result_notification(
+        version,
+        SUB,
+        response_bundle=response,
+        response_bundle_url="https://pg.example/Bundle/1",
+        event_number=1,
+        bundle_id="n1",
+        status_id="s1",
+        now=now,
+    )
+    shake = handshake(SUB, bundle_id="h", status_id="s", now=now)
+    for bundle in (note, shake):
+        assert {issue.split(": ", 1)[1] for issue in validate(bundle, version)} <= baseline

@@ -114,7 +114,13 @@ def test_denial_needs_reason_code_and_text(ig: Any, ids: Any, now: datetime, mak
 
 @pytest.mark.parametrize("version", list(PasVersion))
 def test_reviewer_denial_is_the_only_a3_and_makes_a_new_version(
-    version: PasVersion, ig: Any, ids: Any, now: datetime, make_evaluator: Any, check_profile: Any
+    version: PasVersion,
+    ig: Any,
+    ids: Any,
+    now: datetime,
+    make_evaluator: Any,
+    check_profile: Any,
+    validate: Any,
 ) -> None:
     request, decision = _pended(ig, ids, now, make_evaluator, version)
     first = build_submit_response(request, decision, ids=ids, now=now)
@@ -140,6 +146,7 @@ def test_reviewer_denial_is_the_only_a3_and_makes_a_new_version(
     assert second["id"] != first["id"]
     assert cr["outcome"] == "complete"
     assert check_profile(cr, version, "profile-claimresponse") == []
+    assert validate(second, version) == []
     review = cr["item"][0]["adjudication"][0]["extension"][0]["extension"]
     assert {"url": "reasonCode", "valueCodeableConcept": DENIAL_REASON.concept()} in review
     assert cr["processNote"][cr["item"][0]["noteNumber"][0] - 1]["text"] == "Not medically necessary"
@@ -202,10 +209,18 @@ def test_reviewer_approval_and_modification(ig: Any, ids: Any, now: datetime, ma
         )
 
 
+@pytest.mark.parametrize("version", list(PasVersion))
 def test_request_more_information_adds_communication_request(
-    ig: Any, ids: Any, now: datetime, make_evaluator: Any, check_profile: Any, references: Any
+    version: PasVersion,
+    ig: Any,
+    ids: Any,
+    now: datetime,
+    make_evaluator: Any,
+    check_profile: Any,
+    references: Any,
+    validate: Any,
 ) -> None:
-    request, decision = _pended(ig, ids, now, make_evaluator)
+    request, decision = _pended(ig, ids, now, make_evaluator, version)
     asked = request_more_information(
         decision,
         [
@@ -221,13 +236,15 @@ def test_request_more_information_adds_communication_request(
     )
     assert asked.items[0].action is ReviewAction.PENDED and asked.version == 2
     response = build_submit_response(request, asked, ids=ids, now=now)
+    assert validate(response, version) == []
     cr = claim_response_of(response)
     assert cr is not None
     (comm_ref,) = cr["communicationRequest"]
     (comm,) = [e["resource"] for e in response["entry"] if e["fullUrl"] == comm_ref["reference"]]
-    assert check_profile(comm, PasVersion.V2_2_1, "profile-communicationrequest") == []
+    assert check_profile(comm, version, "profile-communicationrequest") == []
     assert comm["payload"][0]["contentString"] == "18776-5"
-    assert comm["identifier"][0]["value"] == "1122334"  # the item trace number
+    if version is PasVersion.V2_2_1:
+        assert comm["identifier"][0]["value"] == "1122334"  # the item trace number
     urls = [e["fullUrl"] for e in response["entry"]]
     for ref in references(comm):
         assert ref in urls
@@ -235,10 +252,17 @@ def test_request_more_information_adds_communication_request(
         request_more_information(decision, [], reviewer=REVIEWER, now=now)
 
 
+@pytest.mark.parametrize("version", list(PasVersion))
 def test_additional_information_task_shape(
-    ig: Any, ids: Any, now: datetime, make_evaluator: Any, check_profile: Any
+    version: PasVersion,
+    ig: Any,
+    ids: Any,
+    now: datetime,
+    make_evaluator: Any,
+    check_profile: Any,
+    validate: Any,
 ) -> None:
-    request, _ = _pended(ig, ids, now, make_evaluator)
+    request, _ = _pended(ig, ids, now, make_evaluator, version)
     for code, expected in (
         ("28570-0", "attachment-request-code"),
         ("102089-0", "attachment-request-questionnaire"),
@@ -246,5 +270,6 @@ def test_additional_information_task_shape(
         task = additional_information_task(
             request, InfoRequest(1, code), task_id="T1", payer_url="https://payer.example/fhir"
         )
-        assert check_profile(task, PasVersion.V2_2_1, "profile-task") == []
+        assert check_profile(task, version, "profile-task") == []
+        assert validate(task, version) == []
         assert task["code"]["coding"][0]["code"] == expected

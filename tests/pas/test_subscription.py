@@ -26,7 +26,7 @@ def _example(ig: Any) -> dict[str, Any]:
     return copy.deepcopy(ig(PasVersion.V2_2_1)["Subscription-PASSubscriptionExample.json"])
 
 
-def test_ig_example_is_accepted_as_requested(ig: Any, check_profile: Any) -> None:
+def test_ig_example_is_accepted_as_requested(ig: Any, check_profile: Any, validate: Any) -> None:
     example = _example(ig)
     accepted = accept_subscription(example, PasVersion.V2_2_1, client_identifiers=[Ident(None, "1234567893")])
     assert accepted.resource["status"] == "requested"
@@ -34,6 +34,7 @@ def test_ig_example_is_accepted_as_requested(ig: Any, check_profile: Any) -> Non
     assert accepted.endpoint == "http://example.org/send-me-subscription-notifications"
     assert accepted.org_filter.identifiers == (Ident(None, "1234567893"),)
     assert check_profile(accepted.resource, PasVersion.V2_2_1, "profile-subscription") == []
+    assert validate(accepted.resource, PasVersion.V2_2_1) == []
     assert example["status"] == "requested"  # the input is not modified
 
 

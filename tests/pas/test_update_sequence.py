@@ -32,7 +32,7 @@ def _sequences(response: dict[str, Any]) -> list[int]:
 
 
 def test_update_then_cancel_keeps_current_results_for_all_items(
-    ig: Any, ids: Any, now: datetime, check_profile: Any
+    ig: Any, ids: Any, now: datetime, check_profile: Any, validate: Any
 ) -> None:
     v = PasVersion.V2_2_1
     pkg = ig(v)
@@ -52,6 +52,7 @@ def test_update_then_cancel_keeps_current_results_for_all_items(
     response = build_submit_response(update, second, ids=ids, now=now)
     assert _sequences(response) == [1, 2, 3]  # spec-34 and spec-46
     assert check_profile(claim_response_of(response), v, "profile-claimresponse") == []
+    assert validate(response, v) == []
 
     cancel_bundle = copy.deepcopy(pkg["Bundle-HomecareAuthorizationUpdateBundleExample.json"])
     claim = cancel_bundle["entry"][0]["resource"]
