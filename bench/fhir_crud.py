@@ -113,12 +113,19 @@ class Row:
 
 
 async def measure(engine: str, fhir: str, echo: str, requests: int, concurrency: int) -> list[Row]:
-    body = httpx.Request("POST", "/", json=PATIENT).content
+    # Each Patient has its own member identifier, as in a payer's member lookup.
+    bodies = [
+        httpx.Request(
+            "POST", "/", json={**PATIENT, "identifier": [{"system": "urn:bench:mrn", "value": str(n)}]}
+        ).content
+        for n in range(requests)
+    ]
+    body = bodies[0]
     headers = {"Content-Type": "application/fhir+json"}
     ids: list[str] = []
 
     async def create(client: httpx.AsyncClient, n: int) -> None:
-        response = await client.post("/fhir/Patient", content=body, headers=headers)
+        response = await client.post("/fhir/Patient", content=bodies[n], headers=headers)
         _check(response, 201)
         ids.append(response.json()["id"])
 
@@ -132,7 +139,8 @@ async def measure(engine: str, fhir: str, echo: str, requests: int, concurrency:
         _check(await client.get("/echo"), 200)
 
     async def search(client: httpx.AsyncClient, n: int) -> None:
-        _check(await client.get("/fhir/Patient", params={"_id": ids[n % len(ids)], "family": "bench"}), 200)
+        params = {"identifier": f"urn:bench:mrn|{n % requests}", "family": "benchmark"}
+        _check(await client.get("/fhir/Patient", params=params), 200)
 
     # Alternate server and echo, best of two rounds each, so a noisy moment does not decide the ratio.
     plan = [
