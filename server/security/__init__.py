@@ -27,6 +27,7 @@ from server.security.audit import (
     AuditSource,
     audit_decision,
     audit_event,
+    audit_event_for_request,
     audit_operation,
     audit_read,
     audit_search,
@@ -44,6 +45,7 @@ from server.security.clients import (
 from server.security.config import SecurityComponents, SecuritySettings, build_security
 from server.security.dependencies import (
     PUBLIC_PATHS,
+    AuditTrail,
     FhirScopeGuard,
     SecurityGate,
     audit_request,
@@ -108,6 +110,7 @@ __all__ = [
     "AssertionPolicy",
     "AuditRequest",
     "AuditSource",
+    "AuditTrail",
     "ClientAuthenticationError",
     "ClientRegistrationError",
     "ClientRegistry",
@@ -144,6 +147,7 @@ __all__ = [
     "VerifiedAssertion",
     "audit_decision",
     "audit_event",
+    "audit_event_for_request",
     "audit_operation",
     "audit_read",
     "audit_request",

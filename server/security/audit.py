@@ -33,6 +33,7 @@ from server.security.constants import (
     RESTFUL_INTERACTION_SYSTEM,
     SECURITY_SOURCE_TYPE_SYSTEM,
 )
+from server.security.fhir_requests import fhir_request_requirement
 from server.security.principal import Principal
 
 AuditInteraction = Literal[
@@ -347,3 +348,60 @@ def audit_decision(
         patients=patients,
         decision=decision,
     )
+
+
+def audit_event_for_request(
+    method: str,
+    fhir_path: str,
+    query_string: str,
+    *,
+    status: int,
+    request: AuditRequest,
+    source: AuditSource,
+    recorded: datetime,
+    location: str | None = None,
+) -> dict[str, Any] | None:
+    """The AuditEvent for one FHIR REST request, from what HTTP shows (``None`` for public calls).
+
+    ``fhir_path`` is relative to the FHIR base (``Claim/1``); ``location`` is the response's
+    ``Location`` header, naming what a create made. Patients are not known at this level; handlers
+    that know them record richer events with the builders above.
+    """
+    requirement = fhir_request_requirement(method, fhir_path)
+    if requirement.kind == "public":
+        return None
+    segments = [s for s in fhir_path.strip("/").split("/") if s]
+    common: dict[str, Any] = {"request": request, "source": source, "recorded": recorded, "status": status}
+    if requirement.kind == "bundle":
+        return audit_event("operation", operation="transaction", **common)
+    if requirement.kind == "operation":
+        what = ["/".join(segments[:2])] if len(segments) == 3 else []
+        return audit_event("operation", operation=requirement.operation, what=what, **common)
+    if requirement.kind != "interaction":
+        return audit_event("read", what=[fhir_path.strip("/")] if segments else [], **common)
+    letter = requirement.interaction
+    if letter == "s":
+        line = f"{method.upper()} {fhir_path.strip('/')}" + (f"?{query_string}" if query_string else "")
+        return audit_event("search", query=line, **common)
+    if letter == "c":
+        created = _reference_from_location(location)
+        return audit_event("create", what=[created] if created else [], **common)
+    reference = "/".join(segments)
+    kind: AuditInteraction = "update" if letter == "u" else "delete" if letter == "d" else "read"
+    if kind == "read" and "_history" in segments:
+        kind = "vread" if len(segments) == 4 else "history"
+        reference = reference if kind == "vread" else "/".join(segments[:2])
+    if kind == "update" and method.upper() == "PATCH":
+        kind = "patch"
+    return audit_event(kind, what=[reference] if len(segments) >= 2 else [], **common)
+
+
+def _reference_from_location(location: str | None) -> str | None:
+    """``Claim/5`` from ``https://pa.example.org/fhir/Claim/5/_history/1``."""
+    if not location:
+        return None
+    path = location.split("?", 1)[0].rstrip("/")
+    parts = path.split("/")
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else None

@@ -15,23 +15,28 @@ module global). The principal is also left on ``request.state.principal`` for au
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from igs.outcome import Failure, OperationOutcomeError
 from server.errors import outcome_response
-from server.security.audit import AuditRequest
+from server.security.audit import AuditRequest, AuditSource, audit_event_for_request
 from server.security.constants import FHIR_BASE_PATH
 from server.security.fhir_requests import fhir_request_requirement
 from server.security.principal import Principal, authorize, authorize_operation, insufficient_scope
 from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
+
+log = logging.getLogger("priorgate.security")
 
 _STATE_KEY = "priorgate_security_gate"
 _MARK = "__priorgate_authenticates__"
@@ -234,3 +239,74 @@ class FhirScopeGuard:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+AuditSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class AuditTrail:
+    """ASGI middleware: after every request under the FHIR base, build its BALP AuditEvent
+    (:func:`~server.security.audit.audit_event_for_request`) and hand it to ``sink`` (the storage
+    writer). Add it *after* :class:`FhirScopeGuard` so it is outermost and also records the 401/403
+    refusals. A failing sink is logged (without request content) and does not alter the response.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sink: AuditSink,
+        source: AuditSource,
+        now: Callable[[], datetime],
+        fhir_prefix: str = FHIR_BASE_PATH,
+    ):
+        self.app = app
+        self.sink = sink
+        self.source = source
+        self.now = now
+        self.prefix = fhir_prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == self.prefix or path.startswith(self.prefix + "/")):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        location: str | None = None
+
+        async def capture(message: Message) -> None:
+            nonlocal status, location
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                location = Headers(raw=message.get("headers", [])).get("location")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            await self._record(scope, path[len(self.prefix) :], status, location)
+
+    async def _record(self, scope: Scope, fhir_path: str, status: int, location: str | None) -> None:
+        principal = scope.get("state", {}).get("principal")
+        client = scope.get("client")
+        facts = AuditRequest(
+            principal=principal if isinstance(principal, Principal) else None,
+            client_address=client[0] if client else None,
+            request_id=Headers(scope=scope).get("x-request-id"),
+        )
+        event = audit_event_for_request(
+            scope["method"],
+            fhir_path,
+            scope.get("query_string", b"").decode("latin-1"),
+            status=status,
+            request=facts,
+            source=self.source,
+            recorded=self.now(),
+            location=location,
+        )
+        if event is None:
+            return
+        try:
+            await self.sink(event)
+        except Exception as exc:  # the response is already on its way; never lose it to the audit writer
+            log.error("audit event not recorded: %s", type(exc).__name__)

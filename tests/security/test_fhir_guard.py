@@ -125,3 +125,87 @@ def test_guard_refuses_anonymous_and_uncovered_calls_before_the_route(
     created = client.post("/r4/Claim", headers=creator, json={})
     assert created.json() == {"created": "Claim", "client": "ehr-rsa"}  # the dependency reused the principal
     assert client.get("/auth/jwks").status_code == 200  # outside the FHIR base: untouched
+
+
+def test_audit_trail_records_every_fhir_request_including_refusals(
+    kit, registry, server_keys, clock, client_keys, test_client_factory
+):
+    from server.security import AuditSource, AuditTrail
+
+    events: list[dict[str, Any]] = []
+
+    async def sink(event: dict[str, Any]) -> None:
+        events.append(event)
+
+    app = _fhir_app(kit, registry, server_keys, clock)
+    app.add_middleware(
+        AuditTrail, sink=sink, source=AuditSource("http://testserver/r4"), now=clock, fhir_prefix="/r4"
+    )
+    client = test_client_factory(app)
+    client.get("/r4/metadata")  # public: not audited
+    client.get("/r4/Claim/9")  # refused: audited with outcome 4
+    headers = _bearer(client, kit, client_keys, clock, "system/Claim.rs")
+    client.get("/r4/Claim/1", headers=headers | {"X-Request-ID": "r-1"})
+    assert [e["subtype"][0]["code"] for e in events] == ["read", "read"]
+    refused, read = events
+    assert refused["outcome"] == "4"
+    assert refused["agent"][0]["who"] == {"display": "unauthenticated"}
+    assert read["outcome"] == "0"
+    assert read["entity"][0]["what"]["reference"] == "Claim/1"
+    assert read["agent"][0]["who"]["identifier"]["value"] == "ehr-rsa"
+    assert read["entity"][-1]["what"]["identifier"]["value"] == "r-1"
+    assert "Bearer" not in str(events)
+
+
+def test_a_failing_audit_sink_does_not_break_the_response(
+    kit, registry, server_keys, clock, test_client_factory
+):
+    from server.security import AuditSource, AuditTrail
+
+    async def broken(event: dict[str, Any]) -> None:
+        raise RuntimeError("database down")
+
+    app = _fhir_app(kit, registry, server_keys, clock)
+    app.add_middleware(
+        AuditTrail, sink=broken, source=AuditSource("http://testserver/r4"), now=clock, fhir_prefix="/r4"
+    )
+    client = test_client_factory(app)
+    assert client.get("/r4/Claim/1").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "location", "code", "what"),
+    [
+        ("GET", "Claim", "patient=Patient/1", None, "search-type", None),
+        ("POST", "Claim", "", "http://x/fhir/Claim/5/_history/1", "create", "Claim/5"),
+        ("PUT", "Claim/5", "", None, "update", "Claim/5"),
+        ("PATCH", "Claim/5", "", None, "patch", "Claim/5"),
+        ("DELETE", "Claim/5", "", None, "delete", "Claim/5"),
+        ("GET", "Claim/5/_history/2", "", None, "vread", "Claim/5/_history/2"),
+        ("GET", "Claim/5/_history", "", None, "history-instance", "Claim/5"),
+        ("POST", "Claim/$submit", "", None, "operation", None),
+        ("POST", "", "", None, "operation", None),
+    ],
+)
+def test_audit_event_for_request(method, path, query, location, code, what):
+    from datetime import UTC, datetime
+
+    from server.security import AuditRequest, AuditSource, audit_event_for_request
+
+    event = audit_event_for_request(
+        method,
+        path,
+        query,
+        status=200,
+        request=AuditRequest(None),
+        source=AuditSource("https://pa/fhir"),
+        recorded=datetime(2026, 3, 1, tzinfo=UTC),
+        location=location,
+    )
+    assert event is not None
+    assert event["subtype"][0]["code"] == code
+    references = [e["what"].get("reference") for e in event.get("entity", []) if "what" in e]
+    if what:
+        assert references[0] == what
+    if code == "search-type":
+        assert event["entity"][0]["description"] == "GET Claim?patient=Patient/1"
