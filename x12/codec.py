@@ -57,18 +57,29 @@ class Segment:
 
 
 def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
-    """Build a segment; ``None`` is an empty element, a sequence is a composite; trailing empties dropped."""
+    """Build a segment; ``None`` is an empty element, a sequence is a composite; trailing empties dropped.
+
+    Delimiter characters inside data (``* : ^ ~`` and line breaks) become spaces: X12 data cannot carry them.
+    """
     parts = [
         element if element.__class__ is str else ("" if element is None else _composite(element))
         for element in elements
     ]
     while parts and not parts[-1]:
         parts.pop()
+    if _UNSAFE.search("".join(p for p, e in zip(parts, elements, strict=False) if e.__class__ is str)):
+        parts = [
+            p.translate(_CLEAN) if e.__class__ is str else p for p, e in zip(parts, elements, strict=False)
+        ]
     return Segment(segment_id, tuple(parts))
 
 
+_UNSAFE = re.compile(r"[*:^~\r\n]")
+_CLEAN = str.maketrans("*:^~\r\n", "      ")
+
+
 def _composite(components: Sequence[str]) -> str:
-    comps = list(components)
+    comps = [c.translate(_CLEAN) for c in components]
     while comps and not comps[-1]:
         comps.pop()
     return ":".join(comps)
@@ -223,10 +234,19 @@ def write_segments(
         if delimiters.component != ":"
         else None
     )
+    # Custom delimiters may clash with data that the default ones allow; such characters become spaces.
+    clean = (
+        str.maketrans({c: " " for c in (delimiters.element, delimiters.repetition, delimiters.segment)})
+        if delimiters != DEFAULT_DELIMITERS
+        else None
+    )
     out: list[str] = []
     for segment in segments:
         if segment.elements:
-            body = element.join(segment.elements)
+            elements = segment.elements
+            if clean is not None and segment.id != "ISA":
+                elements = tuple(e.translate(clean) for e in elements)
+            body = element.join(elements)
             if swap is not None and segment.id != "ISA":
                 body = body.translate(swap)
             out.append(segment.id + element + body + end)

@@ -46,11 +46,11 @@ Decide = Callable[[Authorization, Service], Decision]
 
 # Procedure or service-type codes with a fixed simulated decision (everything else is approved).
 CODE_DECISIONS: dict[str, Decision] = {
-    "33510": Decision("A4", message="Pended for clinical review; send the operative plan"),
+    "33510": Decision("A4", message="Pended for clinical review - send the operative plan"),
     "B4185": Decision(
-        "A3", message="Denied: not medically necessary under the plan's enteral nutrition policy"
+        "A3", message="Denied - not medically necessary under the plan's enteral nutrition policy"
     ),
-    "97110": Decision("A6", quantity="6", message="Modified: 6 therapy units authorized"),
+    "97110": Decision("A6", quantity="6", message="Modified - 6 therapy units authorized"),
     "99499": Decision("AAA", reason="AG"),
 }
 MARKER = "X12-DECISION:"
@@ -65,9 +65,9 @@ def default_decision(auth: Authorization, service: Service) -> Decision:
             if code == "AAA":
                 return Decision("AAA", reason="33")
             if code == "A6":
-                return Decision("A6", quantity="1", message="Modified: quantity reduced")
+                return Decision("A6", quantity="1", message="Modified - quantity reduced")
             if code == "A3":
-                return Decision("A3", message="Denied: documentation does not support medical necessity")
+                return Decision("A3", message="Denied - documentation does not support medical necessity")
             return Decision(code)
     certification = service.um or auth.event.um
     if certification is not None and certification.certification_type == "3":

@@ -125,3 +125,11 @@ def test_seg_builds_composites_and_drops_trailing_empties() -> None:
     segment = seg("SV1", ("HC", "27447", "RT", "", ""), "100", None, None)
     assert segment == Segment("SV1", ("HC:27447:RT", "100"))
     assert write_segments([segment], newline=False) == "SV1*HC:27447:RT*100~"
+
+
+def test_delimiters_in_data_cannot_break_the_interchange() -> None:
+    segment = seg("NM1", "IL", "1", "O*BRIEN~", ("HC", "27:447"), "A^B\nC")
+    assert segment.elements == ("IL", "1", "O BRIEN ", "HC:27 447", "A B C")
+    custom = Delimiters("|", ">", "!", "'")
+    text = write_segments([Segment("MSG", ("IT'S|OK!",))], custom, newline=False)
+    assert text == "MSG|IT S OK '"
