@@ -73,7 +73,7 @@ class Invariants:
             self.skipped[expression] = f"uses {unsupported.rstrip('(')}()"
         else:
             try:
-                fn = fhirpathpy.compile(expression, models["r4"], self._options)
+                fn = fhirpathpy.compile(booleanise(expression), models["r4"], self._options)
             except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for parse errors
                 self.skipped[expression] = f"does not compile: {exc}"
         self._compiled[expression] = fn
@@ -138,3 +138,37 @@ def _has_value(inputs: list[Any]) -> list[bool]:
         return [False]
     data = inputs[0].data if isinstance(inputs[0], ResourceNode) else inputs[0]
     return [data is not None and not isinstance(data, dict | list)]
+
+
+_BOOLEAN_OPERATORS = ("implies", "and", "or", "xor")
+
+
+def booleanise(expression: str) -> str:
+    """Append ``.exists()`` to ``where(...)`` results used directly as boolean operands.
+
+    FHIRPath (§5.1.1, singleton evaluation) reads a one-item collection as true in a boolean context;
+    fhirpathpy instead raises "Expected boolean". IG invariants rely on the spec rule (CRD's crd-ci-q2 and
+    crd-ci-q4: ``extension.where(...) implies ...``). An empty collection becomes false instead of empty,
+    which gives the same verdict for ``implies``/``or`` and errs towards failing only for ``empty and true``.
+    """
+    out: list[str] = []
+    i = 0
+    while True:
+        start = expression.find("where(", i)
+        if start < 0:
+            out.append(expression[i:])
+            return "".join(out)
+        depth, j = 0, start + len("where")
+        while j < len(expression):
+            if expression[j] == "(":
+                depth += 1
+            elif expression[j] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        out.append(expression[i : j + 1])
+        rest = expression[j + 1 :].lstrip()
+        if rest.split(" ", 1)[0] in _BOOLEAN_OPERATORS:
+            out.append(".exists()")
+        i = j + 1
