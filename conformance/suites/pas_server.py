@@ -109,6 +109,7 @@ def request_bundle(trace: str, codes: tuple[str, ...] = ("72148",)) -> Json:
             {
                 "resourceType": "Organization",
                 "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}],
+                "active": True,
                 "type": [{"coding": [{"system": X12 + "98", "code": "PR"}]}],
                 "name": "Conformance Payer",
             },
@@ -117,7 +118,8 @@ def request_bundle(trace: str, codes: tuple[str, ...] = ("72148",)) -> Json:
             ids["requestor"],
             {
                 "resourceType": "Organization",
-                "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1417947899"}],
+                "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1417947896"}],
+                "active": True,
                 "type": [{"coding": [{"system": X12 + "98", "code": "X3"}]}],
                 "name": "Conformance Clinic",
             },

@@ -203,3 +203,10 @@ def test_the_suite_fails_a_server_that_accepts_anything() -> None:
         results = run_suite(pas_server.SUITE, Target(client=client))
     assert all(r.outcome in (Outcome.FAIL, Outcome.SKIP) for r in results)
     assert sum(r.outcome is Outcome.FAIL for r in results) == len(results) - 1
+
+
+@pytest.mark.parametrize("version", list(PasVersion))
+def test_the_suites_request_bundles_meet_the_profiles(version: PasVersion, validate: Any) -> None:
+    bundle = pas_server.request_bundle("T1", ("72148", "97110"))
+    assert validate(bundle, version) == []
+    parse_pas_request(bundle, version)
