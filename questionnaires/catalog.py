@@ -53,6 +53,7 @@ class Catalog:
     questionnaires: Mapping[Key, Resource]
     libraries: Mapping[Key, Resource]
     valuesets: Mapping[Key, Resource]
+    codesystems: Mapping[Key, Resource]  # PriorGate's own answer codes (served by read, not in packages)
     # Pre-rendered Questionnaires per DTR version (2.2.0 makes every reference version-specific).
     rendered: Mapping[tuple[DtrVersion, Key], Resource]
     library_keys_by_name: Mapping[tuple[str, str], Key]
@@ -227,6 +228,32 @@ def _versioned_questionnaire(
     return copy
 
 
+def _own_code_problems(valuesets: Mapping[Key, Resource], codesystems: Mapping[Key, Resource]) -> list[Issue]:
+    """Codes our value sets take from our own code systems must exist there, with the same display."""
+    displays: dict[str, dict[str, str]] = {}
+    for (url, _), codesystem in codesystems.items():
+        displays[url] = {c["code"]: c.get("display", "") for c in codesystem.get("concept", [])}
+    issues: list[Issue] = []
+    for valueset in valuesets.values():
+        for include in valueset.get("compose", {}).get("include", []):
+            if not include["system"].startswith(BASE):
+                continue
+            known = displays.get(include["system"])
+            if known is None:
+                issues.append(
+                    Issue(f"ValueSet {valueset['id']}: code system {include['system']} is not loaded")
+                )
+                continue
+            for concept in include.get("concept", []):
+                if known.get(concept["code"]) != concept.get("display", known.get(concept["code"])):
+                    issues.append(
+                        Issue(
+                            f"ValueSet {valueset['id']}: {concept['code']} does not match {include['system']}"
+                        )
+                    )
+    return issues
+
+
 def _item_problem(item: Resource) -> str | None:
     """DTR item rules checkable without a validator: item.text 1..1, dtrq-2 (a choice needs options or a
     value set), dtrq-3 (no quantity without units: we use decimals), sec-4 (nothing prepopulated from the
@@ -255,6 +282,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
     issues: list[Issue] = []
     questionnaires: dict[Key, Resource] = {}
     valuesets: dict[Key, Resource] = {}
+    codesystems: dict[Key, Resource] = {}
     elm_libraries: list[_ElmLibrary] = []
     for path in sorted(root.rglob("*")):
         if path.suffix == ".cql":
@@ -270,10 +298,10 @@ def load_catalog(root: Path | None = None) -> Catalog:
             issues.append(Issue(f"{path.relative_to(root)} is not valid JSON: {exc}", "structure"))
             continue
         kind = resource.get("resourceType")
-        table = {"Questionnaire": questionnaires, "ValueSet": valuesets}.get(kind)
+        table = {"Questionnaire": questionnaires, "ValueSet": valuesets, "CodeSystem": codesystems}.get(kind)
         if table is None or "url" not in resource or "version" not in resource:
             issues.append(
-                Issue(f"{path.relative_to(root)}: expected a Questionnaire or ValueSet with url and version")
+                Issue(f"{path.relative_to(root)}: expected a canonical resource with url and version")
             )
             continue
         key = (resource["url"], resource["version"])
@@ -403,6 +431,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
                 code_key = (coding["system"], coding["code"])
                 focus[code_key] = (*focus.get(code_key, ()), key)
 
+    issues.extend(_own_code_problems(valuesets, codesystems))
     if issues:
         raise OperationOutcomeError(Failure.INTERNAL, tuple(issues))
     # An adaptive form ships the value sets of its static twin up front (DTR spec-29/34 allow it).
@@ -424,6 +453,7 @@ def load_catalog(root: Path | None = None) -> Catalog:
         questionnaires=questionnaires,
         libraries=libraries,
         valuesets=valuesets,
+        codesystems=codesystems,
         rendered=rendered,
         library_keys_by_name=by_name,
         focus=focus,

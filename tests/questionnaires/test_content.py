@@ -133,3 +133,17 @@ def _questionnaires(node: object) -> list[str]:
     if isinstance(node, list):
         return [q for value in node for q in _questionnaires(value)]
     return []
+
+
+def test_own_answer_codes_must_exist_in_the_code_system(tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_ROOT, root)
+    path = root / "home-oxygen" / "ValueSet-oxygen-test-conditions.json"
+    path.write_bytes(path.read_bytes().replace(b'"exertion"', b'"exercise"'))
+    with pytest.raises(OperationOutcomeError, match="oxygen-test-conditions: exercise does not match"):
+        load_catalog(root)
+
+
+def test_answer_code_system_is_loaded(catalog: Catalog) -> None:
+    codesystem = catalog.codesystems[(f"{BASE}/CodeSystem/dtr-answers", "1.0.0")]
+    assert codesystem["count"] == len(codesystem["concept"])
