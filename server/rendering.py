@@ -14,10 +14,13 @@ import orjson
 
 from igs.outcome import Issue, operation_outcome
 from server.fhir_json import loads
+from server.search.query import Shape
 from server.storage.repository import SearchPage, StoredResource, instant
 
 
-def embed(stored: StoredResource, pretty: bool) -> Any:
+def embed(stored: StoredResource, pretty: bool, shape: Shape | None = None) -> Any:
+    if shape is not None and shape.trims:
+        return shape.apply(stored.resource())
     return loads(stored.raw) if pretty else orjson.Fragment(stored.raw)
 
 
@@ -53,7 +56,7 @@ def searchset(page: SearchPage, base: str, *, pretty: bool = False) -> dict[str,
     entries: list[dict[str, Any]] = [
         {
             "fullUrl": f"{base}/{m.resource_type}/{m.id}",
-            "resource": embed(m, pretty),
+            "resource": embed(m, pretty, query.shape),
             "search": {"mode": "match"},
         }
         for m in page.matches

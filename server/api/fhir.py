@@ -20,6 +20,7 @@ from server.capabilities import SYSTEM_INTERACTIONS
 from server.fhir_json import FhirResponse, parse_resource, require_json_answer, require_json_body
 from server.rendering import history, location, searchset, version_headers
 from server.resource_types import RESOURCE_TYPES
+from server.search.query import SHAPING_SUMMARIES, Shape
 from server.services import Services, services
 from server.storage.repository import StoredResource, WriteResult, check_type
 from server.transaction import BundleOptions, run_bundle
@@ -84,6 +85,14 @@ def _written(request: Request, svc: Services, result: WriteResult) -> Response:
 
 
 def _stored(request: Request, stored: StoredResource) -> Response:
+    params = request.query_params
+    summary = params.get("_summary")
+    elements = tuple(e.strip() for e in params.get("_elements", "").split(",") if e.strip())
+    shape = Shape(elements, summary if summary in SHAPING_SUMMARIES else None)
+    if shape.trims:
+        return FhirResponse(
+            shape.apply(stored.resource()), headers=version_headers(stored), pretty=_pretty(request)
+        )
     return FhirResponse(raw=stored.raw, headers=version_headers(stored), pretty=_pretty(request))
 
 

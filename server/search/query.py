@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from igs.outcome import invalid
 from server.search.definitions import ParamType, SearchParam, SearchRegistry
@@ -73,6 +73,49 @@ class Include:
         return f"{self.source_type}:{self.param}{tail}"
 
 
+SHAPING_SUMMARIES: Final = frozenset({"text", "data", "false"})
+SUBSETTED: Final = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+}
+_ALWAYS_KEPT: Final = ("resourceType", "id", "meta")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """``_elements`` and ``_summary=text|data`` (https://hl7.org/fhir/R4/search.html#elements): which
+    top-level elements a returned resource keeps. ``_summary=true`` needs per-type summary flags and is
+    not supported."""
+
+    elements: tuple[str, ...] = ()
+    summary: str | None = None
+
+    @property
+    def trims(self) -> bool:
+        return bool(self.elements) or self.summary in ("text", "data")
+
+    def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource with only the chosen elements, tagged SUBSETTED as the spec requires."""
+        if self.summary == "text":
+            keep = set(_ALWAYS_KEPT) | {"text"}
+            out = {k: v for k, v in resource.items() if k in keep}
+        elif self.elements:
+            keep = set(_ALWAYS_KEPT) | set(self.elements)
+            out = {k: v for k, v in resource.items() if k in keep}
+        else:
+            out = dict(resource)
+        if self.summary == "data":
+            out.pop("text", None)
+        meta = dict(out.get("meta") or {})
+        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+        out["meta"] = meta
+        return out
+
+    def link_params(self) -> list[tuple[str, str]]:
+        pairs = [("_elements", ",".join(self.elements))] if self.elements else []
+        return pairs + ([("_summary", self.summary)] if self.summary else [])
+
+
 @dataclass(frozen=True)
 class SortKey:
     code: str
@@ -90,6 +133,7 @@ class SearchQuery:
     includes: tuple[Include, ...] = ()
     revincludes: tuple[Include, ...] = ()
     summary_count: bool = False
+    shape: Shape = field(default_factory=Shape)
     total: bool = True
     sort: tuple[SortKey, ...] = ()
     ignored: tuple[str, ...] = ()
@@ -103,6 +147,7 @@ class SearchQuery:
             pairs.append(("_sort", ",".join(("-" if k.descending else "") + k.code for k in self.sort)))
         if self.summary_count:
             pairs.append(("_summary", "count"))
+        pairs += self.shape.link_params()
         pairs.append(("_count", str(self.count)))
         chosen = self.offset if offset is None else offset
         if chosen:
@@ -175,6 +220,7 @@ def parse_search(
     count = default_count
     offset = 0
     summary_count = False
+    shape = Shape()
     total = True
     sort: list[SortKey] = []
     for name, raw in pairs:
@@ -191,8 +237,12 @@ def parse_search(
         elif name == "_summary":
             if raw == "count":
                 summary_count = True
-            elif raw != "false":
-                _unknown(f"_summary={raw}", strict, ignored, "only _summary=count is supported")
+            elif raw in SHAPING_SUMMARIES:
+                shape = Shape(shape.elements, raw)
+            else:
+                _unknown(f"_summary={raw}", strict, ignored, "supported: count, text, data, false")
+        elif name == "_elements":
+            shape = Shape(tuple(e.strip() for e in raw.split(",") if e.strip()), shape.summary)
         elif name == "_total":
             if raw not in ("none", "estimate", "accurate"):
                 raise invalid(f"_total must be none, estimate or accurate, not {raw!r}", name)
@@ -216,6 +266,7 @@ def parse_search(
         includes=tuple(includes),
         revincludes=tuple(revincludes),
         summary_count=summary_count,
+        shape=shape,
         total=total,
         sort=tuple(sort),
         ignored=tuple(ignored),

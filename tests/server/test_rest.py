@@ -365,3 +365,26 @@ def test_type_and_system_history(client: TestClient) -> None:
     assert len(recent["entry"]) == 3
     assert_outcome(client.get("/fhir/_history?_since=yesterday"), 400, "_since")
     assert_outcome(client.get("/fhir/NotAType/_history"), 404)
+
+
+def test_elements_and_summary(client: TestClient) -> None:
+    body = {
+        **patient("Shape"),
+        "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
+    }
+    pid = client.post("/fhir/Patient", json=body).json()["id"]
+    trimmed = client.get(f"/fhir/Patient/{pid}?_elements=name").json()
+    assert set(trimmed) == {"resourceType", "id", "meta", "name"}
+    assert trimmed["meta"]["tag"][0]["code"] == "SUBSETTED"
+    assert "text" not in client.get(f"/fhir/Patient/{pid}?_summary=data").json()
+    assert set(client.get(f"/fhir/Patient/{pid}?_summary=text").json()) == {
+        "resourceType",
+        "id",
+        "meta",
+        "text",
+    }
+    found = client.get("/fhir/Patient?family=Shape&_elements=birthDate").json()
+    assert set(found["entry"][0]["resource"]) == {"resourceType", "id", "meta", "birthDate"}
+    assert "_elements=birthDate" in found["link"][0]["url"]
+    full = client.get(f"/fhir/Patient/{pid}").json()
+    assert "tag" not in full["meta"] and "text" in full
