@@ -143,7 +143,10 @@ def _order_codings(order: Resource) -> Iterator[tuple[str, str]]:
 
 
 def _reference(resource: Resource) -> Resource:
-    return {"reference": f"{resource['resourceType']}/{resource.get('id', '')}"}
+    """A reference to the client's copy of a resource it sent us (spec-139); without an id, its type."""
+    if isinstance(resource.get("id"), str) and resource["id"]:
+        return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+    return {"type": resource["resourceType"]}
 
 
 def draft_response(
