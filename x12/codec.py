@@ -67,7 +67,8 @@ def seg(segment_id: str, *elements: str | Sequence[str] | None) -> Segment:
     ]
     while parts and not parts[-1]:
         parts.pop()
-    if _UNSAFE.search("".join(p for p, e in zip(parts, elements, strict=False) if e.__class__ is str)):
+    texts = [e for e in elements if e.__class__ is str]
+    if texts and _UNSAFE.search("".join(texts)):
         parts = [
             p.translate(_CLEAN) if e.__class__ is str else p for p, e in zip(parts, elements, strict=False)
         ]
