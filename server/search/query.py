@@ -118,8 +118,11 @@ class Shape:
 
 @dataclass(frozen=True)
 class SortKey:
+    """One ``_sort`` key; ``param`` is None for the resource columns ``_id`` and ``_lastUpdated``."""
+
     code: str
     descending: bool
+    param: SearchParam | None = None
 
 
 @dataclass(frozen=True)
@@ -250,10 +253,15 @@ def parse_search(
         elif name == "_sort":
             for item in raw.split(","):
                 code = item.lstrip("-")
+                sortable = registry.param(resource_type, code)
                 if code in SORTABLE:
                     sort.append(SortKey(code, item.startswith("-")))
+                elif sortable is not None and sortable.type is not ParamType.REFERENCE:
+                    sort.append(SortKey(code, item.startswith("-"), sortable))
                 else:
-                    _unknown(f"_sort={item}", strict, ignored, "only _id and _lastUpdated are sortable")
+                    _unknown(
+                        f"_sort={item}", strict, ignored, f"{resource_type} cannot be sorted by {code!r}"
+                    )
         else:
             criterion = _criterion(resource_type, name, raw, registry, strict, ignored)
             if criterion is not None:

@@ -37,7 +37,7 @@ from server.storage.schema import (
     resource,
     resource_version,
 )
-from server.storage.search_sql import criterion_clause
+from server.storage.search_sql import criterion_clause, sort_value
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 Clock = Callable[[], datetime]
@@ -476,8 +476,12 @@ class Transaction:
             return SearchPage(query, total, (), (), has_next=False)
         order = []
         for key in query.sort:
-            column = resource.c.resource_id if key.code == ID else resource.c.last_updated
-            order.append(column.desc() if key.descending else column.asc())
+            if key.param is None:
+                column: Any = resource.c.resource_id if key.code == ID else resource.c.last_updated
+                order.append(column.desc() if key.descending else column.asc())
+            else:
+                column = sort_value(key, self._tenant, query.resource_type)
+                order.append((column.desc() if key.descending else column.asc()).nulls_last())
         order.append(resource.c.resource_id.asc())
         rows = self._conn.execute(
             self._current().where(*where).order_by(*order).limit(query.count + 1).offset(query.offset)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, func, not_, or_, select
 
 from igs.outcome import invalid
 from server.search.definitions import ParamType
-from server.search.query import ID, LAST_UPDATED, Criterion, date_prefix
+from server.search.query import ID, LAST_UPDATED, Criterion, SortKey, date_prefix
 from server.search.values import (
     DateRange,
     normalize,
@@ -88,6 +89,29 @@ def _chained_ids(criterion: Criterion, tenant: str, resource_type: str, now: dat
             )
         )
     return _owned(idx_reference, tenant, resource_type, criterion.param.code).where(or_(*targets))
+
+
+def sort_value(key: SortKey, tenant: str, resource_type: str) -> Any:
+    """The value a resource sorts by for a search parameter (https://hl7.org/fhir/R4/search.html#sort):
+    the earliest date or smallest string or code ascending, the latest or largest descending."""
+    assert key.param is not None
+    table = _INDEX_TABLE[key.param.type]
+    if key.param.type is ParamType.DATE:
+        column = func.max(table.c.high) if key.descending else func.min(table.c.low)
+    elif key.param.type is ParamType.STRING:
+        column = func.max(table.c.norm) if key.descending else func.min(table.c.norm)
+    else:
+        column = func.max(table.c.code) if key.descending else func.min(table.c.code)
+    return (
+        select(column)
+        .where(
+            table.c.tenant == tenant,
+            table.c.resource_type == resource_type,
+            table.c.resource_id == resource.c.resource_id,
+            table.c.param == key.param.code,
+        )
+        .scalar_subquery()
+    )
 
 
 def _token_clause(table: Table, criterion: Criterion, value: str, now: datetime) -> ColumnElement[bool]:

@@ -277,3 +277,25 @@ def test_chained_search(repository: Repository) -> None:
     assert ("patient.identifier", "urn:test:mrn|Chain") in query.link_params()
     with pytest.raises(OperationOutcomeError):
         repository.parse_search("Claim", [("patient.nonsense", "x")], strict=True)
+
+
+def test_sort_by_parameters(repository: Repository) -> None:
+    made = {}
+    for family, born in (("Cole", "1990-01-01"), ("Abel", "1970-01-01"), ("Bose", "1980-01-01")):
+        made[family] = repository.create("Patient", {**patient(family), "birthDate": born}).stored.id
+    repository.create("Patient", {"resourceType": "Patient", "identifier": [{"value": "nobody"}]})
+
+    def order(sort: str) -> list[str]:
+        query = repository.parse_search(
+            "Patient", [("_sort", sort), ("identifier", "urn:test:mrn|")], strict=True
+        )
+        return [m.id for m in repository.search(query).matches]
+
+    assert order("family") == [made["Abel"], made["Bose"], made["Cole"]]
+    assert order("-birthdate") == [made["Cole"], made["Bose"], made["Abel"]]
+    assert order("-_lastUpdated") == [made["Bose"], made["Abel"], made["Cole"]]
+    everyone = repository.parse_search("Patient", [("_sort", "birthdate")])
+    assert len(repository.search(everyone).matches) == 4  # the one without a birthDate sorts last
+    assert repository.search(everyone).matches[-1].resource()["identifier"][0]["value"] == "nobody"
+    with pytest.raises(OperationOutcomeError):
+        repository.parse_search("Patient", [("_sort", "organization")], strict=True)
