@@ -11,8 +11,9 @@ Everything except ``dependencies`` and ``router`` is framework-free. The app wir
 4. guard the whole FHIR API with ``app.add_middleware(FhirScopeGuard)`` (401/403 before any route;
    transactions check entries with ``bundle_requirements`` + ``authorize``), and other routes with
    ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` / ``authenticated``;
-5. filter storage with ``tenancy.read_filter`` / ``ensure_readable``; record ``audit.audit_*`` events;
-   refuse oversized JSON with ``limits.check_json``.
+5. filter storage with ``tenancy.read_filter`` / ``ensure_readable``; record AuditEvents with
+   ``app.add_middleware(AuditTrail, sink=..., source=..., now=...)`` (added after the guard) or the
+   ``audit_*`` builders; refuse oversized JSON with ``limits.check_json``.
 """
 
 from server.security.assertions import (
