@@ -151,6 +151,9 @@ class StoredAuthorization:
             if member.provider is not None:
                 providers.extend(member.provider.identifiers)
         numbers = [n for n in (decision.pre_auth_ref, *(i.authorization_number for i in decision.items)) if n]
+        numbers.extend(
+            n for n in (request.authorization_number, request.administration_reference_number) if n
+        )
         for item in request.items:
             numbers.extend(n for n in (item.authorization_number, item.administration_reference_number) if n)
         items = tuple(

@@ -165,6 +165,8 @@ class PasRequest:
     items: tuple[RequestItem, ...]
     supporting_info: tuple[SupportingInfo, ...]
     transmission: TransmissionIds | None
+    authorization_number: str | None  # Claim-level REF*BB (2.2): the authorization updated
+    administration_reference_number: str | None  # Claim-level REF*NT (2.2)
     index: BundleIndex = field(repr=False, compare=False, hash=False)
 
     @property
@@ -287,6 +289,8 @@ def parse_pas_request(bundle: Any, version: PasVersion) -> PasRequest:
         items=items,
         supporting_info=supporting,
         transmission=_transmission(c),
+        authorization_number=_str(ext_value(c, urls.EXT_AUTHORIZATION_NUMBER)),
+        administration_reference_number=_str(ext_value(c, urls.EXT_ADMINISTRATION_REFERENCE_NUMBER)),
         index=index,
     )
 

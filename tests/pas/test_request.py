@@ -261,3 +261,13 @@ def test_invalid_service_dates_are_rejected(minimal: Json, bad: Json) -> None:
         parse_pas_request(minimal, PasVersion.V2_2_1)
     assert exc.value.failure is Failure.UNPROCESSABLE
     assert _issues(exc)[0].startswith("Bundle.entry[0].resource.item[0].serviced")
+
+
+def test_claim_level_authorization_numbers(minimal: Json) -> None:
+    pas = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+    minimal["entry"][0]["resource"]["extension"] = [
+        {"url": pas + "extension-authorizationNumber", "valueString": "BB-1"},
+        {"url": pas + "extension-administrationReferenceNumber", "valueString": "NT-1"},
+    ]
+    request = parse_pas_request(minimal, PasVersion.V2_2_1)
+    assert (request.authorization_number, request.administration_reference_number) == ("BB-1", "NT-1")
