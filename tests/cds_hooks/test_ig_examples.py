@@ -76,6 +76,52 @@ def test_ig_example_request_gets_a_conforming_response(
     enabled = request.get("extension", {}).get("davinci-crd.configuration", {}).get("coverage-info", True)
     if hook in PRIMARY and enabled:
         assert body["systemActions"], "coverage information for each in-scope order"
+    validator = _validator(kit)
+    originals = {f"{r['resourceType']}/{r.get('id')}": r for r in _request_resources(request, crd)}
     for action in body.get("systemActions", []):
-        [ext] = [e for e in action["resource"]["extension"] if e["url"] == EXT_COVERAGE_INFORMATION]
+        resource = action["resource"]
+        [ext] = [e for e in resource["extension"] if e["url"] == EXT_COVERAGE_INFORMATION]
         assert coverage_information_problems(ext, version) == []
+        profile = _profile(resource)
+        original = originals[f"{resource['resourceType']}/{resource.get('id')}"]
+        before = {
+            i.diagnostics for i in validator.validate(original, profile) if i.severity in ("error", "fatal")
+        }
+        after = [
+            i.diagnostics for i in validator.validate(resource, profile) if i.severity in ("error", "fatal")
+        ]
+        assert [d for d in after if d not in before] == []
+
+
+_VALIDATOR: dict[str, Any] = {}
+
+
+def _validator(kit: ModuleType) -> Any:
+    if not _VALIDATOR:
+        from igs import Validator, load_registry
+
+        registry = load_registry(kit.ig_dir())
+        [package] = [
+            p
+            for p in registry.packages
+            if p.name == "hl7.fhir.us.davinci-crd" and p.version.startswith("2.2")
+        ]
+        _VALIDATOR["v"] = Validator(registry, package=package)
+    return _VALIDATOR["v"]
+
+
+def _profile(resource: dict[str, Any]) -> str:
+    base = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/"
+    if resource["resourceType"] == "Appointment":
+        return base + (
+            "profile-appointment-with-order" if resource.get("basedOn") else "profile-appointment-no-order"
+        )
+    return base + f"profile-{resource['resourceType'].lower()}"
+
+
+def _request_resources(request: dict[str, Any], crd: Any) -> list[dict[str, Any]]:
+    from cds_hooks.prefetch import walk_resources
+
+    found = list(walk_resources(list(request["context"].values())))
+    found += list(walk_resources(list((request.get("prefetch") or {}).values())))
+    return found + list(crd.fhir.resources.values())
