@@ -23,7 +23,20 @@ from fhirpathpy.models import models
 # left out; txt-1/txt-2 need htmlChecks(); bdl-3/bdl-4 (entry.request/response by Bundle type) are native
 # because fhirpathpy takes milliseconds to run entry.all() over a whole Bundle.
 NATIVE_KEYS = frozenset(
-    {"ele-1", "ext-1", "ref-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6", "txt-1", "txt-2"}
+    {
+        "ele-1",
+        "ext-1",
+        "ref-1",
+        "dom-2",
+        "dom-3",
+        "dom-4",
+        "dom-5",
+        "dom-6",
+        "txt-1",
+        "txt-2",
+        "bdl-3",
+        "bdl-4",
+    }
 )
 UNSUPPORTED_FUNCTIONS = ("memberOf(", "conformsTo(", "htmlChecks(", "defineVariable(", "lowBoundary(")
 

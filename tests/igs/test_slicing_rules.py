@@ -199,3 +199,21 @@ def test_unknown_element_and_array_shape(validator: Validator) -> None:
     errors = _errors(validator, _basic(bogus=1, code=[{"text": "x"}]))
     assert ("Basic.bogus", "Unknown element 'bogus'") in errors
     assert ("Basic.code", "code must not be an array") in errors
+
+
+def test_native_bundle_invariants(validator: Validator) -> None:
+    entry = {"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Basic", "code": {"text": "x"}}}
+    collection = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{**entry, "request": {"method": "GET", "url": "Basic"}}],
+    }
+    errors = [
+        (i.expression[0], i.diagnostics[:5]) for i in validator.validate(collection) if i.severity == "error"
+    ]
+    assert ("Bundle.entry[0]", "bdl-3") in errors
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+    errors = [
+        (i.expression[0], i.diagnostics[:5]) for i in validator.validate(transaction) if i.severity == "error"
+    ]
+    assert ("Bundle.entry[0]", "bdl-3") in errors
