@@ -152,7 +152,7 @@ def _execute(
             if match is not None:
                 tx.delete(resource_type, match.id)
         elif len(path) == 2:
-            tx.delete(resource_type, path[1])
+            tx.delete(resource_type, path[1], if_match=entry.if_match)
         else:
             raise invalid(f"DELETE {entry.url!r} must name Type/id")
         return {"response": {"status": _status(204)}}

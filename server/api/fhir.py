@@ -289,9 +289,10 @@ async def update(resource_type: str, resource_id: str, request: Request, svc: Sv
 
 
 @router.delete("/{resource_type}/{resource_id}")
-async def delete(resource_type: str, resource_id: str, svc: Svc) -> Response:
+async def delete(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
     """delete (https://hl7.org/fhir/R4/http.html#delete): 204, also when already deleted."""
-    stored = await run_in_threadpool(svc.repository.delete, resource_type, resource_id)
+    if_match = request.headers.get("if-match")
+    stored = await run_in_threadpool(svc.repository.delete, resource_type, resource_id, if_match=if_match)
     headers = {"ETag": stored.etag} if stored is not None else None
     return Response(status_code=204, headers=headers)
 

@@ -301,13 +301,22 @@ class Transaction:
         stored = self._write_version(resource_type, resource_id, body, version + 1, "update")
         return WriteResult(stored, created=deleted)
 
-    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        """delete (https://hl7.org/fhir/R4/http.html#delete); None when it was already deleted."""
+    def delete(
+        self, resource_type: str, resource_id: str, *, if_match: str | None = None
+    ) -> StoredResource | None:
+        """delete (https://hl7.org/fhir/R4/http.html#delete); None when it was already deleted.
+        ``if_match`` makes it version-aware (https://hl7.org/fhir/R4/http.html#concurrency)."""
         check_type(resource_type)
         current = self._locked_version(resource_type, resource_id)
         if current is None:
             raise not_found(f"{resource_type}/{resource_id} is not known")
         version, deleted = current
+        if if_match is not None and parse_etag(if_match) != version:
+            raise OperationOutcomeError.of(
+                Failure.PRECONDITION_FAILED,
+                f"{resource_type}/{resource_id} is at version {version}, not {if_match} (If-Match)",
+                code="conflict",
+            )
         if deleted:
             return None
         stamp = self._repo.stamp()
@@ -613,9 +622,9 @@ class Repository:
         with self.writing() as tx:
             return tx.update(resource_type, resource_id, body, **kwargs)
 
-    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
+    def delete(self, resource_type: str, resource_id: str, **kwargs: Any) -> StoredResource | None:
         with self.writing() as tx:
-            return tx.delete(resource_type, resource_id)
+            return tx.delete(resource_type, resource_id, **kwargs)
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
         with self.reading() as tx:

@@ -388,3 +388,9 @@ def test_elements_and_summary(client: TestClient) -> None:
     assert "_elements=birthDate" in found["link"][0]["url"]
     full = client.get(f"/fhir/Patient/{pid}").json()
     assert "tag" not in full["meta"] and "text" in full
+
+
+def test_version_aware_delete(client: TestClient) -> None:
+    pid = client.post("/fhir/Patient", json=patient("VDel")).json()["id"]
+    assert_outcome(client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"7"'}), 412, "version 1")
+    assert client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"1"'}).status_code == 204
