@@ -338,10 +338,15 @@ class CdsServices:
                 )
 
     def _validate_incoming(self, resource: Mapping[str, Any], where: str) -> None:
-        if self._validator is None:
+        """Draft orders must meet their CRD request profile (CRD hook-20/21); a violation is 422 (hook-14)."""
+        if self._validator is None or resource.get("resourceType") not in REQUEST_TYPES:
             return
         profile = CRD_PROFILE_BASE + f"profile-{str(resource.get('resourceType')).lower()}"
-        errors = [i for i in self._validator(resource, profile) if i.severity in ("error", "fatal")]
+        errors = [
+            Issue(f"{where}: {i.diagnostics}", i.code, i.severity, i.expression, i.details)
+            for i in self._validator(resource, profile)
+            if i.severity in ("error", "fatal")
+        ]
         if errors:
             raise OperationOutcomeError(Failure.UNPROCESSABLE, tuple(errors))
 

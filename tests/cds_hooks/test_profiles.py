@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cds_hooks.urls import CRD_PROFILE_BASE, EXT_COVERAGE_INFORMATION
+from igs.outcome import OperationOutcomeError
 
 ORDER_TYPES = [
     "ServiceRequest",
@@ -76,3 +77,25 @@ def test_returned_order_validates_against_its_crd_profile(
     ]
     assert errors == []
     assert kit.coverage_information(action["resource"])["coverage-assertion-id"]
+
+
+@pytest.mark.igs
+def test_injected_validator_turns_profile_violations_into_422(
+    policies: Any, fhir: Any, keys: Any, kit: ModuleType
+) -> None:
+    import httpx
+
+    from cds_hooks import CdsServices
+
+    validator, examples = _validators(kit)["2.2.0"]
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fhir.handler))
+    services = CdsServices(policies, http_client=client, now=lambda: kit.NOW, validator=validator.validate)
+    order = _recode(examples["example/ServiceRequest-example.json"], kit)
+    result = kit.run(services.call("order-sign-crd", kit.order_sign(order)))
+    assert result.response["systemActions"]
+    broken = copy.deepcopy(order)
+    broken["intent"] = "not-an-intent"
+    with pytest.raises(OperationOutcomeError) as err:
+        kit.run(services.call("order-sign-crd", kit.order_sign(broken)))
+    assert err.value.failure.value == "unprocessable"
+    assert "context.draftOrders.entry[0].resource" in err.value.message
