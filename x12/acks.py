@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 
 from igs.outcome import Issue
 from x12.codec import Delimiters, Segment, read_delimiters, seg, tokenize
@@ -17,40 +18,48 @@ from x12.validate import Finding, check_transaction
 
 X231 = "005010X231A1"
 # TA1 note codes (I18) for the envelope errors the parser reports.
-TA1_NOTES = {
-    "000": "No error",
-    "001": "The Interchange Control Number in the Header and Trailer Do Not Match",
-    "014": "Invalid Interchange Date Value",
-    "015": "Invalid Interchange Time Value",
-    "018": "Invalid Interchange Control Number Value",
-    "020": "Invalid Test Indicator Value",
-    "021": "Invalid Number of Included Groups Value",
-    "022": "Invalid Control Structure",
-    "023": "Improper (Premature) End-of-File (Transmission)",
-    "024": "Invalid Interchange Content (e.g., Invalid GS Segment)",
-    "026": "Invalid Data Element Separator",
-    "027": "Invalid Component Element Separator",
-}
-IK304 = {
-    "2": "Unexpected segment",
-    "3": "Required Segment Missing",
-    "5": "Segment Exceeds Maximum Use",
-    "8": "Segment Has Data Element Errors",
-}
-IK403 = {
-    "1": "Required Data Element Missing",
-    "4": "Data Element Too Short",
-    "5": "Data Element Too Long",
-    "6": "Invalid Character In Data Element",
-    "7": "Invalid Code Value",
-    "8": "Invalid Date",
-    "9": "Invalid Time",
-}
-IK502 = {
-    "3": "Transaction Set Control Number in Header and Trailer Do Not Match",
-    "4": "Number of Included Segments Does Not Match Actual Count",
-    "5": "One or More Segments in Error",
-}
+TA1_NOTES = MappingProxyType(
+    {
+        "000": "No error",
+        "001": "The Interchange Control Number in the Header and Trailer Do Not Match",
+        "014": "Invalid Interchange Date Value",
+        "015": "Invalid Interchange Time Value",
+        "018": "Invalid Interchange Control Number Value",
+        "020": "Invalid Test Indicator Value",
+        "021": "Invalid Number of Included Groups Value",
+        "022": "Invalid Control Structure",
+        "023": "Improper (Premature) End-of-File (Transmission)",
+        "024": "Invalid Interchange Content (e.g., Invalid GS Segment)",
+        "026": "Invalid Data Element Separator",
+        "027": "Invalid Component Element Separator",
+    }
+)
+IK304 = MappingProxyType(
+    {
+        "2": "Unexpected segment",
+        "3": "Required Segment Missing",
+        "5": "Segment Exceeds Maximum Use",
+        "8": "Segment Has Data Element Errors",
+    }
+)
+IK403 = MappingProxyType(
+    {
+        "1": "Required Data Element Missing",
+        "4": "Data Element Too Short",
+        "5": "Data Element Too Long",
+        "6": "Invalid Character In Data Element",
+        "7": "Invalid Code Value",
+        "8": "Invalid Date",
+        "9": "Invalid Time",
+    }
+)
+IK502 = MappingProxyType(
+    {
+        "3": "Transaction Set Control Number in Header and Trailer Do Not Match",
+        "4": "Number of Included Segments Does Not Match Actual Count",
+        "5": "One or More Segments in Error",
+    }
+)
 
 
 def _ta1_note(error: X12Error) -> str:

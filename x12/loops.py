@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from x12.codec import Segment
 from x12.errors import X12Error
 
-HL_LEVEL_LOOPS = {"20": "2000A", "21": "2000B", "22": "2000C", "23": "2000D", "EV": "2000E", "SS": "2000F"}
-LOOP_PARENT_LEVELS = {
-    "2000A": (),
-    "2000B": ("2000A",),
-    "2000C": ("2000B",),
-    "2000D": ("2000C",),
-    "2000E": ("2000C", "2000D"),
-    "2000F": ("2000E",),
-}
+HL_LEVEL_LOOPS = MappingProxyType(
+    {"20": "2000A", "21": "2000B", "22": "2000C", "23": "2000D", "EV": "2000E", "SS": "2000F"}
+)
+LOOP_PARENT_LEVELS = MappingProxyType(
+    {
+        "2000A": (),
+        "2000B": ("2000A",),
+        "2000C": ("2000B",),
+        "2000D": ("2000C",),
+        "2000E": ("2000C", "2000D"),
+        "2000F": ("2000E",),
+    }
+)
 # 2000E name loops: 2010EA patient event provider, 2010EB transport, 2010EC other UMO (by NM101).
 EVENT_TRANSPORT_ENTITIES = frozenset({"45", "FS", "ND", "PW", "R3"})
 EVENT_OTHER_UMO_ENTITIES = frozenset({"L5"})

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from x12.envelope import ControlNumbers, Party, build_interchange, parse_interchange, serialize
 from x12.errors import X12Error
@@ -45,14 +46,16 @@ class Decision:
 Decide = Callable[[Authorization, Service], Decision]
 
 # Procedure or service-type codes with a fixed simulated decision (everything else is approved).
-CODE_DECISIONS: dict[str, Decision] = {
-    "33510": Decision("A4", message="Pended for clinical review - send the operative plan"),
-    "B4185": Decision(
-        "A3", message="Denied - not medically necessary under the plan's enteral nutrition policy"
-    ),
-    "97110": Decision("A6", quantity="6", message="Modified - 6 therapy units authorized"),
-    "99499": Decision("AAA", reason="AG"),
-}
+CODE_DECISIONS = MappingProxyType(
+    {
+        "33510": Decision("A4", message="Pended for clinical review - send the operative plan"),
+        "B4185": Decision(
+            "A3", message="Denied - not medically necessary under the plan's enteral nutrition policy"
+        ),
+        "97110": Decision("A6", quantity="6", message="Modified - 6 therapy units authorized"),
+        "99499": Decision("AAA", reason="AG"),
+    }
+)
 MARKER = "X12-DECISION:"
 PAYER_TRACE_ORIGINATOR = "9PRIORGATE"
 

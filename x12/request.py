@@ -7,6 +7,7 @@ Spec: PAS IG "Mapping to X12" and the extension definitions listed in the PAS re
 from __future__ import annotations
 
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from x12 import urls
@@ -50,37 +51,49 @@ from x12.model import (
 from x12.x217 import to_segments
 
 X12 = urls.x12_system
-PROCEDURE_QUALIFIERS = {urls.CPT: "HC", urls.HCPCS: "HC", urls.HCPCS_HTTPS: "HC", urls.NDC: "N4"}
+PROCEDURE_QUALIFIERS = MappingProxyType(
+    {urls.CPT: "HC", urls.HCPCS: "HC", urls.HCPCS_HTTPS: "HC", urls.NDC: "N4"}
+)
 UMO_ENTITY_CODES = frozenset({"X3", "PR", "2B", "36", "FA", "P5"})
-GENDER = {"male": "M", "female": "F", "unknown": "U", "other": "U"}
-RELATIONSHIP = {"spouse": "01", "child": "19", "parent": "32", "common": "53", "other": "G8", "injured": "G8"}
+GENDER = MappingProxyType({"male": "M", "female": "F", "unknown": "U", "other": "U"})
+RELATIONSHIP = MappingProxyType(
+    {"spouse": "01", "child": "19", "parent": "32", "common": "53", "other": "G8", "injured": "G8"}
+)
 # FHIR diagnosis type -> HI qualifier (ICD-10-CM, ICD-9-CM): principal, admitting, reason for visit, other.
-DIAGNOSIS_QUALIFIERS = {
-    "principal": ("ABK", "BK"),
-    "admitting": ("ABJ", "BJ"),
-    "patientreasonforvisit": ("APR", "PR"),
-    "other": ("ABF", "BF"),
-}
-SUPPORTING_DATE_QUALIFIERS = {"patientEvent": "AAH", "admissionDates": "435", "dischargeDates": "096"}
-UNIT_BASIS = {"d": "DA", "day": "DA", "days": "DA", "min": "MJ", "minute": "MJ", "minutes": "MJ"}
-HSD_QUANTITY = {
-    "visit": "VS",
-    "visits": "VS",
-    "d": "DY",
-    "day": "DY",
-    "days": "DY",
-    "h": "HS",
-    "hour": "HS",
-    "hours": "HS",
-    "mo": "MN",
-    "month": "MN",
-    "months": "MN",
-    "unit": "FL",
-    "units": "FL",
-    "1": "FL",
-}
-HSD_PERIOD = {"h": "6", "d": "7", "wk": "35", "mo": "34", "a": "21"}
-ACCIDENT_CAUSES = {"MVA": "AA", "WPA": "EM"}
+DIAGNOSIS_QUALIFIERS = MappingProxyType(
+    {
+        "principal": ("ABK", "BK"),
+        "admitting": ("ABJ", "BJ"),
+        "patientreasonforvisit": ("APR", "PR"),
+        "other": ("ABF", "BF"),
+    }
+)
+SUPPORTING_DATE_QUALIFIERS = MappingProxyType(
+    {"patientEvent": "AAH", "admissionDates": "435", "dischargeDates": "096"}
+)
+UNIT_BASIS = MappingProxyType(
+    {"d": "DA", "day": "DA", "days": "DA", "min": "MJ", "minute": "MJ", "minutes": "MJ"}
+)
+HSD_QUANTITY = MappingProxyType(
+    {
+        "visit": "VS",
+        "visits": "VS",
+        "d": "DY",
+        "day": "DY",
+        "days": "DY",
+        "h": "HS",
+        "hour": "HS",
+        "hours": "HS",
+        "mo": "MN",
+        "month": "MN",
+        "months": "MN",
+        "unit": "FL",
+        "units": "FL",
+        "1": "FL",
+    }
+)
+HSD_PERIOD = MappingProxyType({"h": "6", "d": "7", "wk": "35", "mo": "34", "a": "21"})
+ACCIDENT_CAUSES = MappingProxyType({"MVA": "AA", "WPA": "EM"})
 
 
 def _identifier_value(resource: Json, system: str | None = None) -> str:

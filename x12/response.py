@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from x12 import urls
@@ -23,21 +24,23 @@ from x12.x217 import read_authorization
 X12 = urls.x12_system
 _URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 QUESTIONNAIRE_LOINC = "102089-0"  # PAS ainfo-2: "payer questionnaire"
-PROCEDURE_SYSTEMS = {"HC": urls.HCPCS, "N4": urls.NDC}
+PROCEDURE_SYSTEMS = MappingProxyType({"HC": urls.HCPCS, "N4": urls.NDC})
 PAS_VERSIONS = ("2.0.1", "2.2.1")
 # Where an AAA in each loop points in the request Bundle (errorPath), when we know it.
-LOOP_TARGETS = {
-    "2000A": "insurer",
-    "2010A": "insurer",
-    "2000B": "provider",
-    "2010B": "provider",
-    "2000C": "subscriber",
-    "2010C": "subscriber",
-    "2000D": "patient",
-    "2010D": "patient",
-    "2000E": "claim",
-    "2010EA": "claim",
-}
+LOOP_TARGETS = MappingProxyType(
+    {
+        "2000A": "insurer",
+        "2010A": "insurer",
+        "2000B": "provider",
+        "2010B": "provider",
+        "2000C": "subscriber",
+        "2010C": "subscriber",
+        "2000D": "patient",
+        "2010D": "patient",
+        "2000E": "claim",
+        "2010EA": "claim",
+    }
+)
 
 
 def _coding(element: str, code: str) -> Json:
