@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from igs.invariants import NATIVE_KEYS, Invariants
+from igs.invariants import NATIVE_KEYS, Invariants, native_check
 from igs.outcome import Issue, Severity, operation_outcome
 from igs.packages import Package
 from igs.registry import Registry
@@ -1086,13 +1086,18 @@ class Validator:
             return
         type_path = node.path if node.plan.root is not node or node.plan.kind == "resource" else type_code
         for c in constraints:
-            holds = self.invariants.holds(
-                c.expression,
-                value,
-                type_path,
-                run.resource,
-                run.root,
-                lambda ref: _resolve_in_bundle(run.bundle, ref),
+            native = native_check(c.key, c.expression)
+            holds = (
+                native(value)
+                if native is not None
+                else self.invariants.holds(
+                    c.expression,
+                    value,
+                    type_path,
+                    run.resource,
+                    run.root,
+                    lambda ref: _resolve_in_bundle(run.bundle, ref),
+                )
             )
             if holds is False:
                 severity: Severity = "error" if c.severity == "error" else "warning"

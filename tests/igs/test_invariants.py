@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from igs.invariants import Invariants, booleanise
+import pytest
+
+from igs.invariants import Invariants, booleanise, native_check, npi_check_digit
+from igs.registry import Registry
 
 
 def test_booleanise_only_touches_where_used_as_boolean() -> None:
@@ -45,3 +48,23 @@ def test_context_free_results_are_memoised_per_focus() -> None:
     assert invariants.holds(expression, period, "Period", {}, {}, None) is False
     assert invariants.holds(expression, {"start": "2024-01-01"}, "Period", {}, {}, None) is True
     assert invariants.holds(expression, period, "Period", {}, {}, None) is False
+
+
+@pytest.mark.igs
+def test_native_npi_check_agrees_with_the_us_core_fhirpath(registry: Registry) -> None:
+    sd = registry.resolve("http://hl7.org/fhir/us/core/StructureDefinition/us-core-practitioner|6.1.0")
+    assert sd is not None
+    expression = next(
+        c["expression"]
+        for e in sd["snapshot"]["element"]
+        for c in e.get("constraint", ())
+        if c["key"] == "us-core-17"
+    )
+    native = native_check("us-core-17", expression)
+    assert native is npi_check_digit
+    invariants = Invariants(memo_size=0)
+    for npi in ("1234567893", "1234567890", "9941339108", "9941339100", "1538269431", "1538269432", "123"):
+        identifier = {"system": "http://hl7.org/fhir/sid/us-npi", "value": npi}
+        expected = invariants.holds(expression, identifier, "Identifier", {}, {}, None)
+        assert native(identifier) is (expected is not False), npi
+    assert npi_check_digit({"value": "1234567893"}) and not npi_check_digit({"value": "1234567890"})
