@@ -10,6 +10,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from igs.outcome import Failure, OperationOutcomeError
 from x12 import urls
 from x12.codec import DEFAULT_DELIMITERS, Delimiters
 from x12.envelope import ControlNumbers, Party, build_interchange, serialize
@@ -48,6 +49,7 @@ from x12.model import (
     Trace,
     UtilizationManagement,
 )
+from x12.validate import validate_278
 from x12.x217 import to_segments
 
 X12 = urls.x12_system
@@ -684,12 +686,14 @@ def bundle_to_278_request(
     now: datetime,
     usage: str = "P",
     delimiters: Delimiters = DEFAULT_DELIMITERS,
+    check: bool = False,
 ) -> str:
     """Translate a PAS request Bundle into a complete 005010X217 278 request interchange.
 
     Spec: PAS IG (Claim/$submit) and 005010X217 section 2.3. ISA06/ISA08 and GS02/GS03 come from the
     Claim's transmissionIdentifiers extension (else the requester NPI and the payer id); ``now`` dates the
-    envelope; BHT04/BHT05 come from ``Bundle.timestamp``.
+    envelope; BHT04/BHT05 come from ``Bundle.timestamp``. With ``check=True`` the result is held to the
+    TR3 rules (:func:`x12.validate.validate_278`) and a violation raises ``Failure.UNPROCESSABLE``.
     """
     with bundle_shape():
         mapper = _Mapper(bundle)
@@ -704,4 +708,10 @@ def bundle_to_278_request(
         usage=usage,
         delimiters=delimiters,
     )
-    return serialize(interchange)
+    text_ = serialize(interchange)
+    if check:
+        issues = validate_278(text_)
+        if issues:
+            # The Bundle was readable but yields a 278 the TR3 rules reject (e.g. a short TRN03).
+            raise OperationOutcomeError(Failure.UNPROCESSABLE, tuple(issues))
+    return text_

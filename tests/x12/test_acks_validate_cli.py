@@ -161,3 +161,18 @@ def test_cli_inquiry_response(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == 0
     bundle = json.loads(capsys.readouterr().out)
     assert bundle["meta"]["profile"][0].endswith("profile-pas-inquiry-response-bundle")
+
+
+def test_check_holds_generated_278s_to_the_tr3(now: datetime) -> None:
+    from decimal import Decimal
+
+    from igs.outcome import Failure, OperationOutcomeError
+    from x12 import bundle_to_278_request
+
+    bundle = json.loads((GOLDEN / "approval" / "request.json").read_text("utf-8"), parse_float=Decimal)
+    assert bundle_to_278_request(bundle, control=ControlNumbers(), now=now, check=True)
+    bundle["entry"][0]["resource"]["identifier"][0]["assigner"]["identifier"]["value"] = "SHORT"
+    with pytest.raises(OperationOutcomeError) as caught:
+        bundle_to_278_request(bundle, control=ControlNumbers(), now=now, check=True)
+    assert caught.value.failure is Failure.UNPROCESSABLE
+    assert "element TRN03: length 5 outside 10..10" in caught.value.message
