@@ -24,6 +24,7 @@ from x12.envelope import (
     serialize,
 )
 from x12.errors import X12Error
+from x12.exchange import Exchange, exchange_with_simulated_payer
 from x12.inquiry import inquiry_authorization, inquiry_bundle_to_278_request
 from x12.loops import Loop, Transaction278, parse_loops
 from x12.model import X215, X217, Authorization
@@ -41,6 +42,7 @@ __all__ = [
     "ControlNumbers",
     "Decision",
     "Delimiters",
+    "Exchange",
     "FunctionalGroup",
     "Interchange",
     "Loop",
@@ -55,6 +57,7 @@ __all__ = [
     "bundle_to_278_request",
     "check_interchange",
     "default_decision",
+    "exchange_with_simulated_payer",
     "generate_999",
     "generate_ta1",
     "inquiry_authorization",

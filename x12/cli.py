@@ -20,6 +20,7 @@ from typing import Any
 
 from igs.outcome import OperationOutcomeError
 from x12.envelope import ControlNumbers, parse_interchange
+from x12.exchange import exchange_with_simulated_payer
 from x12.inquiry import inquiry_bundle_to_278_request
 from x12.request import bundle_to_278_request
 from x12.response import inquiry_response_278_to_bundle, response_278_to_bundle
@@ -58,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     frm.add_argument("--inquiry", action="store_true", help="the 278 is an X215 inquiry response")
     val = sub.add_parser("validate", help="check a 278 against the envelope and TR3 rules")
     val.add_argument("file")
+    sim = sub.add_parser("simulate", help="send a PAS Bundle through the simulated X12 payer")
+    sim.add_argument("bundle")
+    sim.add_argument("--inquiry", action="store_true")
+    sim.add_argument("--pas", default="2.2.1", choices=["2.0.1", "2.2.1"])
+    sim.add_argument("--show-x12", action="store_true", help="print both 278s to stderr")
     return parser
 
 
@@ -71,6 +77,18 @@ def main(argv: list[str]) -> int:
             control = ControlNumbers(args.control, args.control, 1)
             translate = inquiry_bundle_to_278_request if args.inquiry else bundle_to_278_request
             sys.stdout.write(translate(bundle, control=control, now=now))
+            return 0
+        if args.command == "simulate":
+            exchange = exchange_with_simulated_payer(
+                _load_json(args.bundle),
+                now=now,
+                control=ControlNumbers(),
+                pas_version=args.pas,
+                inquiry=args.inquiry,
+            )
+            if args.show_x12:
+                sys.stderr.write(exchange.request_278 + "\n" + exchange.response_278)
+            print(json.dumps(exchange.response_bundle, indent=2, default=_default))
             return 0
         text = Path(args.file).read_text("utf-8")
         if args.command == "validate":

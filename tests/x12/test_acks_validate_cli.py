@@ -176,3 +176,15 @@ def test_check_holds_generated_278s_to_the_tr3(now: datetime) -> None:
         bundle_to_278_request(bundle, control=ControlNumbers(), now=now, check=True)
     assert caught.value.failure is Failure.UNPROCESSABLE
     assert "element TRN03: length 5 outside 10..10" in caught.value.message
+
+
+def test_cli_simulate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", str(GOLDEN / "denial" / "request.json"), "--show-x12"]) == 0
+    captured = capsys.readouterr()
+    bundle = json.loads(captured.out)
+    item = bundle["entry"][0]["resource"]["item"][0]
+    assert (
+        item["adjudication"][0]["extension"][0]["extension"][-1]["valueCodeableConcept"]["coding"][0]["code"]
+        == "A3"
+    )
+    assert "BHT*0007*11*TX-DENIAL" in captured.err
