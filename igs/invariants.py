@@ -20,23 +20,11 @@ from fhirpathpy.models import models
 
 # ele-1 (has value or children), ext-1 (value xor extensions) and ref-1 (contained target) are structural
 # checks done natively; dom-3 (contained referenced) and dom-6 (narrative, best practice) are approximated or
-# left out; txt-1/txt-2 need htmlChecks(); bdl-3/bdl-4 (entry.request/response by Bundle type) are native
-# because fhirpathpy takes milliseconds to run entry.all() over a whole Bundle.
+# left out; txt-1/txt-2 need htmlChecks(); the Bundle invariants are native because fhirpathpy takes
+# milliseconds to run entry.all()/isDistinct() over a whole Bundle.
 NATIVE_KEYS = frozenset(
-    {
-        "ele-1",
-        "ext-1",
-        "ref-1",
-        "dom-2",
-        "dom-3",
-        "dom-4",
-        "dom-5",
-        "dom-6",
-        "txt-1",
-        "txt-2",
-        "bdl-3",
-        "bdl-4",
-    }
+    {"ele-1", "ext-1", "ref-1", "dom-2", "dom-3", "dom-4", "dom-5", "dom-6", "txt-1", "txt-2"}
+    | {f"bdl-{n}" for n in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12)}
 )
 UNSUPPORTED_FUNCTIONS = ("memberOf(", "conformsTo(", "htmlChecks(", "defineVariable(", "lowBoundary(")
 

@@ -234,19 +234,64 @@ class Validator:
             run.resource, run.bundle, run.plan = saved
 
     def _bundle_rules(self, run: _Run, bundle: dict[str, Any], path: str) -> None:
-        """bdl-3 and bdl-4 (https://hl7.org/fhir/R4/bundle.html#invs), natively."""
+        """The Bundle invariants bdl-1..bdl-12 (https://hl7.org/fhir/R4/bundle.html#invs), natively."""
+        prof = self._profile_key(run)
         kind = bundle.get("type")
+        entries = [e if isinstance(e, dict) else {} for e in _as_list(bundle.get("entry"))]
+
+        def fail(rule: str, where: str) -> None:
+            self._add(run, "error", "invariant", rule, where, prof)
+
+        if "total" in bundle and kind not in ("searchset", "history"):
+            fail("bdl-1: total only when a search or history", path)
         wants_request = kind in ("batch", "transaction", "history")
         wants_response = kind in ("batch-response", "transaction-response", "history")
-        for i, entry in enumerate(_as_list(bundle.get("entry"))):
-            if not isinstance(entry, dict):
-                continue
+        seen: dict[tuple[str, Any], int] = {}
+        for i, entry in enumerate(entries):
+            where = f"{path}.entry[{i}]"
+            if "search" in entry and kind != "searchset":
+                fail("bdl-2: entry.search only when a search", where)
             if ("request" in entry) != wants_request:
-                rule = "bdl-3: entry.request mandatory for batch/transaction/history, otherwise prohibited"
-                self._add(run, "error", "invariant", rule, f"{path}.entry[{i}]", self._profile_key(run))
+                fail(
+                    "bdl-3: entry.request mandatory for batch/transaction/history, otherwise prohibited",
+                    where,
+                )
             if ("response" in entry) != wants_response:
-                rule = "bdl-4: entry.response mandatory for batch-response/transaction-response/history only"
-                self._add(run, "error", "invariant", rule, f"{path}.entry[{i}]", self._profile_key(run))
+                fail(
+                    "bdl-4: entry.response mandatory for batch-response/transaction-response/history only",
+                    where,
+                )
+            if not ({"resource", "request", "response"} & entry.keys()):
+                fail("bdl-5: must be a resource unless there's a request or response", where)
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str):
+                if "/_history/" in full_url:
+                    fail("bdl-8: fullUrl cannot be a version specific reference", where)
+                resource = entry.get("resource")
+                meta = resource.get("meta") if isinstance(resource, dict) else None
+                version = meta.get("versionId") if isinstance(meta, dict) else None
+                key = (full_url, version)
+                if key in seen and kind != "history":
+                    fail(
+                        "bdl-7: FullUrl must be unique in a bundle, or else entries with the same fullUrl "
+                        "must have different meta.versionId (except in history bundles)",
+                        path,
+                    )
+                seen.setdefault(key, i)
+        if kind == "document":
+            raw_identifier = bundle.get("identifier")
+            identifier: dict[str, Any] = raw_identifier if isinstance(raw_identifier, dict) else {}
+            if not (identifier.get("system") and identifier.get("value")):
+                fail("bdl-9: A document must have an identifier with a system and a value", path)
+            if not bundle.get("timestamp"):
+                fail("bdl-10: A document must have a date", path)
+            first = entries[0].get("resource") if entries else None
+            if not (isinstance(first, dict) and first.get("resourceType") == "Composition"):
+                fail("bdl-11: A document must have a Composition as the first resource", path)
+        if kind == "message":
+            first = entries[0].get("resource") if entries else None
+            if not (isinstance(first, dict) and first.get("resourceType") == "MessageHeader"):
+                fail("bdl-12: A message must have a MessageHeader as the first resource", path)
 
     def _contained_rules(self, run: _Run, res: dict[str, Any], path: str) -> None:
         contained = res.get("contained")

@@ -217,3 +217,27 @@ def test_native_bundle_invariants(validator: Validator) -> None:
         (i.expression[0], i.diagnostics[:5]) for i in validator.validate(transaction) if i.severity == "error"
     ]
     assert ("Bundle.entry[0]", "bdl-3") in errors
+
+
+def test_more_native_bundle_invariants(validator: Validator) -> None:
+    basic = {"resourceType": "Basic", "code": {"text": "x"}}
+    document = {
+        "resourceType": "Bundle",
+        "type": "document",
+        "total": 1,
+        "entry": [
+            {"fullUrl": "http://example.org/Basic/1/_history/2", "resource": basic},
+            {"fullUrl": "urn:uuid:2"},
+        ],
+    }
+    keys = {
+        (i.expression[0], i.diagnostics[:6]) for i in validator.validate(document) if i.severity == "error"
+    }
+    assert {
+        ("Bundle", "bdl-1:"),
+        ("Bundle.entry[0]", "bdl-8:"),
+        ("Bundle.entry[1]", "bdl-5:"),
+        ("Bundle", "bdl-9:"),
+        ("Bundle", "bdl-10"),
+        ("Bundle", "bdl-11"),
+    } <= keys
