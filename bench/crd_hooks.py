@@ -5,7 +5,11 @@ JWT verification, ES384, inline JWKS) and ``POST /echo``, then drives each at se
 levels with a bounded number of requests (a fresh signed JWT per CRD call, minted before timing).
 Prints p50/p99 latency and requests/s for both, and the CRD/echo throughput ratio.
 
-    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64]
+    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64] [--rate 200 --seconds 5]
+
+Closed loop: N clients each send the next request when the previous answer arrives. Open loop
+(``--rate``): requests start on a fixed schedule and latency counts from the scheduled start, so a
+slow server cannot hide its queueing (the "p99 at 200 requests/s" target).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -198,6 +203,85 @@ async def drive(
     }
 
 
+async def paced(
+    host: str, port: int, path: str, body: bytes, tokens: list[str] | None, rate: float, seconds: float
+) -> dict[str, float]:
+    """Open loop: requests start on a fixed schedule; latency counts from the scheduled start."""
+    n = int(rate * seconds)
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(64):
+        pool.put_nowait(await asyncio.open_connection(host, port))
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i: int, due: float) -> None:
+        nonlocal errors
+        reader, writer = await pool.get()
+        auth = f"Authorization: Bearer {tokens[i]}\r\n" if tokens is not None else ""
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"{auth}Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        status = await _exchange(reader, writer, request)
+        latencies.append(time.perf_counter() - due)
+        errors += status != 200
+        pool.put_nowait((reader, writer))
+
+    began = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        due = began + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - began
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    latencies.sort()
+    return {
+        "requests": n,
+        "errors": errors,
+        "rps": n / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
+    }
+
+
+def _tokens(pem: bytes, audience: str, n: int) -> list[str]:
+    now = int(time.time())
+    claims = {"iss": ISS, "aud": audience, "iat": now, "exp": now + 300}
+    headers = {"kid": "bench", "typ": "JWT"}
+    return [
+        jwt.encode(claims | {"jti": str(uuid.uuid4())}, pem, algorithm="ES384", headers=headers)
+        for _ in range(n)
+    ]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU time of the server process (Linux /proc): load-independent cost per request."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(pid: int, run: Any) -> dict[str, float]:
+    before = _cpu_seconds(pid)
+    row: dict[str, float] = asyncio.run(run)
+    row["cpu_ms"] = (_cpu_seconds(pid) - before) * 1000 / max(1, row["requests"])
+    return row
+
+
+def _row(level: str, name: str, row: dict[str, float]) -> None:
+    cells = " ".join(
+        f"{row[key]:>8.{digits}f}"
+        for key, digits in (("rps", 0), ("p50_ms", 2), ("p99_ms", 2), ("cpu_ms", 2))
+    )
+    cells += f" {row['errors']:>6.0f}"
+    print(f"{level:>7} {name:>9} {cells}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -205,7 +289,9 @@ def main() -> int:
     parser.add_argument(
         "--requests", type=int, default=600, help="requests per concurrency level and endpoint"
     )
-    parser.add_argument("--levels", default="1,8,32,64")
+    parser.add_argument("--levels", default="1,8,32,64", help="closed-loop concurrency levels")
+    parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (0 to skip)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--jwks", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -223,7 +309,9 @@ def main() -> int:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    audience = f"{base}{SERVICE}"
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--jwks", str(jwks_file)])
+    failed = False
     try:
         for _ in range(100):
             try:
@@ -234,43 +322,32 @@ def main() -> int:
         else:
             raise SystemExit("server did not start")
         body = json.dumps(payload()).encode()
-        levels = [int(x) for x in args.levels.split(",")]
-        results: list[dict[str, Any]] = []
-        print(
-            f"order-sign, full prefetch, {len(body)} bytes; {args.requests} requests/level; 1 uvicorn worker"
-        )
-        print(f"{'conc':>5} {'endpoint':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-        for level in levels:
-            now = int(time.time())
-            tokens = [
-                jwt.encode(
-                    {
-                        "iss": ISS,
-                        "aud": f"{base}{SERVICE}",
-                        "iat": now,
-                        "exp": now + 300,
-                        "jti": str(uuid.uuid4()),
-                    },
-                    pem,
-                    algorithm="ES384",
-                    headers={"kid": "bench", "typ": "JWT"},
-                )
-                for _ in range(args.requests)
-            ]
-            n = args.requests
+        print(f"order-sign, full prefetch, {len(body)} bytes, ES384 client JWT per call; 1 uvicorn worker")
+        heads = ("req/s", "p50 ms", "p99 ms", "cpu ms")
+        print(f"{'conc':>7} {'endpoint':>9} " + " ".join(f"{h:>8}" for h in heads) + f" {'errors':>6}")
+        n = args.requests
+        for level in [int(x) for x in args.levels.split(",") if x]:
             asyncio.run(drive("127.0.0.1", port, "/echo", body, None, 50, level))  # warm-up
-            echo = asyncio.run(drive("127.0.0.1", port, "/echo", body, None, n, level))
-            crd = asyncio.run(drive("127.0.0.1", port, SERVICE, body, tokens, n, level))
-            for name, row in (("echo", echo), ("crd", crd)):
-                print(
-                    f"{level:>5} {name:>10} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-                    f"{row['errors']:>6.0f}"
-                )
-            results.append(
-                {"concurrency": level, "echo": echo, "crd": crd, "ratio": crd["rps"] / echo["rps"]}
+            echo = _measured(child.pid, drive("127.0.0.1", port, "/echo", body, None, n, level))
+            tokens = _tokens(pem, audience, n)
+            crd = _measured(child.pid, drive("127.0.0.1", port, SERVICE, body, tokens, n, level))
+            _row(str(level), "echo", echo)
+            _row(str(level), "crd", crd)
+            print(f"{level:>7} {'crd/echo':>9} {crd['rps'] / echo['rps']:>8.0%}")
+            failed = failed or bool(echo["errors"] or crd["errors"])
+        if args.rate > 0:
+            count = int(args.rate * args.seconds)
+            label = f"@{args.rate:.0f}/s"
+            echo = _measured(
+                child.pid, paced("127.0.0.1", port, "/echo", body, None, args.rate, args.seconds)
             )
-            print(f"{level:>5} {'crd/echo':>10} {crd['rps'] / echo['rps']:>9.0%}")
-        failed = any(r["crd"]["errors"] or r["echo"]["errors"] for r in results)
+            tokens = _tokens(pem, audience, count)
+            crd = _measured(
+                child.pid, paced("127.0.0.1", port, SERVICE, body, tokens, args.rate, args.seconds)
+            )
+            _row(label, "echo", echo)
+            _row(label, "crd", crd)
+            failed = failed or bool(echo["errors"] or crd["errors"])
         return 1 if failed else 0
     finally:
         child.terminate()
