@@ -199,9 +199,12 @@ class Validator:
         for url in dict.fromkeys(wanted):
             plan = self.profiles.plan(url, self.package)
             if plan is None:
+                # A profile the caller asks for must be checked; one the resource merely declares may be
+                # from a package we do not carry.
+                severity: Severity = "warning" if include_declared or url not in profiles else "error"
                 self._add(
                     run,
-                    "warning",
+                    severity,
                     "not-found",
                     f"Profile {url} is not loaded; not validated against it",
                     path,

@@ -241,3 +241,11 @@ def test_more_native_bundle_invariants(validator: Validator) -> None:
         ("Bundle", "bdl-10"),
         ("Bundle", "bdl-11"),
     } <= keys
+
+
+def test_explicit_unknown_profile_is_an_error_declared_one_a_warning(validator: Validator) -> None:
+    basic: dict[str, Any] = {"resourceType": "Basic", "code": {"text": "x"}}
+    explicit = validator.validate(basic, "http://example.org/StructureDefinition/missing")
+    assert [(i.severity, i.code) for i in explicit] == [("error", "not-found")]
+    basic["meta"] = {"profile": ["http://example.org/StructureDefinition/missing"]}
+    assert [(i.severity, i.code) for i in validator.validate(basic)] == [("warning", "not-found")]
