@@ -262,8 +262,10 @@ class CdsServices:
         prefetch = await self._hydrator.hydrate(
             spec.prefetch, context, request.prefetch, source, today, required=spec.required_prefetch
         )
+        given = request.prefetch or {}
         for key in spec.required_prefetch:
-            if key not in prefetch:
+            # A key sent as null means "the EHR has no such data": answered from what we have, not 412.
+            if key not in prefetch and not (key in given and given[key] is None):
                 raise OperationOutcomeError.of(
                     Failure.PRECONDITION_FAILED,
                     f"Prefetch {key!r} is absent and cannot be queried",

@@ -430,3 +430,13 @@ def test_codes_behind_medication_and_device_references(crd: Any, kit: ModuleType
     body = crd.call("order-sign-crd", no_prefetch).json()
     assert kit.coverage_information(body["systemActions"][0]["resource"])["pa-needed"] == ["auth-needed"]
     assert any(r.url.path == "/fhir/Device" for r in crd.fhir.requests)
+
+
+def test_null_prefetch_means_no_data_not_412(crd: Any, kit: ModuleType) -> None:
+    request = kit.order_sign(kit.service_request("sr1", kit.CPT, "99213"))
+    request["prefetch"]["coverage"] = None
+    status, outcome = _status(crd, kit, request)
+    assert status == 400 and "No active Coverage" in outcome["issue"][0]["diagnostics"]
+    request = kit.order_sign(kit.service_request("sr1", kit.CPT, "72148"))
+    request["prefetch"]["patient"] = None
+    assert _status(crd, kit, request)[0] == 200
