@@ -5,7 +5,7 @@ the element definition it was checked against, and each category below derives i
 (elements with ``min >= 1``, with a finite ``max`` reached, with ``fixed``/``pattern``, with a required
 binding the example satisfies, slices with ``min >= 1``, complex elements that can carry extensions, typed
 references, Periods and Bundles for invariants). A deterministic sample of the candidates is applied.
-Set PRIORGATE_MUTATIONS_PER_CATEGORY to try more sites per example and category (default 1).
+Set PRIORGATE_MUTATIONS_PER_CATEGORY to try more sites per example and category (default 2).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CATEGORIES = (
     "reference-type",
     "invariant",
 )
-PER_CATEGORY = int(os.environ.get("PRIORGATE_MUTATIONS_PER_CATEGORY", "1"))
+PER_CATEGORY = int(os.environ.get("PRIORGATE_MUTATIONS_PER_CATEGORY", "2"))
 _STEP = re.compile(r"([^.\[\]]+)(?:\[(\d+)\])?")
 _BINDABLE = ("code", "Coding", "CodeableConcept")
 
