@@ -30,6 +30,8 @@ _SUPPORTED = frozenset(
     {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
 )
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+# The JWK members that define a public key (RFC 7518 §6): identical members, identical key.
+_KEY_MEMBERS = ("kty", "crv", "x", "y", "n", "e", "alg")
 
 
 def _segment(text: str) -> bytes:
@@ -185,7 +187,7 @@ class CdsClientVerifier:
         self._leeway = leeway
         self._max_age = max_age
         self._jwks = JwksCache(client, now, ttl=jwks_ttl)
-        self._parsed: dict[tuple[str, str], Any] = {}
+        self._parsed: dict[tuple[str, ...], tuple[Any, Any]] = {}
 
     async def verify(self, authorization: str | None, audience: str | Sequence[str]) -> ClientIdentity:
         """Verify the bearer JWT for a call to ``audience`` (the exact service URL); 401 on any failure.
@@ -232,7 +234,7 @@ class CdsClientVerifier:
 
     def _public_key(self, jwk: Mapping[str, Any], alg: str) -> tuple[Any, Any]:
         """The algorithm and key object for a JWK, memoised (parsing a key costs more than verifying)."""
-        cache_key = (json.dumps(jwk, sort_keys=True), alg)
+        cache_key = (alg, *(str(jwk.get(m)) for m in _KEY_MEMBERS))
         found = self._parsed.get(cache_key)
         if found is None:
             if jwk.get("alg") not in (None, alg):
