@@ -101,6 +101,7 @@ class _Run:
     walked: dict[tuple[int, str], list[Finding]] = field(default_factory=dict)
     plan: Plan | None = None
     visits: list[Visit] | None = None
+    package: Package | None = None  # resolve canonicals within this IG package (and its dependencies) first
 
 
 class Validator:
@@ -129,19 +130,29 @@ class Validator:
 
     # -- public API --------------------------------------------------------------------------------------
 
-    def validate(self, resource: Any, profile: str | Sequence[str] | None = None) -> list[Issue]:
+    def validate(
+        self, resource: Any, profile: str | Sequence[str] | None = None, *, package: Package | None = None
+    ) -> list[Issue]:
         """Validate ``resource`` against ``profile`` (or its ``meta.profile``, or its base type).
+
+        ``package`` (default: the validator's) decides which IG version a canonical without ``|version``
+        resolves to: that package and its dependencies first.
 
         Returns the issues left after suppressions, errors first. Spec: https://hl7.org/fhir/R4/validation.html
         """
-        return [f.issue for f in self.findings(resource, profile)]
+        return [f.issue for f in self.findings(resource, profile, package=package)]
 
     def findings(
-        self, resource: Any, profile: str | Sequence[str] | None = None, visits: list[Visit] | None = None
+        self,
+        resource: Any,
+        profile: str | Sequence[str] | None = None,
+        visits: list[Visit] | None = None,
+        *,
+        package: Package | None = None,
     ) -> list[Finding]:
         """Like :meth:`validate`, keeping each issue's profile; ``visits`` collects every value checked."""
         self.registry.require(CORE_PACKAGE, CORE_VERSION)
-        run = _Run(visits=visits)
+        run = _Run(visits=visits, package=package or self.package)
         if not isinstance(resource, dict):
             self._add(run, "error", "structure", "A resource must be a JSON object", "", "")
             return run.findings
@@ -154,9 +165,11 @@ class Validator:
         order = {"fatal": 0, "error": 1, "warning": 2, "information": 3}
         return sorted(kept, key=lambda f: order[f.issue.severity])
 
-    def outcome(self, resource: Any, profile: str | Sequence[str] | None = None) -> dict[str, Any]:
+    def outcome(
+        self, resource: Any, profile: str | Sequence[str] | None = None, *, package: Package | None = None
+    ) -> dict[str, Any]:
         """The OperationOutcome for ``$validate`` (https://hl7.org/fhir/R4/resource-operation-validate.html)."""
-        return operation_outcome(self.validate(resource, profile))
+        return operation_outcome(self.validate(resource, profile, package=package))
 
     def preload(self, canonicals: Iterable[str]) -> int:
         """Compile the plans for these profiles ahead of the first request; returns how many were found."""
@@ -197,7 +210,7 @@ class Validator:
                 wanted.extend(p for p in declared if isinstance(p, str))
         plans: list[Plan] = []
         for url in dict.fromkeys(wanted):
-            plan = self.profiles.plan(url, self.package)
+            plan = self.profiles.plan(url, run.package)
             if plan is None:
                 # A profile the caller asks for must be checked; one the resource merely declares may be
                 # from a package we do not carry.
@@ -851,12 +864,18 @@ class Validator:
         key = (id(resource), profile)
         cached = run.conforms.get(key)
         if cached is None:
-            plan = self.profiles.plan(profile, self.package)
+            plan = self.profiles.plan(profile, run.package)
             if plan is None or plan.type != resource.get("resourceType"):
                 guess = _profile_type_guess(profile)
                 cached = 0 if plan is None and guess in (None, resource.get("resourceType")) else 1
             else:
-                sub = _Run(bundle=run.bundle, root=run.root, conforms=run.conforms, walked=run.walked)
+                sub = _Run(
+                    bundle=run.bundle,
+                    root=run.root,
+                    conforms=run.conforms,
+                    walked=run.walked,
+                    package=run.package,
+                )
                 run.conforms[key] = 0  # cycle guard
                 self._resource(sub, resource, [profile], "", include_declared=False)
                 run.walked[(id(resource), plan.key)] = sub.findings
@@ -891,7 +910,7 @@ class Validator:
                 run, "error", "structure", f"Unknown extension {url} in {parent_ext}", f"{path}.url", prof
             )
             return
-        plan = self.profiles.plan(url, self.package)
+        plan = self.profiles.plan(url, run.package)
         if plan is None:
             if url.startswith(UNRESOLVABLE_EXTENSION_PREFIXES):
                 self._add(

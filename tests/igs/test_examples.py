@@ -14,8 +14,7 @@ pytestmark = pytest.mark.igs
 
 def test_example_has_no_errors(validator: Validator, example: tuple[Package, str, dict[str, Any]]) -> None:
     package, _, resource = example
-    validator.package = package
-    errors = [i for i in validator.validate(resource) if i.severity in ("error", "fatal")]
+    errors = [i for i in validator.validate(resource, package=package) if i.severity in ("error", "fatal")]
     assert errors == [], "\n".join(f"{i.expression}: {i.diagnostics}" for i in errors)
 
 

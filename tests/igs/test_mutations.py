@@ -378,16 +378,15 @@ def test_mutations_are_rejected(
     validator: Validator, example: tuple[Package, str, dict[str, Any]], tally: dict[str, int]
 ) -> None:
     package, filename, original = example
-    validator.package = package
     visits: list[Visit] = []
-    baseline = validator.findings(original, visits=visits)
+    baseline = validator.findings(original, visits=visits, package=package)
     assert not [f for f in baseline if f.issue.severity == "error"], "the example itself must be valid"
     missed: list[str] = []
     for mutation in _sample(list(_candidates(validator, original, visits)), f"{package.key}/{filename}"):
         doc = copy.deepcopy(original)
         mutation.apply(doc)
         tally[mutation.category] += 1
-        issues = validator.validate(doc)
+        issues = validator.validate(doc, package=package)
         if not _rejected(issues, mutation):
             got = [f"{i.expression}: {i.diagnostics}" for i in issues if i.severity == "error"][:5]
             where = f"expected at {mutation.expected_path}"
