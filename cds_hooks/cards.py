@@ -31,6 +31,8 @@ PRIORITY: Mapping[str, int] = MappingProxyType(
 
 @dataclass(frozen=True)
 class CardContext:
+    """What every card of one response shares: CRD version, insurer label, id factory."""
+
     version: CrdVersion
     insurer: str
     new_id: Callable[[str], str]  # seed -> uuid string (deterministic per hook instance)
@@ -247,6 +249,7 @@ def card_problems(card: Mapping[str, Any], version: CrdVersion) -> list[str]:
 
 
 def action_problems(actions: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Violations of the CDS Hooks Action rules (type, description, resource / resourceId)."""
     problems = []
     for action in actions:
         if action.get("type") not in ("create", "update", "delete"):

@@ -60,6 +60,8 @@ def _refuse(reason: str) -> OperationOutcomeError:
 
 @dataclass(frozen=True)
 class TrustedIssuer:
+    """A CDS client allowed to call (CDS Hooks §Trusting CDS Clients): its keys and algorithms."""
+
     iss: str
     jwks_url: str | None = None
     jwks: Mapping[str, Any] | None = None  # inline JWKS exchanged out of band
@@ -75,6 +77,8 @@ class TrustedIssuer:
 
 @dataclass(frozen=True)
 class ClientIdentity:
+    """The verified caller of one request."""
+
     iss: str
     tenant: str | None
     jti: str
@@ -162,6 +166,7 @@ class JwksCache:
 
 
 def keys_by_kid(document: object) -> dict[str, Mapping[str, Any]]:
+    """The keys of a JWKS document (RFC 7517 §5) by ``kid``; keys without one are unusable here."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         return {}
     return {k["kid"]: k for k in document["keys"] if isinstance(k, Mapping) and isinstance(k.get("kid"), str)}

@@ -53,6 +53,8 @@ def configuration_options() -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Configuration:
+    """The options in force for one request (defaults where the client said nothing)."""
+
     enabled: Mapping[str, bool]
     max_cards: int
     unsolicited_determinations: bool = True

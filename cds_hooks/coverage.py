@@ -34,6 +34,8 @@ from .urls import CS_CRD_TEMP, HCPCS_ALIASES
 
 @dataclass(frozen=True)
 class CodeRef:
+    """A code with its system, as read from FHIR (HCPCS system aliases compare equal)."""
+
     system: str
     code: str
     display: str | None = None
@@ -63,6 +65,8 @@ class OrderFacts:
 
 @dataclass(frozen=True)
 class PatientFacts:
+    """What the rules read about the patient; ``None`` members are unknown, not absent."""
+
     birth_date: date | None = None
     gender: str | None = None
     diagnoses: tuple[CodeRef, ...] = ()
@@ -72,6 +76,8 @@ class PatientFacts:
 
 @dataclass(frozen=True)
 class EvaluationContext:
+    """The payer and plan from the primary Coverage, and the evaluation date."""
+
     payer_id: str
     plan: str | None
     today: date

@@ -66,6 +66,8 @@ _ENCOUNTER_PREFETCH = {"patient": PATIENT, "encounter": ENCOUNTER, "coverage": C
 
 @dataclass(frozen=True)
 class HookSpec:
+    """One CDS service: the discovery entry and what a call to it needs."""
+
     id: str
     hook: str
     title: str

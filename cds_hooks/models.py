@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class FhirAuthorization(BaseModel):
+    """CDS Hooks §fhirAuthorization: the bearer token for the client's FHIR server."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
 
     access_token: Annotated[str, Field(min_length=1)]
@@ -49,6 +51,8 @@ class AcceptedSuggestion(BaseModel):
 
 
 class FeedbackItem(BaseModel):
+    """One card outcome (CDS Hooks §Feedback)."""
+
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
     card: Annotated[str, Field(min_length=1)]

@@ -128,6 +128,8 @@ class Case(_Strict):
 
 
 class Rule(_Strict):
+    """One coverage rule: codes, plans, effective period, review date, default outcome, cases."""
+
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     topic: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     title: Annotated[str, Field(min_length=1, max_length=100)]
@@ -153,6 +155,8 @@ class Rule(_Strict):
 
 
 class PayerFile(_Strict):
+    """The schema of one ``cds_hooks/policies/*.toml`` file."""
+
     payer_id: Annotated[str, Field(min_length=1)]
     payer_name: Annotated[str, Field(min_length=1, max_length=100)]
     # Answer for codes no rule names (e.g. covered, no-auth: the payer only lists what needs review).
@@ -162,6 +166,8 @@ class PayerFile(_Strict):
 
 @dataclass(frozen=True)
 class Payer:
+    """One validated payer file."""
+
     id: str
     name: str
     unlisted: Outcome
@@ -207,6 +213,7 @@ class PolicySet:
 
 
 def is_stale(rule: Rule, today: date) -> bool:
+    """A rule past ``last_reviewed + review_every_days`` still answers but is flagged."""
     return today > rule.last_reviewed + timedelta(days=rule.review_every_days)
 
 

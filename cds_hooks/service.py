@@ -77,6 +77,8 @@ class ResourceValidator(Protocol):
 
 
 class FeedbackSink(Protocol):
+    """Where CDS Hooks feedback goes (storage is the server's business)."""
+
     async def store(self, service_id: str, items: Sequence[FeedbackItem], received: datetime) -> None: ...
 
 
@@ -107,6 +109,8 @@ class CoverageAssertion:
 
 @dataclass(frozen=True)
 class HookResult:
+    """One answered call: the response body, the assertions to store, and stale rules used."""
+
     response: dict[str, Any]
     assertions: tuple[CoverageAssertion, ...]
     version: CrdVersion
