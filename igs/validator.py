@@ -102,6 +102,7 @@ class _Run:
     plan: Plan | None = None
     visits: list[Visit] | None = None
     package: Package | None = None  # resolve canonicals within this IG package (and its dependencies) first
+    container: dict[str, Any] = field(default_factory=dict)
 
 
 class Validator:
@@ -229,9 +230,11 @@ class Validator:
                 plans.append(plan)
         if not plans:
             plans = [base]
-        saved = (run.resource, run.bundle, run.plan)
+        saved = (run.resource, run.bundle, run.plan, run.container)
         if not run.root:
             run.root = res
+        if "contained" in res or not run.container:
+            run.container = res  # "#id" in a contained resource points into its container's contained list
         run.resource = res
         if rt == "Bundle":
             run.bundle = _bundle_index(res)
@@ -247,7 +250,7 @@ class Validator:
             if rt == "Bundle":
                 self._bundle_rules(run, res, path)
         finally:
-            run.resource, run.bundle, run.plan = saved
+            run.resource, run.bundle, run.plan, run.container = saved
 
     def _bundle_rules(self, run: _Run, bundle: dict[str, Any], path: str) -> None:
         """The Bundle invariants bdl-1..bdl-12 (https://hl7.org/fhir/R4/bundle.html#invs), natively."""
@@ -1042,7 +1045,7 @@ class Validator:
         targets = [p for t in node.types if t.code == "Reference" for p in t.target_profiles]
         target: dict[str, Any] | None = None
         if ref.startswith("#"):
-            contained = run.resource.get("contained") or []
+            contained = _as_list(run.container.get("contained"))
             target = next((c for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None)
             if target is None and ref != "#":
                 self._add(run, "error", "invariant", f"ref-1: contained resource {ref} not found", path, prof)

@@ -249,3 +249,24 @@ def test_explicit_unknown_profile_is_an_error_declared_one_a_warning(validator: 
     assert [(i.severity, i.code) for i in explicit] == [("error", "not-found")]
     basic["meta"] = {"profile": ["http://example.org/StructureDefinition/missing"]}
     assert [(i.severity, i.code) for i in validator.validate(basic)] == [("warning", "not-found")]
+
+
+def test_contained_references_resolve_in_the_container(validator: Validator) -> None:
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "contained": [
+            {"resourceType": "Organization", "id": "org", "name": "Payer"},
+            {"resourceType": "PractitionerRole", "id": "role", "organization": {"reference": "#org"}},
+        ],
+        "performer": [{"reference": "#role"}],
+    }
+    assert [i for i in validator.validate(observation) if i.severity == "error"] == []
+    observation["contained"][1]["organization"] = {"reference": "#nowhere"}
+    errors = [
+        (i.expression[0], i.diagnostics) for i in validator.validate(observation) if i.severity == "error"
+    ]
+    assert errors == [
+        ("Observation.contained[1].organization", "ref-1: contained resource #nowhere not found")
+    ]
