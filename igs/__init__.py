@@ -7,6 +7,7 @@ Typical use: ``registry = load_registry()`` once at startup (log ``registry.warn
 
 from igs.install import InstallResult, install
 from igs.manifest import Manifest, ManifestEntry, load_manifest
+from igs.operation import validate_operation
 from igs.outcome import Failure, Issue, OperationOutcomeError, operation_outcome
 from igs.packages import Package
 from igs.registry import IG_PATH_ENV, PackageWarning, Registry, load_registry
@@ -36,4 +37,5 @@ __all__ = [
     "load_registry",
     "load_suppressions",
     "operation_outcome",
+    "validate_operation",
 ]
