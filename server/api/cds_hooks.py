@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from cds_hooks import CdsClientVerifier, CdsServices, HookResult
+from cds_hooks import CdsClientVerifier, CdsServices, ClientIdentity, HookResult
 from igs.outcome import OperationOutcomeError
 from server.errors import outcome_response
 
@@ -42,10 +42,11 @@ def build_router(
     verifier: CdsClientVerifier | None,
     development_mode: bool = False,
     public_base_url: str | None = None,
-    on_result: Callable[[HookResult], Awaitable[None]] | None = None,
+    on_result: Callable[[HookResult, ClientIdentity | None], Awaitable[None]] | None = None,
     discovery_requires_jwt: bool = False,
 ) -> APIRouter:
-    """The CDS Hooks router; ``on_result`` receives every HookResult (to store coverage assertions).
+    """The CDS Hooks router; ``on_result`` receives every HookResult with its verified caller
+    (to store coverage assertions and keep the call log CRD found-37 asks for).
 
     ``verifier=None`` is only accepted with ``development_mode=True``, which logs a warning each time
     the router is built (i.e. on every start).
@@ -59,9 +60,10 @@ def build_router(
     def base(request: Request) -> str:
         return (public_base_url or str(request.base_url)).rstrip("/")
 
-    async def authenticate(request: Request, *audience: str) -> None:
-        if verifier is not None:
-            await verifier.verify(request.headers.get("authorization"), list(audience))
+    async def authenticate(request: Request, *audience: str) -> ClientIdentity | None:
+        if verifier is None:
+            return None
+        return await verifier.verify(request.headers.get("authorization"), list(audience))
 
     @router.get("/cds-services")
     async def discovery(request: Request) -> Response:
@@ -76,10 +78,10 @@ def build_router(
     async def call(service_id: str, request: Request) -> Response:
         try:
             services.spec(service_id)
-            await authenticate(request, f"{base(request)}/cds-services/{service_id}")
+            caller = await authenticate(request, f"{base(request)}/cds-services/{service_id}")
             result = await services.call(service_id, await request.body())
             if on_result is not None:
-                await on_result(result)
+                await on_result(result, caller)
             return _json(result.response)
         except OperationOutcomeError as exc:
             return outcome_response(exc)

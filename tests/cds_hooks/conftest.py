@@ -252,6 +252,7 @@ class Crd:
     feedback: InMemoryFeedbackSink
     app: FastAPI
     results: list[Any]
+    callers: list[Any]
 
     async def post(
         self, path: str, body: Any, *, token: str | None = "auto", raw: bytes | None = None
@@ -295,9 +296,11 @@ def make_crd(policies: Any, fhir: FhirServer, keys: Keys, *, development_mode: b
         [TrustedIssuer(ISS, allowed_jku=frozenset({JKU}))], client, InMemoryJtiStore(), lambda: NOW
     )
     results: list[Any] = []
+    callers: list[Any] = []
 
-    async def keep(result: Any) -> None:
+    async def keep(result: Any, caller: Any) -> None:
         results.append(result)
+        callers.append(caller)
 
     app = FastAPI()
     install_error_handlers(app)
@@ -309,7 +312,7 @@ def make_crd(policies: Any, fhir: FhirServer, keys: Keys, *, development_mode: b
             on_result=keep,
         )
     )
-    return Crd(services, fhir, keys, sink, app, results)
+    return Crd(services, fhir, keys, sink, app, results, callers)
 
 
 @pytest.fixture

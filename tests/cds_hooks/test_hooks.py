@@ -236,6 +236,8 @@ def test_assertions_are_handed_to_the_server(crd: Any, kit: ModuleType) -> None:
         ),
     )
     [result] = crd.results
+    [caller] = crd.callers
+    assert caller.iss == kit.ISS and caller.jti
     [assertion] = result.assertions
     info = kit.coverage_information(result.response["systemActions"][0]["resource"])
     assert info["coverage-assertion-id"] == [assertion.id]
