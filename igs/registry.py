@@ -12,6 +12,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -151,9 +152,12 @@ class Registry:
 
     def _index(self) -> dict[str, list[tuple[Package, IndexEntry]]]:
         if self._by_url is None:
+            # zlib releases the GIL: decompress the archives side by side (each package in one thread).
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                indexes = list(pool.map(lambda package: package.index(), self.packages))
             by_url: dict[str, list[tuple[Package, IndexEntry]]] = {}
-            for package in self.packages:
-                for entry in package.index():
+            for package, index in zip(self.packages, indexes, strict=True):
+                for entry in index:
                     if entry.url:
                         by_url.setdefault(entry.url, []).append((package, entry))
             self._by_url = by_url
