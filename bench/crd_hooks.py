@@ -5,7 +5,7 @@ JWT verification, ES384, inline JWKS) and ``POST /echo``, then drives each at se
 levels with a bounded number of requests (a fresh signed JWT per CRD call, minted before timing).
 Prints p50/p99 latency and requests/s for both, and the CRD/echo throughput ratio.
 
-    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64] [--rate 200 --seconds 5]
+    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64] [--rate 200] [--alg RS384]
 
 Closed loop: N clients each send the next request when the previous answer arrives. Open loop
 (``--rate``): requests start on a fixed schedule and latency counts from the scheduled start, so a
@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 ISS = "https://ehr.bench"
 SERVICE = "/cds-services/order-sign-crd"
@@ -247,13 +247,12 @@ async def paced(
     }
 
 
-def _tokens(pem: bytes, audience: str, n: int) -> list[str]:
+def _tokens(pem: bytes, audience: str, n: int, alg: str) -> list[str]:
     now = int(time.time())
     claims = {"iss": ISS, "aud": audience, "iat": now, "exp": now + 300}
     headers = {"kid": "bench", "typ": "JWT"}
     return [
-        jwt.encode(claims | {"jti": str(uuid.uuid4())}, pem, algorithm="ES384", headers=headers)
-        for _ in range(n)
+        jwt.encode(claims | {"jti": str(uuid.uuid4())}, pem, algorithm=alg, headers=headers) for _ in range(n)
     ]
 
 
@@ -292,14 +291,21 @@ def main() -> int:
     parser.add_argument("--levels", default="1,8,32,64", help="closed-loop concurrency levels")
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (0 to skip)")
     parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument("--alg", choices=("ES384", "RS384"), default="ES384", help="client JWT algorithm")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--jwks", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.jwks)
         return 0
-    key = ec.generate_private_key(ec.SECP384R1())
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())) | {"kid": "bench", "alg": "ES384"}
+    key: Any
+    if args.alg == "ES384":
+        key = ec.generate_private_key(ec.SECP384R1())
+        public = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())
+    else:
+        key = rsa.generate_private_key(65537, 2048)
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())
+    jwk = json.loads(public) | {"kid": "bench", "alg": args.alg}
     jwks_file = Path(f"/tmp/priorgate-bench-jwks-{uuid.uuid4().hex}.json")
     jwks_file.write_text(json.dumps({"keys": [jwk]}))
     pem = key.private_bytes(
@@ -322,14 +328,16 @@ def main() -> int:
         else:
             raise SystemExit("server did not start")
         body = json.dumps(payload()).encode()
-        print(f"order-sign, full prefetch, {len(body)} bytes, ES384 client JWT per call; 1 uvicorn worker")
+        print(
+            f"order-sign, full prefetch, {len(body)} bytes, {args.alg} client JWT per call; 1 uvicorn worker"
+        )
         heads = ("req/s", "p50 ms", "p99 ms", "cpu ms")
         print(f"{'conc':>7} {'endpoint':>9} " + " ".join(f"{h:>8}" for h in heads) + f" {'errors':>6}")
         n = args.requests
         for level in [int(x) for x in args.levels.split(",") if x]:
             asyncio.run(drive("127.0.0.1", port, "/echo", body, None, 50, level))  # warm-up
             echo = _measured(child.pid, drive("127.0.0.1", port, "/echo", body, None, n, level))
-            tokens = _tokens(pem, audience, n)
+            tokens = _tokens(pem, audience, n, args.alg)
             crd = _measured(child.pid, drive("127.0.0.1", port, SERVICE, body, tokens, n, level))
             _row(str(level), "echo", echo)
             _row(str(level), "crd", crd)
@@ -341,7 +349,7 @@ def main() -> int:
             echo = _measured(
                 child.pid, paced("127.0.0.1", port, "/echo", body, None, args.rate, args.seconds)
             )
-            tokens = _tokens(pem, audience, count)
+            tokens = _tokens(pem, audience, count, args.alg)
             crd = _measured(
                 child.pid, paced("127.0.0.1", port, SERVICE, body, tokens, args.rate, args.seconds)
             )
