@@ -67,6 +67,9 @@ _STRUCTURAL = frozenset({"BackboneElement", "Element", "Extension", "Resource", 
 # complex datatype (contexts may be written either way: ``MedicationRequest.dosageInstruction.timing`` or
 # ``Dosage.timing``).
 _CTX_SEP = "|"
+# Built lazily as (parent, child name) pairs from a root path string; names starting with _CTX_SEP start a
+# datatype-rooted path. Only an extension context check turns it into strings (see _ctx_parts).
+Ctx = str | tuple[Any, str]
 
 
 @dataclass(frozen=True)
@@ -360,7 +363,7 @@ class Validator:
         node: ElementNode,
         type_code: str,
         path: str,
-        ctx_path: str,
+        ctx_path: Ctx,
         parent_ext: str | None,
     ) -> None:
         """Validate one value (one array item) against ``node`` as type ``type_code``."""
@@ -419,7 +422,7 @@ class Validator:
         if node.content_reference:
             ctx_path = node.content_reference
         elif type_code not in _STRUCTURAL and type_code[:1].isupper() and node.plan.root is not node:
-            ctx_path = f"{ctx_path}{_CTX_SEP}{type_code}"
+            ctx_path = (ctx_path, _CTX_SEP + type_code)
         self._children_of(run, value, node, children, type_code, path, ctx_path, parent_ext)
         if type_code == "Reference":
             self._reference(run, value, node, path)
@@ -466,7 +469,7 @@ class Validator:
         node: ElementNode,
         type_code: str,
         path: str,
-        ctx_path: str,
+        ctx_path: Ctx,
     ) -> None:
         prof = self._profile_key(run)
         if value is None:
@@ -576,7 +579,7 @@ class Validator:
         children: dict[str, ElementNode],
         type_code: str,
         path: str,
-        ctx_path: str,
+        ctx_path: Ctx,
         parent_ext: str | None,
     ) -> None:
         prof = self._profile_key(run)
@@ -697,8 +700,8 @@ class Validator:
         node: ElementNode,
         type_code: str,
         path: str,
-        child_ctx: str,
-        parent_ctx: str,
+        child_ctx: Ctx,
+        parent_ctx: Ctx,
         parent_type: str,
         parent_ext: str | None,
     ) -> None:
@@ -890,7 +893,7 @@ class Validator:
     # -- extensions --------------------------------------------------------------------------------------
 
     def _open_extension(
-        self, run: _Run, ext: Any, path: str, ctx_path: str, parent_type: str, parent_ext: str | None
+        self, run: _Run, ext: Any, path: str, ctx_path: Ctx, parent_type: str, parent_ext: str | None
     ) -> None:
         prof = self._profile_key(run)
         if not isinstance(ext, dict):
@@ -944,7 +947,7 @@ class Validator:
         ext: Any,
         sl: ElementNode,
         path: str,
-        ctx_path: str,
+        ctx_path: Ctx,
         parent_type: str,
         parent_ext: str | None,
     ) -> None:
@@ -985,7 +988,7 @@ class Validator:
             url if isinstance(url, str) else parent_ext,
         )
 
-    def _generic_extension(self, run: _Run, ext: dict[str, Any], path: str, ctx_path: str, url: str) -> None:
+    def _generic_extension(self, run: _Run, ext: dict[str, Any], path: str, ctx_path: Ctx, url: str) -> None:
         core = self.profiles.core("Extension")
         if core is not None:
             self._element(
@@ -993,11 +996,11 @@ class Validator:
             )
 
     def _extension_context(
-        self, run: _Run, plan: Plan, path: str, ctx_path: str, parent_type: str, parent_ext: str | None
+        self, run: _Run, plan: Plan, path: str, ctx_path: Ctx, parent_type: str, parent_ext: str | None
     ) -> None:
         if not plan.context:
             return
-        parts = [_strip_choice(p) for p in ctx_path.split(_CTX_SEP)]
+        parts = [_strip_choice(p) for p in _ctx_parts(ctx_path)]
         shown = parts[0]
         for kind, expr in plan.context:
             if kind == "fhirpath":
@@ -1211,8 +1214,24 @@ def _moved(finding: Finding, path: str) -> Finding:
     return Finding(replace(issue, expression=expression), finding.profile)
 
 
-def _child_ctx(ctx_path: str, name: str) -> str:
-    return _CTX_SEP.join(f"{part}.{name}" for part in ctx_path.split(_CTX_SEP))
+def _child_ctx(ctx_path: Ctx, name: str) -> Ctx:
+    return (ctx_path, name)
+
+
+def _ctx_parts(ctx_path: Ctx) -> list[str]:
+    """The element path from the resource root, then from each enclosing complex datatype."""
+    names: list[str] = []
+    node: Any = ctx_path
+    while isinstance(node, tuple):
+        node, name = node
+        names.append(name)
+    parts: list[str] = str(node).split(_CTX_SEP)
+    for name in reversed(names):
+        if name.startswith(_CTX_SEP):
+            parts.append(name[len(_CTX_SEP) :])
+        else:
+            parts = [f"{part}.{name}" for part in parts]
+    return parts
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
