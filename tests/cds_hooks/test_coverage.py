@@ -303,3 +303,54 @@ def test_invariant_checker_catches_violations() -> None:
     problems = " ".join(coverage_information_problems(ext, CrdVersion.V2_2))
     for key in ("q1", "q2", "q5"):
         assert key in problems
+
+
+def _one_rule(when: dict[str, Any], then: dict[str, Any], default: dict[str, Any]) -> Any:
+    from cds_hooks import parse_payer_file
+    from cds_hooks.policy import PolicySet
+
+    payer = parse_payer_file(
+        {
+            "payer_id": "P",
+            "payer_name": "Conditions Health",
+            "unlisted": {"covered": "covered", "pa_needed": "no-auth"},
+            "rules": [
+                {
+                    "id": "r",
+                    "topic": "t",
+                    "title": "Rule",
+                    "codes": [{"system": CPT, "code": "1"}],
+                    "plans": ["gold"],
+                    "effective_start": date(2025, 1, 1),
+                    "effective_end": date(2026, 12, 31),
+                    "last_reviewed": date(2026, 1, 1),
+                    "default": default,
+                    "cases": [{"name": "case", "when": when, "then": then}],
+                }
+            ],
+        },
+        "test.toml",
+    )
+    return PolicySet.of([payer])
+
+
+def test_gender_age_plan_and_effective_period_conditions() -> None:
+    policies = _one_rule(
+        {"gender": ["female"], "age_min": 40},
+        {"pa_needed": "no-auth"},
+        {"covered": "covered", "pa_needed": "auth-needed"},
+    )
+    facts = order(CPT, "1")
+    ctx = EvaluationContext("P", "gold", CTX.today)
+
+    def pa(patient: PatientFacts, context: EvaluationContext = ctx, facts: OrderFacts = facts) -> str | None:
+        return evaluate_coverage(policies, facts, patient, context).pa_needed
+
+    assert pa(PatientFacts(birth_date=date(1970, 1, 1), gender="female")) == "no-auth"
+    assert pa(PatientFacts(birth_date=date(1970, 1, 1), gender="male")) == "auth-needed"
+    assert pa(PatientFacts(birth_date=date(2000, 1, 1), gender="female")) == "auth-needed"
+    assert pa(PatientFacts(birth_date=date(1970, 1, 1))) == "conditional"  # gender unknown
+    # Another plan, or a service date outside the effective period: the payer's unlisted answer.
+    assert pa(ADULT, EvaluationContext("P", "silver", CTX.today)) == "no-auth"
+    late = OrderFacts("ServiceRequest/x", (CodeRef(CPT, "1"),), service_date=date(2027, 3, 1))
+    assert evaluate_coverage(policies, late, ADULT, ctx).rule_id is None
