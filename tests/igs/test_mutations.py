@@ -209,6 +209,31 @@ def _candidates(validator: Validator, doc: dict[str, Any], visits: list[Visit]) 
         ):
             targets = [p for t in node.types for p in t.target_profiles]
             if targets and not any(p.endswith(("/Resource", "/Basic")) for p in targets):
+                allowed = {
+                    plan.type
+                    for plan in (validator.profiles.plan(p, node.plan.package) for p in targets)
+                    if plan is not None
+                }
+                wrong = next(
+                    (
+                        e["fullUrl"]
+                        for e in doc.get("entry", [])
+                        if doc.get("resourceType") == "Bundle"
+                        if isinstance(e, dict)
+                        and isinstance(e.get("fullUrl"), str)
+                        and isinstance(e.get("resource"), dict)
+                        and allowed
+                        and e["resource"].get("resourceType") not in allowed
+                    ),
+                    None,
+                )
+                if wrong is not None:  # a Bundle-internal reference to an entry of the wrong type
+                    yield Mutation(
+                        "reference-type",
+                        f"point {v.path} at Bundle entry {wrong}",
+                        lambda d, s=steps, w=wrong: _at(d, s).__setitem__("reference", w),
+                        f"{v.path}.reference",
+                    )
                 yield Mutation(
                     "reference-type",
                     f"point {v.path} at a Basic",
