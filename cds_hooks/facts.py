@@ -40,21 +40,21 @@ _DAYS_PER_UNIT: Mapping[str, Decimal] = MappingProxyType(
 
 
 def _codings(concept: object) -> list[CodeRef]:
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return []
     out = []
     for coding in concept.get("coding") or ():
-        if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+        if isinstance(coding, dict) and isinstance(coding.get("code"), str):
             out.append(CodeRef(str(coding.get("system") or ""), coding["code"], coding.get("display")))
     # CRD ext-billing-options: the client's candidate billing codes (CRD billopt-3: consider them).
     for ext in concept.get("extension") or ():
-        if isinstance(ext, Mapping) and ext.get("url") == EXT_BILLING_OPTIONS:
+        if isinstance(ext, dict) and ext.get("url") == EXT_BILLING_OPTIONS:
             out.extend(_codings(ext.get("valueCodeableConcept")))
     return out
 
 
 def _concepts(values: object) -> list[CodeRef]:
-    if isinstance(values, Mapping):
+    if isinstance(values, dict):
         return _codings(values)
     if isinstance(values, list):
         return [c for v in values for c in _codings(v)]
@@ -72,7 +72,7 @@ def request_codes(
     codes = list(_own_codes(resource))
     for name, field_name in (("medicationReference", "code"), ("codeReference", "type")):
         ref = resource.get(name)
-        if known and isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+        if known and isinstance(ref, dict) and isinstance(ref.get("reference"), str):
             parts = [p for p in ref["reference"].split("/") if p]
             target = known.get("/".join(parts[-2:]))
             if target is not None:
@@ -91,13 +91,13 @@ def _own_codes(resource: Mapping[str, Any]) -> tuple[CodeRef, ...]:
         codes += _codings((resource.get("enteralFormula") or {}).get("baseFormulaType"))
         for diet in (
             resource.get("oralDiet", {}).get("type") or ()
-            if isinstance(resource.get("oralDiet"), Mapping)
+            if isinstance(resource.get("oralDiet"), dict)
             else ()
         ):
             codes += _codings(diet)
     elif kind == "CommunicationRequest":
         for payload in resource.get("payload") or ():
-            if isinstance(payload, Mapping):
+            if isinstance(payload, dict):
                 codes += _codings(payload.get("contentCodeableConcept"))
     elif kind == "Appointment":
         codes += _concepts(resource.get("serviceType"))
@@ -129,10 +129,10 @@ def _decimal(value: object) -> Decimal | None:
 
 
 def _rate_per_day(timing: object) -> Decimal | None:
-    if not isinstance(timing, Mapping):
+    if not isinstance(timing, dict):
         return None
     repeat = timing.get("repeat")
-    if not isinstance(repeat, Mapping):
+    if not isinstance(repeat, dict):
         return None
     frequency = _decimal(repeat.get("frequency", 1))
     period = _decimal(repeat.get("period"))
@@ -145,21 +145,17 @@ def _rate_per_day(timing: object) -> Decimal | None:
 def _npis(references: Iterable[object], resources: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
     out: list[str] = []
     for ref in references:
-        if not isinstance(ref, Mapping):
+        if not isinstance(ref, dict):
             continue
         ident = ref.get("identifier")
-        if (
-            isinstance(ident, Mapping)
-            and ident.get("system") == SID_NPI
-            and isinstance(ident.get("value"), str)
-        ):
+        if isinstance(ident, dict) and ident.get("system") == SID_NPI and isinstance(ident.get("value"), str):
             out.append(ident["value"])
         target = resources.get(str(ref.get("reference") or ""))
         if target is None and isinstance(ref.get("reference"), str):
             target = resources.get("/".join(ref["reference"].split("/")[-2:]))
         for ident in (target or {}).get("identifier") or ():
             if (
-                isinstance(ident, Mapping)
+                isinstance(ident, dict)
                 and ident.get("system") == SID_NPI
                 and isinstance(ident.get("value"), str)
             ):
@@ -195,7 +191,7 @@ def order_facts_from_request(
     elif kind == "MedicationRequest":
         quantity = _decimal(((resource.get("dispenseRequest") or {}).get("quantity") or {}).get("value"))
         dosage = resource.get("dosageInstruction") or []
-        if dosage and isinstance(dosage[0], Mapping):
+        if dosage and isinstance(dosage[0], dict):
             rate = _rate_per_day(dosage[0].get("timing"))
     elif kind == "DeviceRequest":
         rate = _rate_per_day(resource.get("occurrenceTiming"))
@@ -251,13 +247,13 @@ def order_facts_from_claim_item(claim: Mapping[str, Any], item: Mapping[str, Any
     seqs = set(item.get("diagnosisSequence") or ())
     diagnoses: list[CodeRef] = []
     for dx in claim.get("diagnosis") or ():
-        if isinstance(dx, Mapping) and (not seqs or dx.get("sequence") in seqs):
+        if isinstance(dx, dict) and (not seqs or dx.get("sequence") in seqs):
             diagnoses += _codings(dx.get("diagnosisCodeableConcept"))
     contained = {
-        f"#{r.get('id')}": r for r in claim.get("contained") or () if isinstance(r, Mapping) and r.get("id")
+        f"#{r.get('id')}": r for r in claim.get("contained") or () if isinstance(r, dict) and r.get("id")
     }
     refs: list[object] = [claim.get("provider")]
-    refs += [m.get("provider") for m in claim.get("careTeam") or () if isinstance(m, Mapping)]
+    refs += [m.get("provider") for m in claim.get("careTeam") or () if isinstance(m, dict)]
     service = _parse_date(item.get("servicedDate")) or _parse_date(
         (item.get("servicedPeriod") or {}).get("start")
     )

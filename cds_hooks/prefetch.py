@@ -86,12 +86,12 @@ def walk_resources(value: object) -> Iterator[Mapping[str, Any]]:
     if isinstance(value, list):
         for item in value:
             yield from walk_resources(item)
-    elif isinstance(value, Mapping) and isinstance(value.get("resourceType"), str):
+    elif isinstance(value, dict) and isinstance(value.get("resourceType"), str):
         yield value
         entries = value.get("entry")
         if value["resourceType"] == "Bundle" and isinstance(entries, list):
             for entry in entries:
-                if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
                     yield from walk_resources(entry["resource"])
 
 
@@ -165,11 +165,9 @@ class _Evaluator:
             return [n for n in nodes if self._type_of(n) == arg]
         if call and name == "extension":
             for node in nodes:
-                if isinstance(node, Mapping):
+                if isinstance(node, dict):
                     out += [
-                        e
-                        for e in node.get("extension") or ()
-                        if isinstance(e, Mapping) and e.get("url") == arg
+                        e for e in node.get("extension") or () if isinstance(e, dict) and e.get("url") == arg
                     ]
             return out
         if call:
@@ -179,7 +177,7 @@ class _Evaluator:
                 if name == "id":
                     out.append(node.id)
                 continue
-            if not isinstance(node, Mapping):
+            if not isinstance(node, dict):
                 continue
             if node.get("resourceType") == "Bundle" and name[:1].isupper():
                 # CRD 1.x / 2.0.1 shorthand: {{context.draftOrders.ServiceRequest.id}}
@@ -199,15 +197,15 @@ class _Evaluator:
     def _type_of(node: object) -> str | None:
         if isinstance(node, _Stub):
             return node.resource_type
-        if isinstance(node, Mapping):
+        if isinstance(node, dict):
             kind = node.get("resourceType")
             return kind if isinstance(kind, str) else None
         return None
 
     def _resolve(self, node: object) -> object | None:
-        if isinstance(node, (Mapping, _Stub)) and self._type_of(node):
+        if isinstance(node, (dict, _Stub)) and self._type_of(node):
             return node
-        ref = node.get("reference") if isinstance(node, Mapping) else node
+        ref = node.get("reference") if isinstance(node, dict) else node
         if not isinstance(ref, str) or ref.startswith("#"):
             return None
         stub = _parse_reference(ref)
@@ -241,7 +239,7 @@ def _depends_on(template: str) -> set[str]:
 
 def usable(value: object) -> bool:
     """A prefetch value the service can use (CDS Hooks: null = no data; OperationOutcome = failed)."""
-    return isinstance(value, Mapping) and value.get("resourceType") not in (None, "OperationOutcome")
+    return isinstance(value, dict) and value.get("resourceType") not in (None, "OperationOutcome")
 
 
 @dataclass(frozen=True)
@@ -282,7 +280,7 @@ class PrefetchHydrator:
             following = [
                 link.get("url")
                 for link in page.get("link") or ()
-                if isinstance(link, Mapping) and link.get("relation") == "next"
+                if isinstance(link, dict) and link.get("relation") == "next"
             ]
             if page["resourceType"] != "Bundle" or not following or not isinstance(following[0], str):
                 break

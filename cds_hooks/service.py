@@ -308,7 +308,7 @@ class CdsServices:
         for name in ("draftOrders", "appointments"):
             if name in spec.required_context:
                 bundle = context.get(name)
-                if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+                if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
                     raise invalid(f"context.{name} must be a FHIR Bundle", f"context.{name}")
                 if bundle.get("type") != "collection":
                     raise unprocessable(
@@ -319,8 +319,8 @@ class CdsServices:
                 if not isinstance(entries, list):
                     raise invalid(f"context.{name}.entry must be an array", f"context.{name}.entry")
                 for i, entry in enumerate(entries):
-                    resource = entry.get("resource") if isinstance(entry, Mapping) else None
-                    if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
+                    resource = entry.get("resource") if isinstance(entry, dict) else None
+                    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                         raise invalid(
                             f"context.{name}.entry[{i}] has no resource", f"context.{name}.entry[{i}]"
                         )
@@ -399,7 +399,7 @@ class CdsServices:
         payer_ids: list[str] = []
         any_identifier = False
         for payor in coverage.get("payor") or ():
-            if not isinstance(payor, Mapping):
+            if not isinstance(payor, dict):
                 continue
             identifiers = [payor.get("identifier")]
             ref = payor.get("reference")
@@ -412,7 +412,7 @@ class CdsServices:
                         log.info("payer %s could not be read: %s", ref, exc)
                 identifiers += list((target or {}).get("identifier") or ())
             for ident in identifiers:
-                if isinstance(ident, Mapping) and ident.get("value"):
+                if isinstance(ident, dict) and ident.get("value"):
                     any_identifier = True
                     if ident.get("system") == SID_PAYER_ID and ident["value"] in self._policies.payers:
                         payer_ids.append(ident["value"])
@@ -425,9 +425,7 @@ class CdsServices:
         plan = None
         for klass in coverage.get("class") or ():
             codes = [
-                c.get("code")
-                for c in ((klass.get("type") or {}).get("coding") or ())
-                if isinstance(c, Mapping)
+                c.get("code") for c in ((klass.get("type") or {}).get("coding") or ()) if isinstance(c, dict)
             ]
             if "plan" in codes and isinstance(klass.get("value"), str):
                 plan = klass["value"]
@@ -478,7 +476,7 @@ class CdsServices:
                 based_on = [
                     b["reference"]
                     for b in appointment.get("basedOn") or ()
-                    if isinstance(b, Mapping) and isinstance(b.get("reference"), str)
+                    if isinstance(b, dict) and isinstance(b.get("reference"), str)
                 ]
                 orders = [known.get(_ref_key(ref)) for ref in based_on]
                 if based_on and all(orders):
