@@ -99,7 +99,10 @@ class Invariants:
                 return self._results[key]
             outcome = self._evaluate(expression, node, type_path, resource, root, resolver)
             if len(self._results) >= self.memo_size:
-                self._results.pop(next(iter(self._results)))
+                try:  # oldest first; tolerate another request thread evicting at the same moment
+                    self._results.pop(next(iter(self._results)), None)
+                except (RuntimeError, StopIteration):
+                    pass
             self._results[key] = outcome
             return outcome
         return self._evaluate(expression, node, type_path, resource, root, resolver)

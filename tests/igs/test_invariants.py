@@ -68,3 +68,11 @@ def test_native_npi_check_agrees_with_the_us_core_fhirpath(registry: Registry) -
         expected = invariants.holds(expression, identifier, "Identifier", {}, {}, None)
         assert native(identifier) is (expected is not False), npi
     assert npi_check_digit({"value": "1234567893"}) and not npi_check_digit({"value": "1234567890"})
+
+
+def test_memo_is_bounded() -> None:
+    invariants = Invariants(memo_size=2)
+    for day in ("01", "02", "03", "04"):
+        period = {"start": f"2024-01-{day}", "end": "2024-01-02"}
+        invariants.holds("start.exists() or end.exists()", period, "Period", {}, {}, None)
+    assert len(invariants._results) <= 2  # noqa: SLF001 - the bound is the point of the test
