@@ -25,17 +25,19 @@ class CrdVersion(StrEnum):
 
 
 SUPPORTED_VERSIONS: tuple[CrdVersion, ...] = (CrdVersion.V2_0, CrdVersion.V2_2)
-DEFAULT_VERSION = CrdVersion.V2_2
+# CRD 2.2 requires `requestedVersion` from clients when a service lists several versions, so a request
+# without it comes from a client that predates version negotiation (CRD 2.0.1, e.g. the Inferno kit).
+VERSION_WHEN_UNSTATED = CrdVersion.V2_0
 
 
 def negotiate_version(requested: object) -> CrdVersion:
     """Pick the version named by ``davinci-crd.requestedVersion`` (CRD 2.2 §Version negotiation).
 
-    Absent means the newest; "2.0.1" or "2.2.1" style values map to their major.minor; anything else
-    is an error, as the IG requires for an unsupported version.
+    Absent means a client that predates negotiation (2.0); "2.0.1" or "2.2.1" style values map to
+    their major.minor; anything else is an error, as the IG requires for an unsupported version.
     """
     if requested is None:
-        return DEFAULT_VERSION
+        return VERSION_WHEN_UNSTATED
     if not isinstance(requested, str):
         raise unprocessable("davinci-crd.requestedVersion must be a string", "extension")
     major_minor = ".".join(requested.strip().split(".")[:2])

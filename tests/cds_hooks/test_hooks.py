@@ -442,3 +442,15 @@ def test_null_prefetch_means_no_data_not_412(crd: Any, kit: ModuleType) -> None:
     request = kit.order_sign(kit.service_request("sr1", kit.CPT, "72148"))
     request["prefetch"]["patient"] = None
     assert _status(crd, kit, request)[0] == 200
+
+
+def test_unstated_version_is_answered_as_crd_20(crd: Any, kit: ModuleType) -> None:
+    request = kit.order_sign(kit.service_request("sr1", kit.CPT, "27447"), version=None)
+    body = crd.call("order-sign-crd", request).json()
+    info = kit.coverage_information(body["systemActions"][0]["resource"])
+    assert info["doc-needed"] == ["both"]  # clinical + admin, 2.0.1 style
+    assert "detail" not in info and "expiry-date" not in info
+    assert {c["source"]["topic"]["system"] for c in body["cards"]} == {
+        "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+    }
+    assert kit.run(crd.services.call("order-sign-crd", request)).version is CrdVersion.V2_0

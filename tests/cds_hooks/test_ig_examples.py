@@ -71,7 +71,8 @@ def test_ig_example_request_gets_a_conforming_response(
     response = crd.call(f"{hook}-crd", request)
     assert response.status_code == 200, response.text
     body = response.json()
-    version = CrdVersion(request.get("extension", {}).get("davinci-crd.requestedVersion", "2.2"))
+    # Without davinci-crd.requestedVersion the client predates negotiation: answered as CRD 2.0.
+    version = CrdVersion(request.get("extension", {}).get("davinci-crd.requestedVersion", "2.0"))
     assert response_problems(body, version, primary=hook in PRIMARY) == []
     enabled = request.get("extension", {}).get("davinci-crd.configuration", {}).get("coverage-info", True)
     if hook in PRIMARY and enabled:
