@@ -57,8 +57,15 @@ def build_router(
         log.warning("CDS Hooks development mode: client JWTs are NOT verified; never run this in production")
     router = APIRouter(tags=["CDS Hooks (CRD)"])
 
-    def base(request: Request) -> str:
-        return (public_base_url or str(request.base_url)).rstrip("/")
+    def called_url(request: Request, suffix: str) -> str:
+        """The URL the client invoked: the JWT ``aud`` must equal it (CDS Hooks §Trusting CDS Clients).
+
+        Behind a proxy the public base is configured; otherwise the request URL is used as is, so a
+        router mounted under a prefix still checks the right audience.
+        """
+        if public_base_url:
+            return public_base_url.rstrip("/") + suffix
+        return str(request.url).split("?", 1)[0]
 
     async def authenticate(request: Request, *audience: str) -> ClientIdentity | None:
         if verifier is None:
@@ -69,7 +76,7 @@ def build_router(
     async def discovery(request: Request) -> Response:
         try:
             if discovery_requires_jwt:
-                await authenticate(request, f"{base(request)}/cds-services")
+                await authenticate(request, called_url(request, "/cds-services"))
             return _json(services.discovery())
         except OperationOutcomeError as exc:
             return outcome_response(exc)
@@ -78,7 +85,7 @@ def build_router(
     async def call(service_id: str, request: Request) -> Response:
         try:
             services.spec(service_id)
-            caller = await authenticate(request, f"{base(request)}/cds-services/{service_id}")
+            caller = await authenticate(request, called_url(request, f"/cds-services/{service_id}"))
             result = await services.call(service_id, await request.body())
             if on_result is not None:
                 await on_result(result, caller)
@@ -90,8 +97,8 @@ def build_router(
     async def feedback(service_id: str, request: Request) -> Response:
         try:
             services.spec(service_id)
-            url = f"{base(request)}/cds-services/{service_id}"
-            await authenticate(request, f"{url}/feedback", url)
+            url = called_url(request, f"/cds-services/{service_id}/feedback")
+            await authenticate(request, url, url.removesuffix("/feedback"))
             await services.feedback(service_id, await request.body())
             return Response(status_code=200)
         except OperationOutcomeError as exc:

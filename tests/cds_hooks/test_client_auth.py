@@ -243,3 +243,31 @@ def test_discovery_can_require_a_jwt(policies: Any, fhir: Any, keys: Any, kit: M
 
     assert kit.run(get(None)) == 401
     assert kit.run(get(keys.token(f"{kit.BASE}/cds-services"))) == 200
+
+
+def test_audience_follows_a_mount_prefix(policies: Any, fhir: Any, keys: Any, kit: ModuleType) -> None:
+    from fastapi import FastAPI
+
+    from cds_hooks import CdsServices
+    from server.api.cds_hooks import build_router
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fhir.handler))
+    services = CdsServices(policies, http_client=client, now=lambda: kit.NOW)
+    verifier = CdsClientVerifier(
+        [TrustedIssuer(kit.ISS, allowed_jku=frozenset({kit.JKU}))],
+        client,
+        InMemoryJtiStore(),
+        lambda: kit.NOW,
+    )
+    app = FastAPI()
+    app.include_router(build_router(services, verifier=verifier), prefix="/crd")
+
+    async def post(aud: str) -> int:
+        headers = {"authorization": f"Bearer {keys.token(aud)}", "content-type": "application/json"}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=kit.BASE) as http:
+            response = await http.post("/crd" + PATH, content=json.dumps(body(kit)), headers=headers)
+            return response.status_code
+
+    assert kit.run(post(f"{kit.BASE}/crd{PATH}")) == 200
+    assert kit.run(post(f"{kit.BASE}{PATH}")) == 401
