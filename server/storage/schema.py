@@ -71,7 +71,7 @@ idx_token = Table(
     Column("system", Text, nullable=True),
     Column("code", Text, nullable=False),
     Index("ix_idx_token_value", "tenant", "resource_type", "param", "code"),
-    Index("ix_idx_token_owner", "tenant", "resource_type", "resource_id"),
+    Index("ix_idx_token_owner", "resource_id", "resource_type", "tenant"),
 )
 
 idx_string = Table(
@@ -82,7 +82,7 @@ idx_string = Table(
     Column("value", Text, nullable=False),
     Column("norm", _CODEPOINT_TEXT, nullable=False),
     Index("ix_idx_string_value", "tenant", "resource_type", "param", "norm"),
-    Index("ix_idx_string_owner", "tenant", "resource_type", "resource_id"),
+    Index("ix_idx_string_owner", "resource_id", "resource_type", "tenant"),
 )
 
 idx_reference = Table(
@@ -94,7 +94,7 @@ idx_reference = Table(
     Column("target_id", String(64), nullable=True),
     Column("url", Text, nullable=True),
     Index("ix_idx_reference_target", "tenant", "resource_type", "param", "target_id"),
-    Index("ix_idx_reference_owner", "tenant", "resource_type", "resource_id"),
+    Index("ix_idx_reference_owner", "resource_id", "resource_type", "tenant"),
 )
 
 idx_date = Table(
@@ -105,7 +105,9 @@ idx_date = Table(
     Column("low", String(26), nullable=False),
     Column("high", String(26), nullable=False),
     Index("ix_idx_date_value", "tenant", "resource_type", "param", "low", "high"),
-    Index("ix_idx_date_owner", "tenant", "resource_type", "resource_id"),
+    Index("ix_idx_date_owner", "resource_id", "resource_type", "tenant"),
 )
 
 INDEX_TABLES = (idx_token, idx_string, idx_reference, idx_date)
+# The owner indexes lead with resource_id: a search's semi-join probes them once per candidate resource,
+# and with stale planner statistics a (tenant, resource_type) prefix made each probe a full scan.
