@@ -73,7 +73,11 @@ def uvicorn_server(target: str, env: dict[str, str], factory: bool) -> Iterator[
         yield base
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 async def rate(
