@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from conformance.framework import Suite
-from conformance.suites import fhir_core
+from conformance.suites import fhir_core, pas_server
 
-SUITES: Mapping[str, Suite] = MappingProxyType({suite.name: suite for suite in (fhir_core.SUITE,)})
+SUITES: Mapping[str, Suite] = MappingProxyType({suite.name: suite for suite in (fhir_core.SUITE, pas_server.SUITE)})
 
 __all__ = ["SUITES"]
