@@ -116,7 +116,9 @@ class Row:
         return self.server / self.echo
 
 
-async def measure(engine: str, fhir: str, echo: str, requests: int, concurrency: int) -> list[Row]:
+async def measure(
+    engine: str, fhir: str, echo: str, requests: int, concurrency: int, after_load: Callable[[], None]
+) -> list[Row]:
     # Each Patient has its own member identifier, as in a payer's member lookup.
     bodies = [
         httpx.Request(
@@ -159,6 +161,8 @@ async def measure(engine: str, fhir: str, echo: str, requests: int, concurrency:
             server_best = max(server_best, await rate(count, concurrency, server_call, fhir))
             echo_best = max(echo_best, await rate(count, concurrency, echo_call, echo))
         rows.append(Row(engine, operation, server_best, echo_best))
+        if operation == "create":
+            after_load()
     return rows
 
 
@@ -193,7 +197,18 @@ def run_engine(name: str, database_url: str, requests: int, concurrency: int) ->
         uvicorn_server("server.app:app_from_env", env, factory=True) as fhir,
         uvicorn_server("bench._baseline:app", {}, factory=False) as echo,
     ):
-        return asyncio.run(measure(name, fhir, echo, requests, concurrency))
+        return asyncio.run(measure(name, fhir, echo, requests, concurrency, lambda: analyze(database_url)))
+
+
+def analyze(database_url: str) -> None:
+    """Refresh planner statistics after the bulk load, as autovacuum would on a server in steady state
+    (on tables that grew from empty within seconds, PostgreSQL otherwise plans with empty-table estimates)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
 
 
 def main() -> int:
