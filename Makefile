@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo accepts CDS Hooks calls without a client JWT (explicit, and logged on every start).
 run: install
-	$(BIN)/priorgate serve
+	PRIORGATE_CDS_DEVELOPMENT_MODE=$${PRIORGATE_CDS_DEVELOPMENT_MODE:-true} $(BIN)/priorgate serve
 
 test: check pytest
 

@@ -6,17 +6,25 @@ processes, or machines, can serve one PostgreSQL database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
+import httpx
 from fastapi import APIRouter, FastAPI
 
-from server.api import fhir
+from cds_hooks import DEMO_POLICY_DIR, CdsClientVerifier, CdsServices, InMemoryJtiStore, load_policies
+from igs import Validator
+from igs import load_registry as load_ig_registry
+from questionnaires import load_catalog
+from server.api import dtr, fhir, validate
+from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
+from server.cds_clients import load_trusted_issuers
 from server.database import prepare
 from server.errors import install_error_handlers
 from server.search.definitions import load_registry
@@ -24,6 +32,8 @@ from server.services import Services
 from server.settings import Settings, load_settings
 from server.storage.engine import make_engine
 from server.storage.repository import Repository, utc_now
+
+log = logging.getLogger("priorgate")
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,32 @@ class Mount:
     register: Callable[[Services], None] | None = None
 
 
-def mounts() -> list[Mount]:
+def mounts(cds: APIRouter) -> list[Mount]:
     """Every router the app serves, in matching order: specific routers first, the generic FHIR REST
     routes (``/fhir/{type}/{id}``) last. Mounting another router is one line here."""
     return [
+        Mount(cds),
+        Mount(dtr.router, dtr.register),
+        Mount(validate.router, validate.register),
         Mount(fhir.router, fhir.register),
     ]
+
+
+def cds_router(settings: Settings, http: httpx.AsyncClient, now: Callable[[], datetime]) -> APIRouter:
+    """The CRD services over the demo coverage rules; client JWTs verified unless development mode."""
+    services = CdsServices(
+        load_policies(DEMO_POLICY_DIR), http_client=http, now=now, fetch_timeout=settings.outbound_timeout
+    )
+    verifier = None
+    if not settings.cds_development_mode:
+        issuers = load_trusted_issuers(settings.cds_trusted_issuers_file)
+        verifier = CdsClientVerifier(issuers, http, InMemoryJtiStore(), now)
+    return build_cds_router(
+        services,
+        verifier=verifier,
+        development_mode=settings.cds_development_mode,
+        public_base_url=settings.base_url,
+    )
 
 
 def software_version() -> str:
@@ -62,17 +92,25 @@ def create_app(
     registry = load_registry()
     if prepare_database:
         prepare(engine, registry, demo_content=chosen.demo_content)
+    ig_registry = load_ig_registry(chosen.ig_path)
+    for note in ig_registry.warnings:
+        log.log(logging.WARNING if note.severity == "warning" else logging.INFO, "%s", note.message)
     services = Services(
         settings=chosen,
         engine=engine,
         repository=Repository(engine, registry, now=now),
         capabilities=Capabilities(software_version=software_version()),
         now=now,
+        ig_registry=ig_registry,
+        validator=Validator(ig_registry),
+        catalog=load_catalog(),
     )
+    http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await http.aclose()
         engine.dispose()
 
     app = FastAPI(
@@ -84,7 +122,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
-    for mount in mounts():
+    for mount in mounts(cds_router(chosen, http, now)):
         app.include_router(mount.router)
         if mount.register is not None:
             mount.register(services)

@@ -1,6 +1,8 @@
 """The ``priorgate`` command: a dispatch table of subcommands.
 
-``priorgate serve [--host] [--port] [--database-url] [--workers N]`` and ``priorgate db upgrade``. Another
+``priorgate serve [--host] [--port] [--database-url] [--workers N]``, ``priorgate db upgrade``,
+``priorgate igs list|install``, ``priorgate validate FILE``, ``priorgate x12 ...``, ``priorgate token`` and
+``priorgate clients``. Another
 package adds a subcommand with one line in :data:`COMMANDS` (e.g. ``"x12": x12_cli.main``).
 """
 
@@ -12,8 +14,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from igs import cli as igs_cli
 from igs.outcome import OperationOutcomeError
+from server.security import cli as security_cli
 from server.settings import Settings, SettingsError, load_settings
+from x12 import cli as x12_cli
 
 EXIT_USAGE = 2
 
@@ -85,9 +90,19 @@ def db(argv: Sequence[str]) -> int:
     return 0
 
 
+def x12(argv: Sequence[str]) -> int:
+    """``priorgate x12 to-278|from-278|validate|simulate ...``: the X12 278 bridge."""
+    return x12_cli.main(list(argv))
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve,
     "db": db,
+    "igs": igs_cli.main,
+    "validate": igs_cli.validate_main,
+    "x12": x12,
+    "token": security_cli.token,
+    "clients": security_cli.clients,
 }
 
 

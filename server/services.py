@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import Engine
 from starlette.requests import Request
 
+from igs import Registry, Validator
+from questionnaires import Catalog
 from server.capabilities import Capabilities
 from server.settings import Settings
 from server.storage.repository import Repository
@@ -21,6 +23,9 @@ class Services:
     repository: Repository
     capabilities: Capabilities
     now: Callable[[], datetime]
+    ig_registry: Registry  # the IG packages found under PRIORGATE_IG_PATH
+    validator: Validator  # profile validation ($validate, PAS, CRD, DTR); loads packages on first use
+    catalog: Catalog  # DTR content: Questionnaires, Libraries, ValueSets
 
     def fhir_base(self, request: Request) -> str:
         """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""

@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=50, ge=1, le=1000, description="Search page size without _count")
     max_page_size: int = Field(default=1000, ge=1, description="Largest _count honoured")
     demo_content: bool = Field(default=True, description="Load demo content into an empty database on start")
+    dtr_version: Literal["2.0.1", "2.2.0"] = Field(
+        default="2.0.1",
+        description="DTR version answered under /fhir (both are always served under /dtr/{version})",
+    )
+    cds_development_mode: bool = Field(
+        default=False,
+        description="Accept CDS Hooks calls without a client JWT (development only; warns on every start)",
+    )
+    cds_trusted_issuers_file: Path | None = Field(
+        default=None,
+        description="JSON list of trusted CDS clients: iss, jwks_url or jwks, allowed_jku, algorithms",
+    )
+    outbound_timeout: float = Field(
+        default=2.0, gt=0, le=15, description="Timeout in seconds for outbound HTTP (EHR FHIR servers, JWKS)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

@@ -2,13 +2,15 @@
 
 from pathlib import Path
 
+from server.security.config import SecuritySettings
 from server.settings import Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_documented() -> None:
-    missing = [name for name in Settings.model_fields if f"`PRIORGATE_{name.upper()}`" not in README]
+    names = [*Settings.model_fields, *SecuritySettings.model_fields]
+    missing = [name for name in names if f"`PRIORGATE_{name.upper()}`" not in README]
     assert not missing, f"settings missing from the README configuration table: {missing}"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from fastapi import APIRouter
 from starlette.testclient import TestClient
 
 from server.app import create_app, mounts
@@ -94,7 +95,7 @@ def test_capabilities_registry_renders_operations() -> None:
 
 
 def test_fhir_router_is_mounted_last() -> None:
-    assert mounts()[-1].router.prefix == "/fhir"
+    assert mounts(APIRouter())[-1].router.prefix == "/fhir"
 
 
 @pytest.mark.igs

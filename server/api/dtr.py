@@ -1,0 +1,188 @@
+"""DTR payer operations (https://hl7.org/fhir/us/davinci-dtr/): thin routes over ``questionnaires``.
+
+``/fhir/...`` answers in the configured default DTR version; ``/dtr/{version}/...`` pins 2.0.1 or 2.2.0
+explicitly, so clients of both versions can share one server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, cast
+from uuid import uuid4
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome
+from questionnaires import (
+    DTR_VERSIONS,
+    DtrVersion,
+    expand_valueset,
+    log_questionnaire_errors,
+    next_question,
+    questionnaire_package,
+)
+from server.api.fhir import negotiate
+from server.fhir_json import FhirResponse, parse_resource, require_json_body
+from server.services import Services, services
+
+log = logging.getLogger("priorgate.dtr")
+
+# OperationDefinition canonicals, as advertised in the CapabilityStatement.
+QUESTIONNAIRE_PACKAGE = "http://hl7.org/fhir/us/davinci-dtr/OperationDefinition/questionnaire-package"
+LOG_QUESTIONNAIRE_ERRORS = "http://hl7.org/fhir/us/davinci-dtr/OperationDefinition/log-questionnaire-errors"
+NEXT_QUESTION = "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-next-question"
+VALUESET_EXPAND = "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"
+
+router = APIRouter(dependencies=[Depends(negotiate)])
+Svc = Annotated[Services, Depends(services)]
+
+
+def register(svc: Services) -> None:
+    svc.capabilities.add_operation("Questionnaire", "questionnaire-package", QUESTIONNAIRE_PACKAGE)
+    svc.capabilities.add_operation("Questionnaire", "next-question", NEXT_QUESTION)
+    svc.capabilities.add_operation("Questionnaire", "log-questionnaire-errors", LOG_QUESTIONNAIRE_ERRORS)
+    svc.capabilities.add_operation("ValueSet", "expand", VALUESET_EXPAND)
+
+
+def _version(svc: Services, pinned: str | None) -> DtrVersion:
+    chosen = pinned or svc.settings.dtr_version
+    if chosen not in DTR_VERSIONS:
+        raise OperationOutcomeError.of(
+            Failure.NOT_FOUND, f"DTR version {chosen!r} is not served; use one of {', '.join(DTR_VERSIONS)}"
+        )
+    return cast(DtrVersion, chosen)
+
+
+def _questionnaire_canonical(svc: Services, questionnaire_id: str) -> str:
+    for (url, version), questionnaire in svc.catalog.questionnaires.items():
+        if questionnaire.get("id") == questionnaire_id:
+            return f"{url}|{version}"
+    raise OperationOutcomeError.of(Failure.NOT_FOUND, f"Questionnaire/{questionnaire_id} is not known")
+
+
+async def _parameters(request: Request) -> dict[str, Any]:
+    require_json_body(request.headers.get("content-type"))
+    return parse_resource(await request.body(), None)
+
+
+def _pretty(request: Request) -> bool:
+    return request.query_params.get("_pretty") == "true"
+
+
+async def _package(
+    request: Request, svc: Services, pinned: str | None, questionnaire_id: str | None
+) -> Response:
+    version = _version(svc, pinned)
+    inputs = await _parameters(request)
+    if inputs.get("resourceType") != "Parameters":
+        raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
+    canonicals = () if questionnaire_id is None else (_questionnaire_canonical(svc, questionnaire_id),)
+    base = svc.fhir_base(request) if pinned is None else str(request.base_url).rstrip("/") + f"/dtr/{version}"
+    result = questionnaire_package(
+        svc.catalog,
+        inputs,
+        version,
+        now=svc.now(),
+        canonicals=canonicals,
+        service_base=base,
+        new_id=lambda: str(uuid4()),
+    )
+    if not result.get("parameter"):
+        # changedsince: nothing changed since the client's copy (DTR oper-20).
+        return Response(status_code=200)
+    return FhirResponse(result, pretty=_pretty(request))
+
+
+@router.post("/fhir/Questionnaire/$questionnaire-package")
+@router.post("/fhir/$questionnaire-package")
+async def package_default(request: Request, svc: Svc) -> Response:
+    """`$questionnaire-package` (DTR §4.4.1) in the default DTR version."""
+    return await _package(request, svc, None, None)
+
+
+@router.post("/fhir/Questionnaire/{questionnaire_id}/$questionnaire-package")
+async def package_instance(questionnaire_id: str, request: Request, svc: Svc) -> Response:
+    return await _package(request, svc, None, questionnaire_id)
+
+
+@router.post("/dtr/{version}/Questionnaire/$questionnaire-package")
+@router.post("/dtr/{version}/$questionnaire-package")
+async def package_pinned(version: str, request: Request, svc: Svc) -> Response:
+    return await _package(request, svc, version, None)
+
+
+async def _next(request: Request, svc: Services, pinned: str | None) -> Response:
+    _version(svc, pinned)
+    body = await _parameters(request)
+    answer = await run_in_threadpool(lambda: next_question(svc.catalog, body, now=svc.now()))
+    return FhirResponse(answer, pretty=_pretty(request))
+
+
+@router.post("/fhir/Questionnaire/$next-question")
+async def next_default(request: Request, svc: Svc) -> Response:
+    """SDC `$next-question` for adaptive questionnaires (DTR §4.4.3)."""
+    return await _next(request, svc, None)
+
+
+@router.post("/dtr/{version}/Questionnaire/$next-question")
+async def next_pinned(version: str, request: Request, svc: Svc) -> Response:
+    return await _next(request, svc, version)
+
+
+async def _log_errors(request: Request, svc: Services, pinned: str | None) -> Response:
+    _version(svc, pinned)
+    report = log_questionnaire_errors(await _parameters(request))
+    # DTR: the client must not send PHI here; the report is logged for content authors.
+    log.warning(
+        "DTR client reported %d error outcome(s) for %s",
+        len(report.outcomes),
+        ", ".join(report.questionnaires) or "(no questionnaire named)",
+    )
+    note = Issue(severity="information", code="informational", diagnostics="Questionnaire errors logged")
+    return FhirResponse(operation_outcome([note]), pretty=_pretty(request))
+
+
+@router.post("/fhir/Questionnaire/$log-questionnaire-errors")
+async def log_default(request: Request, svc: Svc) -> Response:
+    """`$log-questionnaire-errors` (DTR §4.4.4)."""
+    return await _log_errors(request, svc, None)
+
+
+@router.post("/dtr/{version}/Questionnaire/$log-questionnaire-errors")
+async def log_pinned(version: str, request: Request, svc: Svc) -> Response:
+    return await _log_errors(request, svc, version)
+
+
+def _expand_arguments(pairs: list[tuple[Any, Any]]) -> tuple[str, str | None, str | None]:
+    values = {name: value for name, value in pairs}
+    url = values.get("url")
+    if not isinstance(url, str) or not url:
+        raise invalid("ValueSet/$expand needs the url parameter", "Parameters.parameter.where(name='url')")
+    version = values.get("valueSetVersion")
+    text = values.get("filter")
+    return url, version if isinstance(version, str) else None, text if isinstance(text, str) else None
+
+
+@router.get("/fhir/ValueSet/$expand")
+async def expand_get(request: Request, svc: Svc) -> Response:
+    """`ValueSet/$expand` for the value sets the DTR content uses (current date, active codes)."""
+    url, version, text = _expand_arguments(list(request.query_params.multi_items()))
+    expansion = expand_valueset(svc.catalog, url, version, now=svc.now(), text_filter=text)
+    return FhirResponse(expansion, pretty=_pretty(request))
+
+
+@router.post("/fhir/ValueSet/$expand")
+async def expand_post(request: Request, svc: Svc) -> Response:
+    body = await _parameters(request)
+    if body.get("resourceType") != "Parameters":
+        raise invalid("ValueSet/$expand takes a Parameters resource", "Parameters")
+    pairs = [
+        (p.get("name"), next((v for k, v in p.items() if k.startswith("value")), None))
+        for p in body.get("parameter", [])
+        if isinstance(p, dict)
+    ]
+    url, version, text = _expand_arguments(pairs)
+    expansion = expand_valueset(svc.catalog, url, version, now=svc.now(), text_filter=text)
+    return FhirResponse(expansion, pretty=_pretty(request))
