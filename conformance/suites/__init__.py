@@ -8,6 +8,8 @@ from types import MappingProxyType
 from conformance.framework import Suite
 from conformance.suites import fhir_core, pas_server
 
-SUITES: Mapping[str, Suite] = MappingProxyType({suite.name: suite for suite in (fhir_core.SUITE, pas_server.SUITE)})
+SUITES: Mapping[str, Suite] = MappingProxyType(
+    {suite.name: suite for suite in (fhir_core.SUITE, pas_server.SUITE)}
+)
 
 __all__ = ["SUITES"]
