@@ -15,8 +15,17 @@ from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 
-from cds_hooks import DEMO_POLICY_DIR, CdsClientVerifier, CdsServices, InMemoryJtiStore, load_policies
+from cds_hooks import (
+    DEMO_POLICY_DIR,
+    CdsClientVerifier,
+    CdsServices,
+    ClientIdentity,
+    HookResult,
+    InMemoryJtiStore,
+    load_policies,
+)
 from igs import Validator
 from igs import load_registry as load_ig_registry
 from questionnaires import load_catalog
@@ -25,6 +34,7 @@ from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
 from server.cds_clients import load_trusted_issuers
+from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
 from server.search.definitions import load_registry
@@ -55,8 +65,19 @@ def mounts(cds: APIRouter) -> list[Mount]:
     ]
 
 
-def cds_router(settings: Settings, http: httpx.AsyncClient, now: Callable[[], datetime]) -> APIRouter:
-    """The CRD services over the demo coverage rules; client JWTs verified unless development mode."""
+def cds_router(
+    settings: Settings,
+    http: httpx.AsyncClient,
+    now: Callable[[], datetime],
+    assertions: CoverageAssertionStore,
+) -> APIRouter:
+    """The CRD services over the demo coverage rules; client JWTs verified unless development mode.
+    Every coverage assertion handed out is stored, so DTR and PAS can find its decision."""
+
+    async def keep(result: HookResult, _: ClientIdentity | None) -> None:
+        if result.assertions:
+            await run_in_threadpool(assertions.save, result.assertions, now().isoformat())
+
     services = CdsServices(
         load_policies(DEMO_POLICY_DIR), http_client=http, now=now, fetch_timeout=settings.outbound_timeout
     )
@@ -69,6 +90,7 @@ def cds_router(settings: Settings, http: httpx.AsyncClient, now: Callable[[], da
         verifier=verifier,
         development_mode=settings.cds_development_mode,
         public_base_url=settings.base_url,
+        on_result=keep,
     )
 
 
@@ -104,6 +126,7 @@ def create_app(
         ig_registry=ig_registry,
         validator=Validator(ig_registry),
         catalog=load_catalog(),
+        assertions=CoverageAssertionStore(engine),
     )
     http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
 
@@ -122,7 +145,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
-    for mount in mounts(cds_router(chosen, http, now)):
+    for mount in mounts(cds_router(chosen, http, now, services.assertions)):
         app.include_router(mount.router)
         if mount.register is not None:
             mount.register(services)

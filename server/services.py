@@ -12,6 +12,7 @@ from starlette.requests import Request
 from igs import Registry, Validator
 from questionnaires import Catalog
 from server.capabilities import Capabilities
+from server.coverage_assertions import CoverageAssertionStore
 from server.settings import Settings
 from server.storage.repository import Repository
 
@@ -26,6 +27,7 @@ class Services:
     ig_registry: Registry  # the IG packages found under PRIORGATE_IG_PATH
     validator: Validator  # profile validation ($validate, PAS, CRD, DTR); loads packages on first use
     catalog: Catalog  # DTR content: Questionnaires, Libraries, ValueSets
+    assertions: CoverageAssertionStore  # CRD coverage assertions, found again by DTR and PAS
 
     def fhir_base(self, request: Request) -> str:
         """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""

@@ -21,6 +21,7 @@ from questionnaires import (
     expand_valueset,
     log_questionnaire_errors,
     next_question,
+    parse_package_request,
     questionnaire_package,
 )
 from server.api.fhir import negotiate
@@ -55,6 +56,18 @@ def _version(svc: Services, pinned: str | None) -> DtrVersion:
     return cast(DtrVersion, chosen)
 
 
+def _selected_canonicals(
+    svc: Services, inputs: dict[str, Any], version: DtrVersion, questionnaire_id: str | None
+) -> tuple[str, ...]:
+    """The questionnaires the caller's context selects: an instance-level call names one; a CRD
+    ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107)."""
+    if questionnaire_id is not None:
+        return (_questionnaire_canonical(svc, questionnaire_id),)
+    context = parse_package_request(inputs, version).context
+    stored = svc.assertions.find(context) if context else None
+    return stored.questionnaires if stored is not None else ()
+
+
 def _questionnaire_canonical(svc: Services, questionnaire_id: str) -> str:
     for (url, version), questionnaire in svc.catalog.questionnaires.items():
         if questionnaire.get("id") == questionnaire_id:
@@ -78,7 +91,7 @@ async def _package(
     inputs = await _parameters(request)
     if inputs.get("resourceType") != "Parameters":
         raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
-    canonicals = () if questionnaire_id is None else (_questionnaire_canonical(svc, questionnaire_id),)
+    canonicals = await run_in_threadpool(_selected_canonicals, svc, inputs, version, questionnaire_id)
     base = svc.fhir_base(request) if pinned is None else str(request.base_url).rstrip("/") + f"/dtr/{version}"
     result = questionnaire_package(
         svc.catalog,

@@ -109,5 +109,22 @@ idx_date = Table(
 )
 
 INDEX_TABLES = (idx_token, idx_string, idx_reference, idx_date)
+
+# Coverage assertions handed out by the CRD services (CRD resp-31): DTR's `context` and PAS find them here.
+coverage_assertion = Table(
+    "coverage_assertion",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("assertion_id", String(64), nullable=False),
+    Column("created", String(26), nullable=False),
+    Column("crd_version", String(16), nullable=False),
+    Column("service_id", String(64), nullable=False),
+    Column("hook_instance", String(64), nullable=False),
+    Column("order_reference", Text, nullable=False),
+    Column("coverage_reference", Text, nullable=False),
+    Column("payer_id", String(64), nullable=False),
+    Column("record", _JSON, nullable=False),
+    PrimaryKeyConstraint("tenant", "assertion_id", name="pk_coverage_assertion"),
+)
 # The owner indexes lead with resource_id: a search's semi-join probes them once per candidate resource,
 # and with stale planner statistics a (tenant, resource_type) prefix made each probe a full scan.
