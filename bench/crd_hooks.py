@@ -265,9 +265,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+PHASE_LIMIT_S = 120.0  # bounded: a stuck phase fails the run instead of hanging it
+
+
 def _measured(pid: int, run: Any) -> dict[str, float]:
     before = _cpu_seconds(pid)
-    row: dict[str, float] = asyncio.run(run)
+    row: dict[str, float] = asyncio.run(asyncio.wait_for(run, PHASE_LIMIT_S))
     row["cpu_ms"] = (_cpu_seconds(pid) - before) * 1000 / max(1, row["requests"])
     return row
 
