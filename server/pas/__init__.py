@@ -22,6 +22,7 @@ from .decision import (
     decide,
     decide_update,
 )
+from .evaluator import PolicyCoverageRules
 from .fhirdata import Code, Ident, Period
 from .idempotency import PriorItem, PriorSubmission, SubmissionKind, check_update, classify, fingerprint
 from .inquiry import (
@@ -90,6 +91,7 @@ __all__ = [
     "PasRequest",
     "PasVersion",
     "Period",
+    "PolicyCoverageRules",
     "PriorItem",
     "PriorSubmission",
     "RejectReason",
