@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated, Any, cast
-from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -92,7 +91,9 @@ async def _package(
     if inputs.get("resourceType") != "Parameters":
         raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
     canonicals = await run_in_threadpool(_selected_canonicals, svc, inputs, version, questionnaire_id)
-    base = svc.fhir_base(request) if pinned is None else str(request.base_url).rstrip("/") + f"/dtr/{version}"
+    base = svc.fhir_base(request)
+    if pinned is not None:
+        base = base.removesuffix("/fhir") + f"/dtr/{version}"
     result = questionnaire_package(
         svc.catalog,
         inputs,
@@ -100,7 +101,6 @@ async def _package(
         now=svc.now(),
         canonicals=canonicals,
         service_base=base,
-        new_id=lambda: str(uuid4()),
     )
     if not result.get("parameter"):
         # changedsince: nothing changed since the client's copy (DTR oper-20).
