@@ -29,7 +29,7 @@ from cds_hooks import (
 from igs import Validator
 from igs import load_registry as load_ig_registry
 from questionnaires import load_catalog
-from server.api import dtr, fhir, validate
+from server.api import dtr, fhir, pas, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
@@ -37,6 +37,10 @@ from server.cds_clients import load_trusted_issuers
 from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
+from server.pas import PolicyCoverageRules
+from server.pas.profiles import profile_gate
+from server.pas.service import PasService
+from server.pas.store import PasStore
 from server.search.definitions import load_registry
 from server.services import Services
 from server.settings import Settings, load_settings
@@ -61,6 +65,7 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(cds),
         Mount(dtr.router, dtr.register),
         Mount(validate.router, validate.register),
+        Mount(pas.router, pas.register),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -117,16 +122,27 @@ def create_app(
     ig_registry = load_ig_registry(chosen.ig_path)
     for note in ig_registry.warnings:
         log.log(logging.WARNING if note.severity == "warning" else logging.INFO, "%s", note.message)
+    repository = Repository(engine, registry, now=now)
+    validator = Validator(ig_registry)
+    policies = load_policies(DEMO_POLICY_DIR)
+    only_payer = next(iter(policies.payers)) if len(policies.payers) == 1 else None
     services = Services(
         settings=chosen,
         engine=engine,
-        repository=Repository(engine, registry, now=now),
+        repository=repository,
         capabilities=Capabilities(software_version=software_version()),
         now=now,
         ig_registry=ig_registry,
-        validator=Validator(ig_registry),
+        validator=validator,
         catalog=load_catalog(),
         assertions=CoverageAssertionStore(engine),
+        pas=PasService(
+            store=PasStore(engine),
+            resources=repository,
+            evaluate=PolicyCoverageRules(policies, default_payer=only_payer),
+            now=now,
+            validate=profile_gate(ig_registry, validator),
+        ),
     )
     http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
 

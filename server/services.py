@@ -13,6 +13,7 @@ from igs import Registry, Validator
 from questionnaires import Catalog
 from server.capabilities import Capabilities
 from server.coverage_assertions import CoverageAssertionStore
+from server.pas.service import PasService
 from server.settings import Settings
 from server.storage.repository import Repository
 
@@ -28,6 +29,7 @@ class Services:
     validator: Validator  # profile validation ($validate, PAS, CRD, DTR); loads packages on first use
     catalog: Catalog  # DTR content: Questionnaires, Libraries, ValueSets
     assertions: CoverageAssertionStore  # CRD coverage assertions, found again by DTR and PAS
+    pas: PasService  # PAS Claim/$submit, Claim/$inquire and the review queue, over storage
 
     def fhir_base(self, request: Request) -> str:
         """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""

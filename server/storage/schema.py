@@ -128,3 +128,47 @@ coverage_assertion = Table(
 )
 # The owner indexes lead with resource_id: a search's semi-join probes them once per candidate resource,
 # and with stale planner statistics a (tenant, resource_type) prefix made each probe a full scan.
+
+# PAS submissions (Claim/$submit): the request and current response Bundles as exact JSON text, the core's
+# Decision (server/pas/codec.py), keyed by every Claim identifier token so replays, updates, cancels and
+# $inquire work from any process.
+pas_submission = Table(
+    "pas_submission",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("submission_id", String(64), nullable=False),
+    Column("version", String(16), nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("claim_response_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pended | final | cancelled
+    Column("request", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("decision", Text, nullable=False),
+    Column("created", String(35), nullable=False),
+    Column("updated", String(35), nullable=False),
+    PrimaryKeyConstraint("tenant", "submission_id", name="pk_pas_submission"),
+)
+pas_submission_key = Table(
+    "pas_submission_key",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("version", String(16), nullable=False),
+    Column("token", Text, nullable=False),  # Claim identifier `system|value`
+    Column("submission_id", String(64), nullable=False),
+    PrimaryKeyConstraint("tenant", "version", "token", name="pk_pas_submission_key"),
+)
+# The PAS review queue: one row per pended submission, ordered by due time.
+pas_review = Table(
+    "pas_review",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("review_id", String(64), nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    Column("due_at", String(35), nullable=False),
+    Column("urgency", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(64), nullable=True),
+    Column("record", Text, nullable=False),  # the core's ReviewItem
+    PrimaryKeyConstraint("tenant", "review_id", name="pk_pas_review"),
+    Index("ix_pas_review_queue", "tenant", "status", "due_at"),
+)

@@ -1,0 +1,190 @@
+"""PAS payer operations (https://hl7.org/fhir/us/davinci-pas/): ``Claim/$submit`` and ``Claim/$inquire``,
+and the reviewer API for pended requests. Thin routes over :class:`server.pas.service.PasService`.
+
+``/pas/{version}/...`` pins PAS 2.0.1 or 2.2.1; ``/fhir/Claim/$submit`` and ``/fhir/Claim/$inquire`` answer
+as 2.2.1. The reviewer API (``/pas/review``) is PriorGate's own, plain JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from igs.outcome import Failure, OperationOutcomeError, invalid
+from server.api.fhir import negotiate
+from server.fhir_json import FhirResponse, loads, parse_resource, require_json_body
+from server.pas import Code, Modification, PasVersion, Reviewer, ReviewerAction, ReviewerDecision
+from server.services import Services, services
+
+# OperationDefinition canonicals, as advertised in the CapabilityStatement.
+CLAIM_SUBMIT = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
+CLAIM_INQUIRE = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry"
+FHIR_DEFAULT_VERSION = PasVersion.V2_2_1
+
+router = APIRouter(dependencies=[Depends(negotiate)])
+Svc = Annotated[Services, Depends(services)]
+
+
+def register(svc: Services) -> None:
+    svc.capabilities.add_operation("Claim", "submit", CLAIM_SUBMIT)
+    svc.capabilities.add_operation("Claim", "inquire", CLAIM_INQUIRE)
+
+
+def _version(raw: str) -> PasVersion:
+    try:
+        return PasVersion(raw)
+    except ValueError:
+        served = ", ".join(v.value for v in PasVersion)
+        raise OperationOutcomeError.of(
+            Failure.NOT_FOUND, f"PAS version {raw!r} is not served; use one of {served}"
+        ) from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    require_json_body(request.headers.get("content-type"))
+    return parse_resource(await request.body(), None)
+
+
+async def _submit(request: Request, svc: Services, version: PasVersion) -> Response:
+    body = await _body(request)
+    answer = await run_in_threadpool(svc.pas.submit, version, body)
+    return FhirResponse(answer, pretty=request.query_params.get("_pretty") == "true")
+
+
+async def _inquire(request: Request, svc: Services, version: PasVersion) -> Response:
+    body = await _body(request)
+    answer = await run_in_threadpool(svc.pas.inquire, version, body)
+    return FhirResponse(answer, pretty=request.query_params.get("_pretty") == "true")
+
+
+@router.post("/pas/{version}/Claim/$submit")
+async def submit(version: str, request: Request, svc: Svc) -> Response:
+    return await _submit(request, svc, _version(version))
+
+
+@router.post("/pas/{version}/Claim/$inquire")
+async def inquire(version: str, request: Request, svc: Svc) -> Response:
+    return await _inquire(request, svc, _version(version))
+
+
+@router.post("/fhir/Claim/$submit")
+async def submit_default(request: Request, svc: Svc) -> Response:
+    return await _submit(request, svc, FHIR_DEFAULT_VERSION)
+
+
+@router.post("/fhir/Claim/$inquire")
+async def inquire_default(request: Request, svc: Svc) -> Response:
+    return await _inquire(request, svc, FHIR_DEFAULT_VERSION)
+
+
+# -- reviewer API ---------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CodeIn(_Strict):
+    system: str | None = None
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+    def core(self) -> Code:
+        return Code(self.system, self.code, self.display)
+
+
+class ModificationIn(_Strict):
+    product: CodeIn
+    quantity: Decimal | None = None
+    modifiers: list[CodeIn] = Field(default_factory=list)
+
+
+class ItemDecisionIn(_Strict):
+    item_sequence: int = Field(alias="itemSequence", ge=1)
+    action: Literal["approve", "modify", "deny"]
+    reason_code: CodeIn | None = Field(default=None, alias="reasonCode")
+    reason_text: str | None = Field(default=None, alias="reasonText")
+    modification: ModificationIn | None = None
+
+    @model_validator(mode="after")
+    def _denial_has_reason(self) -> ItemDecisionIn:
+        if self.action == "deny" and (self.reason_code is None or not (self.reason_text or "").strip()):
+            raise ValueError("a denial needs reasonCode (X12 886) and reasonText")
+        if self.action == "modify" and self.modification is None:
+            raise ValueError("a modified approval needs modification (what is authorized)")
+        return self
+
+    def core(self) -> ReviewerDecision:
+        modification = None
+        if self.modification is not None:
+            modification = Modification(
+                self.modification.product.core(),
+                self.modification.quantity,
+                tuple(m.core() for m in self.modification.modifiers),
+            )
+        return ReviewerDecision(
+            self.item_sequence,
+            ReviewerAction(self.action),
+            self.reason_code.core() if self.reason_code else None,
+            self.reason_text,
+            modification,
+        )
+
+
+class ReviewerIn(_Strict):
+    id: str = Field(min_length=1)
+    npi: str | None = None
+    name: str | None = None
+
+
+class ReviewDecisionIn(_Strict):
+    reviewer: ReviewerIn
+    decisions: list[ItemDecisionIn] = Field(min_length=1)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+@router.get("/pas/review")
+async def review_queue(svc: Svc) -> Response:
+    """Open review items, earliest due first (PAS 2.2.1 "Pended and denied results": decision clocks)."""
+    entries = await run_in_threadpool(svc.pas.queue)
+    return JSONResponse(
+        [
+            {
+                "id": e.item.review_id,
+                "submissionId": e.submission_id,
+                "dueAt": _iso(e.item.due_at),
+                "receivedAt": _iso(e.item.received_at),
+                "urgency": e.item.urgency.value,
+                "status": e.item.status.value,
+                "assignee": e.assignee,
+                "pendedSequences": list(e.item.pended_sequences),
+                "claimIdentifiers": [i.token() for i in e.item.claim_identifiers],
+            }
+            for e in entries
+        ]
+    )
+
+
+@router.post("/pas/review/{review_id}/decision")
+async def review_decision(review_id: str, request: Request, svc: Svc) -> Response:
+    """Decide pended items; answers the updated PAS Response Bundle (same ClaimResponse id, new version)."""
+    raw = await request.body()
+    try:
+        parsed = ReviewDecisionIn.model_validate(loads(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise invalid(f"Reviewer decision: {where}: {first.get('msg')}", where) from None
+    reviewer = Reviewer(parsed.reviewer.id, npi=parsed.reviewer.npi, name=parsed.reviewer.name)
+    decisions = [d.core() for d in parsed.decisions]
+    answer = await run_in_threadpool(svc.pas.decide_review, review_id, decisions, reviewer)
+    return FhirResponse(answer)

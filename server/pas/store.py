@@ -1,0 +1,252 @@
+"""PAS submissions and the review queue in the database (SQLAlchemy Core; tables in server/storage/schema.py).
+
+Each accepted ``Claim/$submit`` is one ``pas_submission`` row (request and response Bundles as exact JSON
+text, the core's Decision through :mod:`server.pas.codec`), found again by any of its Claim identifier
+tokens in ``pas_submission_key``: replays, updates, cancels and ``$inquire`` work from any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from igs.outcome import Failure, OperationOutcomeError
+from server import fhir_json
+from server.storage.schema import pas_review, pas_submission, pas_submission_key
+
+from . import codec
+from .codes import ReviewAction
+from .decision import Decision
+from .request import parse_pas_request
+from .review import ReviewItem, ReviewStatus
+from .submission import StoredSubmission
+from .versions import PasVersion
+
+
+@dataclass(frozen=True)
+class SubmissionRecord:
+    """One stored submission: its row id and the core's view of it."""
+
+    submission_id: str
+    version: PasVersion
+    stored: StoredSubmission
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A review-queue row: the core's ReviewItem plus where it lives and who has it."""
+
+    submission_id: str
+    item: ReviewItem
+    assignee: str | None = None
+
+
+def submission_status(decision: Decision) -> str:
+    if decision.pended:
+        return "pended"
+    if decision.items and all(i.action is ReviewAction.CANCELLED for i in decision.items):
+        return "cancelled"
+    return "final"
+
+
+class PasStore:
+    """PAS persistence for one tenant."""
+
+    def __init__(self, engine: Engine, tenant: str = "") -> None:
+        self._engine = engine
+        self._tenant = tenant
+
+    # -- submissions ------------------------------------------------------------------------------------
+
+    def find(self, version: PasVersion, tokens: Sequence[str]) -> SubmissionRecord | None:
+        """The submission any of ``tokens`` (Claim identifier ``system|value``) names, in ``tokens`` order."""
+        if not tokens:
+            return None
+        query = select(pas_submission_key.c.token, pas_submission_key.c.submission_id).where(
+            pas_submission_key.c.tenant == self._tenant,
+            pas_submission_key.c.version == version.value,
+            pas_submission_key.c.token.in_(list(tokens)),
+        )
+        with self._engine.connect() as connection:
+            found = {row[0]: row[1] for row in connection.execute(query)}
+            for token in tokens:
+                if token in found:
+                    return self._load(connection, found[token])
+        return None
+
+    def get(self, submission_id: str) -> SubmissionRecord | None:
+        with self._engine.connect() as connection:
+            return self._load(connection, submission_id)
+
+    def request_bundle(self, submission_id: str) -> dict[str, Any] | None:
+        """The request Bundle as submitted (exact JSON)."""
+        query = select(pas_submission.c.request).where(
+            pas_submission.c.tenant == self._tenant, pas_submission.c.submission_id == submission_id
+        )
+        with self._engine.connect() as connection:
+            raw = connection.execute(query).scalar_one_or_none()
+        if raw is None:
+            return None
+        value: dict[str, Any] = fhir_json.loads(raw)
+        return value
+
+    def all(self, version: PasVersion) -> list[SubmissionRecord]:
+        """Every submission of one PAS version (the ``$inquire`` candidates)."""
+        query = select(pas_submission.c.submission_id).where(
+            pas_submission.c.tenant == self._tenant, pas_submission.c.version == version.value
+        )
+        with self._engine.connect() as connection:
+            ids = connection.execute(query).scalars().all()
+            return [r for r in (self._load(connection, i) for i in ids) if r is not None]
+
+    def _load(self, connection: Connection, submission_id: str) -> SubmissionRecord | None:
+        query = select(pas_submission).where(
+            pas_submission.c.tenant == self._tenant, pas_submission.c.submission_id == submission_id
+        )
+        row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        version = PasVersion(row["version"])
+        stored = StoredSubmission(
+            request=parse_pas_request(fhir_json.loads(row["request"]), version),
+            fingerprint=row["fingerprint"],
+            decision=codec.loads(Decision, row["decision"]),
+            response=fhir_json.loads(row["response"]),
+            claim_response_id=row["claim_response_id"],
+        )
+        return SubmissionRecord(submission_id, version, stored)
+
+    def save(
+        self,
+        submission_id: str,
+        version: PasVersion,
+        stored: StoredSubmission,
+        request_bundle: Mapping[str, Any],
+        tokens: Iterable[str],
+        at: str,
+        review: ReviewItem | None = None,
+        *,
+        existing: bool = False,
+    ) -> None:
+        """Insert (or, ``existing``, replace) a submission, add its identifier keys and its review item, in
+        one transaction. A key already naming another submission is a 409 (a concurrent first use)."""
+        values = {
+            "fingerprint": stored.fingerprint,
+            "claim_response_id": stored.claim_response_id,
+            "status": submission_status(stored.decision),
+            "request": fhir_json.dumps(request_bundle).decode(),
+            "response": fhir_json.dumps(stored.response).decode(),
+            "decision": codec.dumps(stored.decision),
+            "updated": at,
+        }
+        try:
+            with self._engine.begin() as connection:
+                if existing:
+                    connection.execute(
+                        update(pas_submission)
+                        .where(
+                            pas_submission.c.tenant == self._tenant,
+                            pas_submission.c.submission_id == submission_id,
+                        )
+                        .values(**values)
+                    )
+                else:
+                    connection.execute(
+                        pas_submission.insert().values(
+                            tenant=self._tenant,
+                            submission_id=submission_id,
+                            version=version.value,
+                            created=at,
+                            **values,
+                        )
+                    )
+                known = set(
+                    connection.execute(
+                        select(pas_submission_key.c.token).where(
+                            pas_submission_key.c.tenant == self._tenant,
+                            pas_submission_key.c.version == version.value,
+                            pas_submission_key.c.submission_id == submission_id,
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for token in dict.fromkeys(tokens):
+                    if token not in known:
+                        connection.execute(
+                            pas_submission_key.insert().values(
+                                tenant=self._tenant,
+                                version=version.value,
+                                token=token,
+                                submission_id=submission_id,
+                            )
+                        )
+                if review is not None:
+                    self._put_review(connection, submission_id, review, insert=True)
+        except IntegrityError:
+            raise OperationOutcomeError.of(
+                Failure.CONFLICT, "A Claim identifier of this request was used by another request just now"
+            ) from None
+
+    # -- review queue -----------------------------------------------------------------------------------
+
+    def _put_review(
+        self, connection: Connection, submission_id: str, item: ReviewItem, *, insert: bool
+    ) -> None:
+        values = {
+            "due_at": item.due_at.isoformat(),
+            "urgency": item.urgency.value,
+            "status": item.status.value,
+            "record": codec.dumps(item),
+        }
+        if insert:
+            connection.execute(
+                pas_review.insert().values(
+                    tenant=self._tenant, review_id=item.review_id, submission_id=submission_id, **values
+                )
+            )
+        else:
+            connection.execute(
+                update(pas_review)
+                .where(pas_review.c.tenant == self._tenant, pas_review.c.review_id == item.review_id)
+                .values(**values)
+            )
+
+    def update_review(self, item: ReviewItem) -> None:
+        with self._engine.begin() as connection:
+            self._put_review(connection, "", item, insert=False)
+
+    def queue(self, *, include_decided: bool = False) -> list[QueueEntry]:
+        """Open review items, earliest due first."""
+        query = select(pas_review).where(pas_review.c.tenant == self._tenant)
+        if not include_decided:
+            query = query.where(pas_review.c.status != ReviewStatus.DECIDED.value)
+        query = query.order_by(pas_review.c.due_at, pas_review.c.review_id)
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [
+            QueueEntry(r["submission_id"], codec.loads(ReviewItem, r["record"]), r["assignee"]) for r in rows
+        ]
+
+    def review(self, review_id: str) -> QueueEntry | None:
+        query = select(pas_review).where(
+            pas_review.c.tenant == self._tenant, pas_review.c.review_id == review_id
+        )
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        return QueueEntry(row["submission_id"], codec.loads(ReviewItem, row["record"]), row["assignee"])
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per PAS table (for operators and tests)."""
+        out: dict[str, int] = {}
+        with self._engine.connect() as connection:
+            for table in (pas_submission, pas_submission_key, pas_review):
+                count = select(func.count()).select_from(table).where(table.c.tenant == self._tenant)
+                out[table.name] = int(connection.execute(count).scalar_one())
+        return out

@@ -1,0 +1,158 @@
+"""PAS over HTTP with persistence: create_app on SQLite and PostgreSQL, the PAS conformance suite, the
+reviewer API, replays, identifier conflicts and the Claim/ClaimResponse in /fhir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from conformance.framework import Outcome, Target, run_suite
+from conformance.suites import pas_server
+from server.app import create_app
+from server.services import Services
+from server.settings import Settings
+from server.storage.schema import pas_review, pas_submission, pas_submission_key, resource
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.current += timedelta(milliseconds=1)
+        return self.current
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    ig_path = os.environ.get("PRIORGATE_IG_PATH") or str(tmp_path / "no-igs")
+    settings = Settings(
+        database_url=database_url, demo_content=False, ig_path=Path(ig_path), cds_development_mode=True
+    )
+    with TestClient(create_app(settings, now=Clock())) as test_client:
+        yield test_client
+
+
+def _svc(client: TestClient) -> Services:
+    svc = client.app.state.services  # type: ignore[attr-defined]
+    assert isinstance(svc, Services)
+    return svc
+
+
+def _counts(client: TestClient) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with _svc(client).engine.connect() as connection:
+        for table in (pas_submission, pas_submission_key, pas_review, resource):
+            out[table.name] = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+    return out
+
+
+def _submit(client: TestClient, bundle: dict[str, Any], version: str = "2.2.1") -> Any:
+    return client.post(f"/pas/{version}/Claim/$submit", json=bundle, headers=FHIR_JSON)
+
+
+def _claim_response(bundle: dict[str, Any]) -> dict[str, Any]:
+    first: dict[str, Any] = bundle["entry"][0]["resource"]
+    assert first["resourceType"] == "ClaimResponse"
+    return first
+
+
+def test_the_pas_conformance_suite_passes_against_the_app(client: TestClient) -> None:
+    results = run_suite(pas_server.SUITE, Target(client=client))
+    failed = [(r.check, r.message) for r in results if r.outcome in (Outcome.FAIL, Outcome.ERROR)]
+    assert failed == []
+    assert sum(r.outcome is Outcome.PASS for r in results) == len(results) - 1  # handshake needs a listener
+
+
+def test_a_pended_request_decided_by_a_reviewer_is_a_new_version_of_the_same_claim_response(
+    client: TestClient,
+) -> None:
+    first = _submit(client, pas_server.request_bundle("PEND-1", ("72148", "97110")))
+    assert first.status_code == 200
+    pended = _claim_response(first.json())
+    assert pended["outcome"] == "partial"
+    queue = client.get("/pas/review").json()
+    assert [q["pendedSequences"] for q in queue] == [[1]]
+    review_id = queue[0]["id"]
+    decision = {"reviewer": {"id": "rev-1"}, "decisions": [{"itemSequence": 1, "action": "approve"}]}
+    answered = client.post(f"/pas/review/{review_id}/decision", json=decision)
+    assert answered.status_code == 200, answered.text
+    final = _claim_response(answered.json())
+    assert final["id"] == pended["id"] and final["outcome"] == "complete"
+    stored = client.get(f"/fhir/ClaimResponse/{final['id']}").json()
+    assert stored["meta"]["versionId"] == "2" and stored["outcome"] == "complete"
+    assert client.get("/pas/review").json() == []
+    again = client.post(f"/pas/review/{review_id}/decision", json=decision)
+    assert again.status_code == 409
+    # a replay after the decision returns the current answer
+    replay = _submit(client, pas_server.request_bundle("PEND-1", ("72148", "97110")))
+    assert _claim_response(replay.json())["outcome"] == "complete"
+
+
+def test_a_denial_needs_a_reason_code_and_text(client: TestClient) -> None:
+    _submit(client, pas_server.request_bundle("DENY-1", ("72148",)))
+    (item,) = client.get("/pas/review").json()
+    bare = {"reviewer": {"id": "rev-1"}, "decisions": [{"itemSequence": 1, "action": "deny"}]}
+    refused = client.post(f"/pas/review/{item['id']}/decision", json=bare)
+    assert refused.status_code == 400
+    assert refused.json()["resourceType"] == "OperationOutcome"
+    reasoned = {
+        "reviewer": {"id": "rev-1"},
+        "decisions": [
+            {
+                "itemSequence": 1,
+                "action": "deny",
+                "reasonCode": {"system": "https://codesystem.x12.org/005010/886", "code": "AA"},
+                "reasonText": "Conservative therapy not documented",
+            }
+        ],
+    }
+    denied = client.post(f"/pas/review/{item['id']}/decision", json=reasoned)
+    assert denied.status_code == 200, denied.text
+    assert "A3" in denied.text
+    assert client.post("/pas/review/nope/decision", json=reasoned).status_code == 404
+
+
+def test_a_replay_creates_nothing(client: TestClient) -> None:
+    bundle = pas_server.request_bundle("REPLAY-1", ("72148", "97110"))
+    first = _submit(client, bundle).json()
+    before = _counts(client)
+    assert before["pas_submission"] == 1 and before["pas_review"] == 1
+    again = _submit(client, {**bundle, "timestamp": "2026-05-01T10:05:00Z"}).json()
+    assert _claim_response(again)["id"] == _claim_response(first)["id"]
+    assert _counts(client) == before
+
+
+def test_a_reused_identifier_for_other_content_is_409(client: TestClient) -> None:
+    assert _submit(client, pas_server.request_bundle("X-1", ("72148",))).status_code == 200
+    before = _counts(client)
+    conflict = _submit(client, pas_server.request_bundle("X-1", ("70551",)))
+    assert conflict.status_code == 409
+    assert conflict.json()["resourceType"] == "OperationOutcome"
+    assert _counts(client) == before
+
+
+def test_versions_and_mounts(client: TestClient) -> None:
+    unknown = _submit(client, pas_server.request_bundle("V-1"), version="9.9.9")
+    assert unknown.status_code == 404 and unknown.json()["resourceType"] == "OperationOutcome"
+    default = client.post("/fhir/Claim/$submit", json=pas_server.request_bundle("V-2"), headers=FHIR_JSON)
+    assert default.status_code == 200
+    assert default.json().get("identifier")  # answered as 2.2.1
+    assert (
+        client.post("/fhir/Claim/$inquire", json={"resourceType": "Bundle"}, headers=FHIR_JSON).status_code
+        == 400
+    )
+    claims = client.get("/fhir/Claim").json()
+    assert claims["total"] if "total" in claims else claims.get("entry")
+    metadata = client.get("/fhir/metadata").json()
+    claim = next(r for r in metadata["rest"][0]["resource"] if r["type"] == "Claim")
+    assert {o["name"] for o in claim["operation"]} >= {"submit", "inquire"}
