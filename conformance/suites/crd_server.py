@@ -73,6 +73,8 @@ COVERAGE_INFO_TARGETS = {
         }
     ),
 }
+# ext-coverage-information covered (1..1), CRD 2.2 values (2.0.1 lacks indeterminate).
+COVERED_CODES = frozenset({"covered", "not-covered", "conditional", "indeterminate"})
 INDICATORS = frozenset({"info", "warning", "critical"})
 ACTION_TYPES = frozenset({"create", "update", "delete"})
 SUMMARY_LIMIT = 140
@@ -367,6 +369,15 @@ def coverage_info_system_action(target: Target, hook: str) -> None:
             coverage = _sub_extensions(extension, "coverage")
             expect(len(coverage) == 1, f"{kind}/{rid}: coverage-information needs one coverage")
             reference = str((coverage[0].get("valueReference") or {}).get("reference"))
+            covered = _sub_extensions(extension, "covered")
+            expect(
+                len(covered) == 1 and covered[0].get("valueCode") in COVERED_CODES,
+                f"{kind}/{rid}: covered must be one of {sorted(COVERED_CODES)}",
+            )
+            expect(
+                len(_sub_extensions(extension, "date")) == 1,
+                f"{kind}/{rid}: coverage-information has no date",
+            )
             assertion = _sub_extensions(extension, "coverage-assertion-id")
             expect(len(assertion) == 1, f"{kind}/{rid}: {len(assertion)} coverage-assertion-id values")
             expect(

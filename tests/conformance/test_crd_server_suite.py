@@ -100,6 +100,8 @@ def _tampering(app: TestClient, tamper: str) -> httpx.MockTransport:
                 if tamper == "changed-order":
                     resource["status"] = "active"
                 for extension in resource.get("extension", []):
+                    if tamper == "no-covered":
+                        extension["extension"] = [e for e in extension["extension"] if e["url"] != "covered"]
                     if tamper == "two-assertion-ids":
                         extension["extension"].append({"url": "coverage-assertion-id", "valueString": "x"})
             for card in body.get("cards", []):
@@ -115,6 +117,7 @@ def _tampering(app: TestClient, tamper: str) -> httpx.MockTransport:
     [
         ("changed-order", "crd_coverage_info_system_action_validation"),
         ("two-assertion-ids", "crd_coverage_info_system_action_validation"),
+        ("no-covered", "crd_coverage_info_system_action_validation"),
         ("long-summary", "crd_service_response_validation"),
     ],
 )
