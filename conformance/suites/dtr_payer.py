@@ -134,6 +134,8 @@ def _packages(target: Target, body: Json, version: str = "default") -> list[Json
     """POST a package request; the 200 answer is Parameters holding at least one collection Bundle."""
     response = target.post(_package_url(target, version), json=body, headers=FHIR_JSON)
     expect_status(response, 200, 201)
+    media = response.headers.get("content-type", "")
+    expect("json" in media, f"the package is served as {media!r}")
     result = _json_object(response)
     expect(result.get("resourceType") == "Parameters", f"package answer is a {result.get('resourceType')!r}")
     name = PACKAGE_PATHS[version][1]
@@ -343,6 +345,50 @@ def package_220(target: Target) -> None:
 
 
 @check(
+    "package-requested-canonicals",
+    "requested canonicals limit the result; an unknown one is a warning in the outcome parameter",
+    "davinci-dtr-2.2.0#oper-9",
+)
+def package_requested_canonicals(target: Target) -> None:
+    unknown = f"{DEMO}/Questionnaire/unknown-{uuid.uuid4().hex[:8]}"
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "coverage", "resource": _coverage()},
+            {"name": "questionnaire", "valueCanonical": f"{CPAP}|1.0.0"},
+            {"name": "questionnaire", "valueCanonical": unknown},
+        ],
+    }
+    response = target.post(_package_url(target, "default"), json=body, headers=FHIR_JSON)
+    expect_status(response, 200)
+    result = _json_object(response)
+    parameters = [p for p in result.get("parameter") or [] if isinstance(p, dict)]
+    bundles = [p.get("resource") for p in parameters if p.get("name") == "PackageBundle"]
+    expect(len(bundles) == 1, f"two requested canonicals (one unknown) gave {len(bundles)} packages")
+    bundle = bundles[0] if isinstance(bundles[0], dict) else {}
+    questionnaire = _questionnaire(bundle)
+    expect(
+        (questionnaire.get("url"), questionnaire.get("version")) == (CPAP, "1.0.0"),
+        f"asked for {CPAP}|1.0.0, got {questionnaire.get('url')}|{questionnaire.get('version')}",
+    )
+    outcomes = [p.get("resource") for p in parameters if p.get("name") == "outcome"]
+    issues = [
+        i
+        for o in outcomes
+        if isinstance(o, dict) and o.get("resourceType") == "OperationOutcome"
+        for i in o.get("issue") or []
+        if isinstance(i, dict)
+    ]
+    expect(bool(issues), "the unknown canonical is not reported in an outcome parameter")
+    severities = {i.get("severity") for i in issues}
+    expect(severities <= {"warning", "information"}, f"the outcome has severities {severities}")
+    expect(
+        any(unknown in str(i.get("diagnostics", "")) for i in issues),
+        "the outcome does not name the canonical",
+    )
+
+
+@check(
     "package-bad-input",
     "bad package requests answer 4xx with an OperationOutcome",
     "davinci-dtr-2.2.0#spec-130",
@@ -361,6 +407,19 @@ def package_bad_input(target: Target) -> None:
         f"an order with no documentation rules answered {undocumented.status_code}",
     )
     expect_operation_outcome(undocumented)
+    context = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "coverage", "resource": _coverage()},
+            {"name": "context", "valueString": f"unknown-{uuid.uuid4().hex}"},
+        ],
+    }
+    unknown_context = target.post(url, json=context, headers=FHIR_JSON)
+    expect(
+        400 <= unknown_context.status_code < 500,
+        f"an unknown context id answered {unknown_context.status_code}",
+    )
+    expect_operation_outcome(unknown_context)
 
 
 def _adaptive_package(target: Target) -> Json:
@@ -400,6 +459,7 @@ def adaptive_package(target: Target) -> None:
 
 
 def _next(target: Target, response: Json) -> Json:
+    """POST a bare QuestionnaireResponse (or SDC ``questionnaire-response`` Parameters); expect a bare one."""
     answer = target.post(target.fhir("Questionnaire/$next-question"), json=response, headers=FHIR_JSON)
     expect_status(answer, 200, 202)
     body = _json_object(answer)
@@ -443,7 +503,11 @@ def adaptive_next_question(target: Target) -> None:
     libraries = _resources(bundle, "Library")
     drafts = _resources(bundle, "QuestionnaireResponse")
     expect(len(drafts) == 1, "the adaptive package has no single draft QuestionnaireResponse")
-    response = _next(target, drafts[0])
+    wrapped = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "questionnaire-response", "resource": drafts[0]}],
+    }
+    response = _next(target, wrapped)
     expressions_seen = False
     for _ in range(MAX_STEPS):
         if response.get("status") == "completed":
@@ -653,6 +717,14 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "payer",
     ),
     (
+        "davinci-dtr-2.2.0#oper-9",
+        _IG,
+        "2.2.0",
+        _CURRENT + "OperationDefinition-questionnaire-package.html",
+        "A requested Questionnaire canonical the payer does not know is reported as a warning in outcome",
+        "payer",
+    ),
+    (
         "davinci-dtr-2.2.0#spec-130",
         _IG,
         "2.2.0",
@@ -722,6 +794,7 @@ SUITE = Suite(
         package_static_expressions,
         package_value_sets,
         package_220,
+        package_requested_canonicals,
         package_bad_input,
         adaptive_package,
         adaptive_next_question,

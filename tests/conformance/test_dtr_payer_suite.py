@@ -40,7 +40,7 @@ def test_dtr_payer_suite_passes(client: TestClient) -> None:
     failures = [
         f"{r.check}: {r.outcome.value}: {r.message}" for r in results if r.outcome is not Outcome.PASS
     ]
-    assert len(results) == len(dtr_payer.SUITE.checks) == 13
+    assert len(results) == len(dtr_payer.SUITE.checks) == 14
     assert not failures, "\n".join(failures)
 
 
@@ -106,6 +106,8 @@ def _tampering(client: TestClient, tamper: str) -> httpx.MockTransport:
                 if answer.is_success
                 else json.loads(request.content),
             )
+        if tamper == "drop-outcome" and isinstance(body, dict) and "parameter" in body:
+            body["parameter"] = [p for p in body["parameter"] if p["name"] != "outcome"]
         for parameter in body.get("parameter", []) if isinstance(body, dict) else []:
             for entry in parameter.get("resource", {}).get("entry", []):
                 resource = entry["resource"]
@@ -128,6 +130,7 @@ def _tampering(client: TestClient, tamper: str) -> httpx.MockTransport:
         ("cql-only", {"package-static-libraries", "adaptive-package"}),
         ("fhirpath", {"package-static-extensions", "package-static-expressions"}),
         ("versioned-draft", {"package-draft-response"}),
+        ("drop-outcome", {"package-requested-canonicals"}),
     ],
 )
 def test_the_suite_catches_a_broken_rule(client: TestClient, tamper: str, failing: set[str]) -> None:
