@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from conformance.framework import Suite
-from conformance.suites import fhir_core, pas_server
+from conformance.suites import crd_server, dtr_payer, fhir_core, pas_server
 
 SUITES: Mapping[str, Suite] = MappingProxyType(
-    {suite.name: suite for suite in (fhir_core.SUITE, pas_server.SUITE)}
+    {suite.name: suite for suite in (fhir_core.SUITE, crd_server.SUITE, dtr_payer.SUITE, pas_server.SUITE)}
 )
 
 __all__ = ["SUITES"]
