@@ -27,10 +27,10 @@ from .inquiry import (
     parse_inquiry_request,
 )
 from .ports import CoverageEvaluator, IdFactory
-from .request import parse_pas_request
+from .request import PasRequest, parse_pas_request
 from .response import build_submit_response, claim_response_of
 from .review import ReviewerDecision, ReviewStatus, apply_review
-from .store import PasStore, QueueEntry
+from .store import IdentifierTaken, PasStore, QueueEntry
 from .submission import StoredSubmission, lookup_keys, process_submit
 from .versions import PasVersion
 
@@ -70,6 +70,18 @@ class PasService:
         if self.validate is not None and isinstance(body, dict) and body.get("entry"):
             self.validate(body, version, "request")
         request = parse_pas_request(body, version)
+        try:
+            return self._submit(version, body, request)
+        except IdentifierTaken:
+            # a concurrent request took an identifier first: this one is now a replay, update or conflict
+            try:
+                return self._submit(version, body, request)
+            except IdentifierTaken:
+                raise OperationOutcomeError.of(
+                    Failure.CONFLICT, "A Claim identifier of this request is being used by another request"
+                ) from None
+
+    def _submit(self, version: PasVersion, body: Any, request: PasRequest) -> Json:
         tokens = lookup_keys(request)
         prior = self.store.find(version, tokens)
         now = self.now()

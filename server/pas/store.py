@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from igs.outcome import Failure, OperationOutcomeError
 from server import fhir_json
 from server.storage.schema import pas_review, pas_submission, pas_submission_key
 
@@ -43,6 +42,10 @@ class QueueEntry:
     submission_id: str
     item: ReviewItem
     assignee: str | None = None
+
+
+class IdentifierTaken(Exception):
+    """A Claim identifier key was inserted by another request between lookup and save."""
 
 
 def submission_status(decision: Decision) -> str:
@@ -133,7 +136,7 @@ class PasStore:
         existing: bool = False,
     ) -> None:
         """Insert (or, ``existing``, replace) a submission, add its identifier keys and its review item, in
-        one transaction. A key already naming another submission is a 409 (a concurrent first use)."""
+        one transaction. Raises :class:`IdentifierTaken` when a key was taken concurrently (nothing saved)."""
         values = {
             "fingerprint": stored.fingerprint,
             "claim_response_id": stored.claim_response_id,
@@ -188,9 +191,7 @@ class PasStore:
                 if review is not None:
                     self._put_review(connection, submission_id, review, insert=True)
         except IntegrityError:
-            raise OperationOutcomeError.of(
-                Failure.CONFLICT, "A Claim identifier of this request was used by another request just now"
-            ) from None
+            raise IdentifierTaken(submission_id) from None
 
     # -- review queue -----------------------------------------------------------------------------------
 

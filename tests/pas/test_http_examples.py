@@ -43,3 +43,24 @@ def test_every_ig_request_example_gets_a_response_bundle(
     body = response.json()
     assert body["resourceType"] == "Bundle"
     assert body["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
+
+
+def test_an_update_over_http_continues_the_stored_submission(client: TestClient, ig: Any) -> None:
+    with client.app.state.services.engine.begin() as connection:  # type: ignore[attr-defined]
+        for table in (pas_submission_key, pas_submission, pas_review):
+            connection.execute(table.delete())
+    package = ig(PasVersion.V2_2_1)
+    url = "/pas/2.2.1/Claim/$submit"
+    headers = {"Content-Type": "application/fhir+json"}
+    first = client.post(url, json=package["Bundle-HomecareAuthorizationBundleExample.json"], headers=headers)
+    assert first.status_code == 200, first.text[:1000]
+    update = client.post(
+        url, json=package["Bundle-HomecareAuthorizationUpdateBundleExample.json"], headers=headers
+    )
+    assert update.status_code == 200, update.text[:1000]
+    items = update.json()["entry"][0]["resource"]["item"]
+    assert [i["itemSequence"] for i in items] == [1, 2, 3]
+    assert "A1" in first.text and "A1" in update.text
+    with client.app.state.services.engine.connect() as connection:  # type: ignore[attr-defined]
+        submissions = connection.execute(pas_submission.select()).all()
+    assert len(submissions) == 1  # the update is a new state of the same submission

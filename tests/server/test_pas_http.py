@@ -3,6 +3,7 @@ reviewer API, replays, identifier conflicts and the Claim/ClaimResponse in /fhir
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from server.settings import Settings
 from server.storage.schema import pas_review, pas_submission, pas_submission_key, resource
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 
 
 class Clock:
@@ -156,3 +158,50 @@ def test_versions_and_mounts(client: TestClient) -> None:
     metadata = client.get("/fhir/metadata").json()
     claim = next(r for r in metadata["rest"][0]["resource"] if r["type"] == "Claim")
     assert {o["name"] for o in claim["operation"]} >= {"submit", "inquire"}
+
+
+def _second_app(database_url: str, tmp_path: Path) -> TestClient:
+    settings = Settings(database_url=database_url, demo_content=False, ig_path=tmp_path / "no-igs")
+    return TestClient(create_app(settings, now=Clock()))
+
+
+def test_another_process_replays_and_reviews_what_one_stored(
+    client: TestClient, database_url: str, tmp_path: Path
+) -> None:
+    bundle = pas_server.request_bundle("XPROC-1", ("72148", "97110"))
+    first = _claim_response(_submit(client, bundle).json())
+    with _second_app(database_url, tmp_path) as other:
+        before = _counts(other)
+        replay = _claim_response(_submit(other, bundle).json())
+        assert replay["id"] == first["id"] and _counts(other) == before
+        (item,) = other.get("/pas/review").json()
+        decision = {"reviewer": {"id": "rev-2"}, "decisions": [{"itemSequence": 1, "action": "approve"}]}
+        decided = other.post(f"/pas/review/{item['id']}/decision", json=decision)
+        assert _claim_response(decided.json())["outcome"] == "complete"
+    inquiry = copy.deepcopy(bundle)
+    inquiry["meta"] = {"profile": [PAS + "profile-pas-inquiry-request-bundle"]}
+    inquiry["entry"][0]["resource"]["meta"] = {"profile": [PAS + "profile-claim-inquiry"]}
+    inquiry["entry"][0]["resource"]["identifier"][0]["value"] = "XPROC-1-Q"
+    found = client.post("/pas/2.2.1/Claim/$inquire", json=inquiry, headers=FHIR_JSON).json()
+    (returned,) = [p["resource"] for p in found["parameter"] if p["name"] == "return"]
+    assert _claim_response(returned)["outcome"] == "complete"
+
+
+def test_a_concurrent_first_use_of_an_identifier_becomes_a_replay(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = pas_server.request_bundle("RACE-1", ("97110",))
+    first = _claim_response(_submit(client, bundle).json())
+    store = _svc(client).pas.store
+    real_find = store.find
+    calls: list[int] = []
+
+    def stale_once(*args: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else real_find(*args)  # the first lookup ran before the other commit
+
+    monkeypatch.setattr(store, "find", stale_once)
+    before = _counts(client)
+    again = _submit(client, bundle)
+    assert again.status_code == 200 and _claim_response(again.json())["id"] == first["id"]
+    assert len(calls) == 2 and _counts(client) == before
