@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import httpx
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from cds_hooks import (
@@ -23,7 +24,6 @@ from cds_hooks import (
     CdsServices,
     ClientIdentity,
     HookResult,
-    InMemoryJtiStore,
     load_policies,
 )
 from igs import Validator
@@ -34,6 +34,7 @@ from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
 from server.cds_clients import load_trusted_issuers
+from server.cds_storage import SqlFeedbackSink, SqlJtiStore
 from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
@@ -74,6 +75,7 @@ def cds_router(
     settings: Settings,
     http: httpx.AsyncClient,
     now: Callable[[], datetime],
+    engine: Engine,
     assertions: CoverageAssertionStore,
 ) -> APIRouter:
     """The CRD services over the demo coverage rules; client JWTs verified unless development mode.
@@ -84,12 +86,16 @@ def cds_router(
             await run_in_threadpool(assertions.save, result.assertions, now().isoformat())
 
     services = CdsServices(
-        load_policies(DEMO_POLICY_DIR), http_client=http, now=now, fetch_timeout=settings.outbound_timeout
+        load_policies(DEMO_POLICY_DIR),
+        http_client=http,
+        now=now,
+        feedback_sink=SqlFeedbackSink(engine),
+        fetch_timeout=settings.outbound_timeout,
     )
     verifier = None
     if not settings.cds_development_mode:
         issuers = load_trusted_issuers(settings.cds_trusted_issuers_file)
-        verifier = CdsClientVerifier(issuers, http, InMemoryJtiStore(), now)
+        verifier = CdsClientVerifier(issuers, http, SqlJtiStore.of(engine), now)
     return build_cds_router(
         services,
         verifier=verifier,
@@ -161,7 +167,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
-    for mount in mounts(cds_router(chosen, http, now, services.assertions)):
+    for mount in mounts(cds_router(chosen, http, now, engine, services.assertions)):
         app.include_router(mount.router)
         if mount.register is not None:
             mount.register(services)

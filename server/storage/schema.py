@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 
+from server.security.replay_sql import jti_table
+
 metadata = MetaData()
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -172,3 +174,19 @@ pas_review = Table(
     PrimaryKeyConstraint("tenant", "review_id", name="pk_pas_review"),
     Index("ix_pas_review_queue", "tenant", "status", "due_at"),
 )
+
+# CDS Hooks card feedback (CDS Hooks §Feedback), one row per feedback item.
+cds_feedback = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("service_id", String(64), nullable=False),
+    Column("card", String(255), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("received", String(35), nullable=False),
+    Column("item", _JSON, nullable=False),
+    Index("ix_cds_feedback_service", "tenant", "service_id", "received"),
+)
+# Token ids seen, for replay protection of CDS client JWTs and SMART client assertions, across workers.
+security_jti = jti_table(metadata)
