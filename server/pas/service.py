@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from igs.outcome import Failure, OperationOutcomeError, not_found
+from server.storage.repository import Repository
 
 from .decision import Reviewer
 from .inquiry import (
@@ -38,12 +39,6 @@ Json = dict[str, Any]
 log = logging.getLogger("priorgate.pas")
 
 
-class ResourceWriter(Protocol):
-    """The part of the FHIR repository PAS writes through (``Repository.update``: create or new version)."""
-
-    def update(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> Any: ...
-
-
 class RandomIds:
     """Resource ids (UUIDs) and authorization numbers unique across processes without coordination."""
 
@@ -59,7 +54,7 @@ class PasService:
     """The PAS use cases over a :class:`PasStore`, the FHIR repository and the coverage rules."""
 
     store: PasStore
-    resources: ResourceWriter
+    resources: Repository  # the FHIR store: Claim and ClaimResponse written in one transaction
     evaluate: CoverageEvaluator
     now: Callable[[], datetime]
     ids: IdFactory = RandomIds()
@@ -171,6 +166,7 @@ class PasService:
 
     def _publish(self, submission_id: str, request_bundle: Any, response: Json) -> None:
         """The Claim (under the submission id) and the ClaimResponse (same id, new versions) in /fhir."""
+        writes: list[tuple[str, str, Json]] = []
         if isinstance(request_bundle, dict):
             claim = next(
                 (
@@ -181,9 +177,10 @@ class PasService:
                 None,
             )
             if claim is not None and claim.get("resourceType") == "Claim":
-                self.resources.update("Claim", submission_id, {**copy.deepcopy(claim), "id": submission_id})
+                writes.append(("Claim", submission_id, {**copy.deepcopy(claim), "id": submission_id}))
         claim_response = claim_response_of(response)
         if claim_response is not None and claim_response.get("id"):
-            body = copy.deepcopy(claim_response)
-            body.pop("meta", None)
-            self.resources.update("ClaimResponse", str(body["id"]), body)
+            writes.append(("ClaimResponse", str(claim_response["id"]), copy.deepcopy(claim_response)))
+        with self.resources.writing() as tx:
+            for resource_type, resource_id, body in writes:
+                tx.update(resource_type, resource_id, body)
