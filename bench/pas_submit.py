@@ -31,28 +31,28 @@ from typing import Any
 import httpx
 
 SUBMIT = "/pas/2.2.1/Claim/$submit"
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 
 
 def bundle(trace: str) -> dict[str, Any]:
     """The conformance suite's request Bundle (Claim, Patient, insurer, requestor, Coverage) plus five
-    Practitioners on the care team: 10 entries."""
+    Organizations on the care team: 10 entries, conforming to the PAS request profiles."""
     from conformance.suites import pas_server
 
     body = pas_server.request_bundle(trace, ("72148", "97110"))
     claim = body["entry"][0]["resource"]
+    requestor = next(e for e in body["entry"] if e["fullUrl"] == claim["provider"]["reference"])
     for n in range(5):
         full_url = f"urn:uuid:{uuid.uuid4()}"
-        body["entry"].append(
+        organization = copy.deepcopy(requestor["resource"]) | {"name": f"Bench Clinic {n}"}
+        body["entry"].append({"fullUrl": full_url, "resource": organization})
+        claim.setdefault("careTeam", []).append(
             {
-                "fullUrl": full_url,
-                "resource": {
-                    "resourceType": "Practitioner",
-                    "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": f"12345678{n:02d}"}],
-                    "name": [{"family": f"Bench{n}"}],
-                },
+                "extension": [{"url": PAS + "extension-careTeamClaimScope", "valueBoolean": True}],
+                "sequence": n + 1,
+                "provider": {"reference": full_url},
             }
         )
-        claim.setdefault("careTeam", []).append({"sequence": n + 1, "provider": {"reference": full_url}})
     return body
 
 
