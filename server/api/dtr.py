@@ -23,8 +23,8 @@ from questionnaires import (
     parse_package_request,
     questionnaire_package,
 )
-from server.api.fhir import negotiate
-from server.fhir_json import FhirResponse, parse_resource, require_json_body
+from server.api.fhir import negotiate, pretty, read_resource
+from server.fhir_json import FhirResponse
 from server.services import Services, services
 
 log = logging.getLogger("priorgate.dtr")
@@ -74,20 +74,11 @@ def _questionnaire_canonical(svc: Services, questionnaire_id: str) -> str:
     raise OperationOutcomeError.of(Failure.NOT_FOUND, f"Questionnaire/{questionnaire_id} is not known")
 
 
-async def _parameters(request: Request) -> dict[str, Any]:
-    require_json_body(request.headers.get("content-type"))
-    return parse_resource(await request.body(), None)
-
-
-def _pretty(request: Request) -> bool:
-    return request.query_params.get("_pretty") == "true"
-
-
 async def _package(
     request: Request, svc: Services, pinned: str | None, questionnaire_id: str | None
 ) -> Response:
     version = _version(svc, pinned)
-    inputs = await _parameters(request)
+    inputs = await read_resource(request)
     if inputs.get("resourceType") != "Parameters":
         raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
     canonicals = await run_in_threadpool(_selected_canonicals, svc, inputs, version, questionnaire_id)
@@ -105,7 +96,7 @@ async def _package(
     if not result.get("parameter"):
         # changedsince: nothing changed since the client's copy (DTR oper-20).
         return Response(status_code=200)
-    return FhirResponse(result, pretty=_pretty(request))
+    return FhirResponse(result, pretty=pretty(request))
 
 
 @router.post("/fhir/Questionnaire/$questionnaire-package")
@@ -128,9 +119,9 @@ async def package_pinned(version: str, request: Request, svc: Svc) -> Response:
 
 async def _next(request: Request, svc: Services, pinned: str | None) -> Response:
     _version(svc, pinned)
-    body = await _parameters(request)
+    body = await read_resource(request)
     answer = await run_in_threadpool(lambda: next_question(svc.catalog, body, now=svc.now()))
-    return FhirResponse(answer, pretty=_pretty(request))
+    return FhirResponse(answer, pretty=pretty(request))
 
 
 @router.post("/fhir/Questionnaire/$next-question")
@@ -146,7 +137,7 @@ async def next_pinned(version: str, request: Request, svc: Svc) -> Response:
 
 async def _log_errors(request: Request, svc: Services, pinned: str | None) -> Response:
     _version(svc, pinned)
-    report = log_questionnaire_errors(await _parameters(request))
+    report = log_questionnaire_errors(await read_resource(request))
     # DTR: the client must not send PHI here; the report is logged for content authors.
     log.warning(
         "DTR client reported %d error outcome(s) for %s",
@@ -154,7 +145,7 @@ async def _log_errors(request: Request, svc: Services, pinned: str | None) -> Re
         ", ".join(report.questionnaires) or "(no questionnaire named)",
     )
     note = Issue(severity="information", code="informational", diagnostics="Questionnaire errors logged")
-    return FhirResponse(operation_outcome([note]), pretty=_pretty(request))
+    return FhirResponse(operation_outcome([note]), pretty=pretty(request))
 
 
 @router.post("/fhir/Questionnaire/$log-questionnaire-errors")
@@ -183,12 +174,12 @@ async def expand_get(request: Request, svc: Svc) -> Response:
     """`ValueSet/$expand` for the value sets the DTR content uses (current date, active codes)."""
     url, version, text = _expand_arguments(list(request.query_params.multi_items()))
     expansion = expand_valueset(svc.catalog, url, version, now=svc.now(), text_filter=text)
-    return FhirResponse(expansion, pretty=_pretty(request))
+    return FhirResponse(expansion, pretty=pretty(request))
 
 
 @router.post("/fhir/ValueSet/$expand")
 async def expand_post(request: Request, svc: Svc) -> Response:
-    body = await _parameters(request)
+    body = await read_resource(request)
     if body.get("resourceType") != "Parameters":
         raise invalid("ValueSet/$expand takes a Parameters resource", "Parameters")
     pairs = [
@@ -198,4 +189,4 @@ async def expand_post(request: Request, svc: Svc) -> Response:
     ]
     url, version, text = _expand_arguments(pairs)
     expansion = expand_valueset(svc.catalog, url, version, now=svc.now(), text_filter=text)
-    return FhirResponse(expansion, pretty=_pretty(request))
+    return FhirResponse(expansion, pretty=pretty(request))

@@ -44,7 +44,8 @@ def register(svc: Services) -> None:
         svc.capabilities.add_system_interaction(code)
 
 
-def _pretty(request: Request) -> bool:
+def pretty(request: Request) -> bool:
+    """``_pretty=true`` (https://hl7.org/fhir/R4/http.html#parameters)."""
     return request.query_params.get("_pretty") == "true"
 
 
@@ -61,7 +62,8 @@ def _strict(request: Request) -> bool:
     return _prefer(request).get("handling") == "strict"
 
 
-async def _body(request: Request, expected_type: str | None) -> dict[str, Any]:
+async def read_resource(request: Request, expected_type: str | None = None) -> dict[str, Any]:
+    """The request body as a FHIR JSON resource (415 for other media types, 400 when malformed)."""
     require_json_body(request.headers.get("content-type"))
     return parse_resource(await request.body(), expected_type)
 
@@ -81,7 +83,7 @@ def _written(request: Request, svc: Services, result: WriteResult) -> Response:
     if preference == "operationoutcome":
         note = Issue(severity="information", code="informational", diagnostics=f"{stored.reference} stored")
         return FhirResponse(operation_outcome([note]), status_code=status, headers=headers)
-    return FhirResponse(raw=stored.raw, status_code=status, headers=headers, pretty=_pretty(request))
+    return FhirResponse(raw=stored.raw, status_code=status, headers=headers, pretty=pretty(request))
 
 
 def _stored(request: Request, stored: StoredResource) -> Response:
@@ -91,22 +93,22 @@ def _stored(request: Request, stored: StoredResource) -> Response:
     shape = Shape(elements, summary if summary in SHAPING_SUMMARIES else None)
     if shape.trims:
         return FhirResponse(
-            shape.apply(stored.resource()), headers=version_headers(stored), pretty=_pretty(request)
+            shape.apply(stored.resource()), headers=version_headers(stored), pretty=pretty(request)
         )
-    return FhirResponse(raw=stored.raw, headers=version_headers(stored), pretty=_pretty(request))
+    return FhirResponse(raw=stored.raw, headers=version_headers(stored), pretty=pretty(request))
 
 
 @router.get("/metadata")
 async def metadata(request: Request, svc: Svc) -> Response:
     """capabilities (https://hl7.org/fhir/R4/http.html#capabilities)."""
     statement = svc.capabilities.to_fhir(svc.fhir_base(request), svc.now())
-    return FhirResponse(statement, pretty=_pretty(request))
+    return FhirResponse(statement, pretty=pretty(request))
 
 
 @router.post("")
 async def transaction_or_batch(request: Request, svc: Svc) -> Response:
     """transaction / batch (https://hl7.org/fhir/R4/http.html#transaction)."""
-    bundle = await _body(request, "Bundle")
+    bundle = await read_resource(request, "Bundle")
     options = BundleOptions(
         base=svc.fhir_base(request),
         strict=_strict(request),
@@ -114,7 +116,7 @@ async def transaction_or_batch(request: Request, svc: Svc) -> Response:
         max_count=svc.settings.max_page_size,
     )
     answer = await run_in_threadpool(run_bundle, svc.repository, bundle, options)
-    return FhirResponse(answer, pretty=_pretty(request))
+    return FhirResponse(answer, pretty=pretty(request))
 
 
 async def _search(request: Request, svc: Svc, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
@@ -127,8 +129,8 @@ async def _search(request: Request, svc: Svc, resource_type: str, pairs: list[tu
         max_count=svc.settings.max_page_size,
     )
     page = await run_in_threadpool(svc.repository.search, query)
-    pretty = _pretty(request)
-    return FhirResponse(searchset(page, svc.fhir_base(request), pretty=pretty), pretty=pretty)
+    as_pretty = pretty(request)
+    return FhirResponse(searchset(page, svc.fhir_base(request), pretty=as_pretty), pretty=as_pretty)
 
 
 async def _changes(request: Request, svc: Services, resource_type: str | None) -> Response:
@@ -157,8 +159,8 @@ async def _changes(request: Request, svc: Services, resource_type: str | None) -
     if more:
         following = urlencode([*kept, ("_count", str(count)), ("_offset", str(offset + count))])
         links.append({"relation": "next", "url": f"{path}?{following}"})
-    pretty = _pretty(request)
-    return FhirResponse(history(versions, base, pretty=pretty, links=links), pretty=pretty)
+    as_pretty = pretty(request)
+    return FhirResponse(history(versions, base, pretty=as_pretty, links=links), pretty=as_pretty)
 
 
 @router.get("/_history")
@@ -196,7 +198,7 @@ async def search_post(resource_type: str, request: Request, svc: Svc) -> Respons
 async def create(resource_type: str, request: Request, svc: Svc) -> Response:
     """create and conditional create (https://hl7.org/fhir/R4/http.html#create)."""
     check_type(resource_type)
-    body = await _body(request, resource_type)
+    body = await read_resource(request, resource_type)
     if_none_exist = request.headers.get("if-none-exist")
     result = await run_in_threadpool(svc.repository.create, resource_type, body, if_none_exist=if_none_exist)
     return _written(request, svc, result)
@@ -206,7 +208,7 @@ async def create(resource_type: str, request: Request, svc: Svc) -> Response:
 async def conditional_update(resource_type: str, request: Request, svc: Svc) -> Response:
     """conditional update (https://hl7.org/fhir/R4/http.html#cond-update)."""
     check_type(resource_type)
-    body = await _body(request, resource_type)
+    body = await read_resource(request, resource_type)
     query = request.url.query
     if not query:
         raise invalid("PUT to a type needs search criteria (conditional update) or an id in the URL")
@@ -281,7 +283,7 @@ def _not_modified(request: Request, stored: StoredResource) -> bool:
 async def update(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
     """update, with If-Match concurrency (https://hl7.org/fhir/R4/http.html#update)."""
     check_type(resource_type)
-    body = await _body(request, resource_type)
+    body = await read_resource(request, resource_type)
     result = await run_in_threadpool(
         svc.repository.update, resource_type, resource_id, body, if_match=request.headers.get("if-match")
     )
@@ -301,8 +303,8 @@ async def delete(resource_type: str, resource_id: str, request: Request, svc: Sv
 async def instance_history(resource_type: str, resource_id: str, request: Request, svc: Svc) -> Response:
     """history-instance (https://hl7.org/fhir/R4/http.html#history)."""
     versions = await run_in_threadpool(svc.repository.history, resource_type, resource_id)
-    pretty = _pretty(request)
-    return FhirResponse(history(versions, svc.fhir_base(request), pretty=pretty), pretty=pretty)
+    as_pretty = pretty(request)
+    return FhirResponse(history(versions, svc.fhir_base(request), pretty=as_pretty), pretty=as_pretty)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from igs.outcome import Failure, OperationOutcomeError, invalid
-from server.api.fhir import negotiate
-from server.fhir_json import FhirResponse, loads, parse_resource, require_json_body
+from server.api.fhir import negotiate, pretty, read_resource
+from server.fhir_json import FhirResponse, loads
 from server.pas import Code, Modification, PasVersion, Reviewer, ReviewerAction, ReviewerDecision
 from server.services import Services, services
 
@@ -46,21 +46,16 @@ def _version(raw: str) -> PasVersion:
         ) from None
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    require_json_body(request.headers.get("content-type"))
-    return parse_resource(await request.body(), None)
-
-
 async def _submit(request: Request, svc: Services, version: PasVersion) -> Response:
-    body = await _body(request)
+    body = await read_resource(request)
     answer = await run_in_threadpool(svc.pas.submit, version, body)
-    return FhirResponse(answer, pretty=request.query_params.get("_pretty") == "true")
+    return FhirResponse(answer, pretty=pretty(request))
 
 
 async def _inquire(request: Request, svc: Services, version: PasVersion) -> Response:
-    body = await _body(request)
+    body = await read_resource(request)
     answer = await run_in_threadpool(svc.pas.inquire, version, body)
-    return FhirResponse(answer, pretty=request.query_params.get("_pretty") == "true")
+    return FhirResponse(answer, pretty=pretty(request))
 
 
 @router.post("/pas/{version}/Claim/$submit")

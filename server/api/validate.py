@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from igs import validate_operation
-from server.api.fhir import negotiate
-from server.fhir_json import FhirResponse, parse_resource, require_json_body
+from server.api.fhir import negotiate, pretty, read_resource
+from server.fhir_json import FhirResponse
 from server.resource_types import RESOURCE_TYPES
 from server.services import Services, services
 
@@ -31,11 +31,10 @@ def register(svc: Services) -> None:
 
 
 async def _validate(request: Request, svc: Services, resource_type: str | None) -> Response:
-    require_json_body(request.headers.get("content-type"))
-    body = parse_resource(await request.body(), None)
+    body = await read_resource(request)
     profile = request.query_params.get("profile")
     outcome = await run_in_threadpool(validate_operation, svc.validator, body, resource_type, profile)
-    return FhirResponse(outcome, pretty=request.query_params.get("_pretty") == "true")
+    return FhirResponse(outcome, pretty=pretty(request))
 
 
 @router.post("/$validate")
