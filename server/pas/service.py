@@ -108,7 +108,9 @@ class PasService:
         now = self.now()
         candidates = [
             StoredAuthorization.of(r.stored.request, r.stored.decision, r.stored.response)
-            for r in self.store.all(version)
+            for r in self.store.for_members(
+                version, {i.value for i in (*inquiry.member_ids, *inquiry.patient_identifiers)}
+            )
         ]
         bundles = [
             inquiry_response_bundle(m, version, bundle_id=self.ids.new_id(), now=now)

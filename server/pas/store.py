@@ -15,11 +15,12 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server import fhir_json
-from server.storage.schema import pas_review, pas_submission, pas_submission_key
+from server.storage.schema import pas_review, pas_submission, pas_submission_key, pas_submission_member
 
 from . import codec
 from .codes import ReviewAction
 from .decision import Decision
+from .inquiry import StoredAuthorization
 from .request import parse_pas_request
 from .review import ReviewItem, ReviewStatus
 from .submission import StoredSubmission
@@ -97,10 +98,17 @@ class PasStore:
         value: dict[str, Any] = fhir_json.loads(raw)
         return value
 
-    def all(self, version: PasVersion) -> list[SubmissionRecord]:
-        """Every submission of one PAS version (the ``$inquire`` candidates)."""
-        query = select(pas_submission.c.submission_id).where(
-            pas_submission.c.tenant == self._tenant, pas_submission.c.version == version.value
+    def for_members(self, version: PasVersion, members: Iterable[str]) -> list[SubmissionRecord]:
+        """The submissions of one PAS version whose member or patient identifier values include any of
+        ``members`` (the ``$inquire`` candidates: every inquiry must match on one)."""
+        query = (
+            select(pas_submission_member.c.submission_id)
+            .where(
+                pas_submission_member.c.tenant == self._tenant,
+                pas_submission_member.c.version == version.value,
+                pas_submission_member.c.member.in_(sorted(set(members))),
+            )
+            .distinct()
         )
         with self._engine.connect() as connection:
             ids = connection.execute(query).scalars().all()
@@ -188,10 +196,29 @@ class PasStore:
                                 submission_id=submission_id,
                             )
                         )
+                self._add_members(connection, submission_id, version, stored)
                 if review is not None:
                     self._put_review(connection, submission_id, review, insert=True)
         except IntegrityError:
             raise IdentifierTaken(submission_id) from None
+
+    def _add_members(
+        self, connection: Connection, submission_id: str, version: PasVersion, stored: StoredSubmission
+    ) -> None:
+        view = StoredAuthorization.of(stored.request, stored.decision, stored.response)
+        members = {i.value for i in (*view.member_ids, *view.patient_identifiers)}
+        key = (
+            pas_submission_member.c.tenant == self._tenant,
+            pas_submission_member.c.version == version.value,
+            pas_submission_member.c.submission_id == submission_id,
+        )
+        known = set(connection.execute(select(pas_submission_member.c.member).where(*key)).scalars().all())
+        for member in sorted(members - known):
+            connection.execute(
+                pas_submission_member.insert().values(
+                    tenant=self._tenant, version=version.value, member=member, submission_id=submission_id
+                )
+            )
 
     # -- review queue -----------------------------------------------------------------------------------
 
@@ -247,7 +274,7 @@ class PasStore:
         """Row counts per PAS table (for operators and tests)."""
         out: dict[str, int] = {}
         with self._engine.connect() as connection:
-            for table in (pas_submission, pas_submission_key, pas_review):
+            for table in (pas_submission, pas_submission_key, pas_submission_member, pas_review):
                 count = select(func.count()).select_from(table).where(table.c.tenant == self._tenant)
                 out[table.name] = int(connection.execute(count).scalar_one())
         return out

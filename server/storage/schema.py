@@ -159,6 +159,16 @@ pas_submission_key = Table(
     Column("submission_id", String(64), nullable=False),
     PrimaryKeyConstraint("tenant", "version", "token", name="pk_pas_submission_key"),
 )
+# Member and patient identifier values of each submission: the key every PAS $inquire must match.
+pas_submission_member = Table(
+    "pas_submission_member",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("version", String(16), nullable=False),
+    Column("member", Text, nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    PrimaryKeyConstraint("tenant", "version", "member", "submission_id", name="pk_pas_submission_member"),
+)
 # The PAS review queue: one row per pended submission, ordered by due time.
 pas_review = Table(
     "pas_review",

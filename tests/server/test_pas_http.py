@@ -19,7 +19,13 @@ from conformance.suites import pas_server
 from server.app import create_app
 from server.services import Services
 from server.settings import Settings
-from server.storage.schema import pas_review, pas_submission, pas_submission_key, resource
+from server.storage.schema import (
+    pas_review,
+    pas_submission,
+    pas_submission_key,
+    pas_submission_member,
+    resource,
+)
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -53,7 +59,7 @@ def _svc(client: TestClient) -> Services:
 def _counts(client: TestClient) -> dict[str, int]:
     out: dict[str, int] = {}
     with _svc(client).engine.connect() as connection:
-        for table in (pas_submission, pas_submission_key, pas_review, resource):
+        for table in (pas_submission, pas_submission_key, pas_submission_member, pas_review, resource):
             out[table.name] = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
     return out
 
@@ -129,6 +135,7 @@ def test_a_replay_creates_nothing(client: TestClient) -> None:
     first = _submit(client, bundle).json()
     before = _counts(client)
     assert before["pas_submission"] == 1 and before["pas_review"] == 1
+    assert before["pas_submission_member"] >= 1  # the $inquire key: member and patient identifiers
     again = _submit(client, {**bundle, "timestamp": "2026-05-01T10:05:00Z"}).json()
     assert _claim_response(again)["id"] == _claim_response(first)["id"]
     assert _counts(client) == before
