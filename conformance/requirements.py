@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -34,6 +34,15 @@ def load_requirements() -> dict[str, Requirement]:
                 raise ValueError(f"requirement id {requirement.id} is defined twice")
             found[requirement.id] = requirement
     return found
+
+
+def rows_csv(rows: Iterable[Sequence[str]]) -> str:
+    """Requirement rows (id, ig, version, url, text, actor) as the CSV ``requirements/*.csv`` holds."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(Requirement.__dataclass_fields__))
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def coverage_csv(suites: Iterable[Suite]) -> str:

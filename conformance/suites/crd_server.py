@@ -12,8 +12,6 @@ development mode), and the unsigned-JWT check skips.
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import json
 import re
 import time
@@ -35,6 +33,7 @@ from conformance.framework import (
     expect_operation_outcome,
     expect_status,
 )
+from conformance.requirements import rows_csv
 
 Json = dict[str, Any]
 
@@ -581,11 +580,7 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
 
 
 def requirements_csv() -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "ig", "version", "url", "text", "actor"])
-    writer.writerows(REQUIREMENTS)
-    return out.getvalue()
+    return rows_csv(REQUIREMENTS)
 
 
 SUITE = Suite(

@@ -10,8 +10,6 @@ imported from the server.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +25,7 @@ from conformance.framework import (
     expect_operation_outcome,
     expect_status,
 )
+from conformance.requirements import rows_csv
 
 Json = dict[str, Any]
 
@@ -776,11 +775,7 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
 
 
 def requirements_csv() -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "ig", "version", "url", "text", "actor"])
-    writer.writerows(REQUIREMENTS)
-    return out.getvalue()
+    return rows_csv(REQUIREMENTS)
 
 
 SUITE = Suite(

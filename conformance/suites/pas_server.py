@@ -9,8 +9,6 @@ the server. Subscription handshakes need a listener the runner does not start, s
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from conformance.framework import (
     expect_operation_outcome,
     expect_status,
 )
+from conformance.requirements import rows_csv
 
 # Where each PAS version is served, under the server's base URL.
 PAS_BASES = {"2.0.1": "/pas/2.0.1", "2.2.1": "/pas/2.2.1"}
@@ -488,11 +487,7 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
 
 
 def requirements_csv() -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["id", "ig", "version", "url", "text", "actor"])
-    writer.writerows(REQUIREMENTS)
-    return out.getvalue()
+    return rows_csv(REQUIREMENTS)
 
 
 SUITE = Suite(

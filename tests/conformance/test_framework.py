@@ -60,3 +60,16 @@ def test_expect_status_raises_check_failed() -> None:
         assert "answered 500" in str(exc)
     else:
         raise AssertionError("expect_status accepted a 500")
+
+
+def test_committed_requirement_files_match_the_suites_rows() -> None:
+    from conformance.suites import crd_server, dtr_payer, pas_server
+
+    folder = ROOT / "conformance" / "requirements"
+    for name, module in (
+        ("davinci-crd", crd_server),
+        ("davinci-dtr", dtr_payer),
+        ("davinci-pas", pas_server),
+    ):
+        committed = (folder / f"{name}.csv").read_text(encoding="utf-8")
+        assert committed == module.requirements_csv(), f"regenerate conformance/requirements/{name}.csv"
