@@ -29,7 +29,7 @@ from cds_hooks import (
 from igs import Validator
 from igs import load_registry as load_ig_registry
 from questionnaires import load_catalog
-from server.api import dtr, fhir, pas, validate
+from server.api import dtr, fhir, pas, pas_subscriptions, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
@@ -39,9 +39,12 @@ from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
 from server.pas import PolicyCoverageRules
+from server.pas.delivery import DeliveryWorker, delivery_settings
+from server.pas.outbox import Outbox
 from server.pas.profiles import profile_gate
 from server.pas.service import PasService
 from server.pas.store import PasStore
+from server.pas.subscription_store import SubscriptionStore
 from server.search.definitions import load_registry
 from server.services import Services
 from server.settings import Settings, load_settings
@@ -67,6 +70,7 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(dtr.router, dtr.register),
         Mount(validate.router, validate.register),
         Mount(pas.router, pas.register),
+        Mount(pas_subscriptions.router, pas_subscriptions.register),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -117,9 +121,11 @@ def create_app(
     *,
     now: Callable[[], datetime] = utc_now,
     prepare_database: bool = False,
+    outbound: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     """Build the ASGI app. ``prepare_database`` upgrades the schema (and loads demo content) first;
-    ``priorgate serve`` does that once before starting workers instead."""
+    ``priorgate serve`` does that once before starting workers instead. ``outbound`` replaces the HTTP
+    client for outbound calls (EHR FHIR servers, JWKS, subscription notifications); the caller closes it."""
     chosen = settings or load_settings()
     engine = make_engine(chosen.database_url)
     registry = load_registry()
@@ -132,6 +138,13 @@ def create_app(
     validator = Validator(ig_registry)
     policies = load_policies(DEMO_POLICY_DIR)
     only_payer = next(iter(policies.payers)) if len(policies.payers) == 1 else None
+    http = outbound or httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
+    subscriptions = SubscriptionStore(engine)
+    delivery = (
+        DeliveryWorker(Outbox(engine), http, now, delivery_settings(chosen))
+        if chosen.notification_worker
+        else None
+    )
     services = Services(
         settings=chosen,
         engine=engine,
@@ -148,14 +161,21 @@ def create_app(
             evaluate=PolicyCoverageRules(policies, default_payer=only_payer),
             now=now,
             validate=profile_gate(ig_registry, validator),
+            subscriptions=subscriptions,
         ),
+        subscriptions=subscriptions,
+        delivery=delivery,
     )
-    http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if delivery is not None:
+            delivery.start()
         yield
-        await http.aclose()
+        if delivery is not None:
+            await delivery.stop()
+        if outbound is None:
+            await http.aclose()
         engine.dispose()
 
     app = FastAPI(

@@ -13,7 +13,9 @@ from igs import Registry, Validator
 from questionnaires import Catalog
 from server.capabilities import Capabilities
 from server.coverage_assertions import CoverageAssertionStore
+from server.pas.delivery import DeliveryWorker
 from server.pas.service import PasService
+from server.pas.subscription_store import SubscriptionStore
 from server.settings import Settings
 from server.storage.repository import Repository
 
@@ -30,6 +32,8 @@ class Services:
     catalog: Catalog  # DTR content: Questionnaires, Libraries, ValueSets
     assertions: CoverageAssertionStore  # CRD coverage assertions, found again by DTR and PAS
     pas: PasService  # PAS Claim/$submit, Claim/$inquire and the review queue, over storage
+    subscriptions: SubscriptionStore | None = None  # PAS Subscriptions and their notification outbox
+    delivery: DeliveryWorker | None = None  # this process's notification delivery worker, when running
 
     def fhir_base(self, request: Request) -> str:
         """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""

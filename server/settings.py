@@ -54,6 +54,35 @@ class Settings(BaseSettings):
     outbound_timeout: float = Field(
         default=2.0, gt=0, le=15, description="Timeout in seconds for outbound HTTP (EHR FHIR servers, JWKS)"
     )
+    notification_worker: bool = Field(
+        default=True,
+        description="Run the PAS notification delivery worker in this process (every process may run one)",
+    )
+    notification_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between outbox polls when there is nothing to deliver"
+    )
+    notification_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Delivery attempts for a notification before it is marked failed",
+    )
+    notification_backoff: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before the first retry; each further retry waits twice as long",
+    )
+    notification_backoff_cap: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two delivery attempts, seconds"
+    )
+    notification_lease: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a claimed notification stays with one process before another retries it",
+    )
+    notification_handshake_attempts: int = Field(
+        default=3, ge=1, le=100, description="Handshake attempts before a new Subscription turns error"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

@@ -182,4 +182,6 @@ async def review_decision(review_id: str, request: Request, svc: Svc) -> Respons
     reviewer = Reviewer(parsed.reviewer.id, npi=parsed.reviewer.npi, name=parsed.reviewer.name)
     decisions = [d.core() for d in parsed.decisions]
     answer = await run_in_threadpool(svc.pas.decide_review, review_id, decisions, reviewer)
+    if svc.delivery is not None:
+        svc.delivery.wake()  # subscribers hear about the decision now, not at the next poll
     return FhirResponse(answer)

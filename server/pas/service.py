@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from igs.outcome import Failure, OperationOutcomeError, not_found
 from server.storage.repository import Repository
 
@@ -33,6 +35,7 @@ from .response import build_submit_response, claim_response_of
 from .review import ReviewerDecision, ReviewStatus, apply_review
 from .store import IdentifierTaken, PasStore, QueueEntry
 from .submission import StoredSubmission, lookup_keys, process_submit
+from .subscription_store import SubscriptionStore
 from .versions import PasVersion
 
 Json = dict[str, Any]
@@ -59,6 +62,7 @@ class PasService:
     now: Callable[[], datetime]
     ids: IdFactory = RandomIds()
     validate: Callable[[Mapping[str, Any], PasVersion, str], None] | None = None  # raises on profile errors
+    subscriptions: SubscriptionStore | None = None  # result notifications queued with each decision
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -153,10 +157,31 @@ class PasService:
             pended_sequences=tuple(i.sequence for i in decision.pended),
         )
         request_bundle = self._request_bundle(entry.submission_id)
+        subscriptions = self.subscriptions
+        notify = None
+        if subscriptions is not None:
+            # PASSubscriptionTopic: a result the payer made ready ($submit answers synchronously)
+            def notify(connection: Connection) -> int:
+                return subscriptions.enqueue_result(
+                    connection,
+                    record.version,
+                    current.request.submitter_identifiers,
+                    response,
+                    current.claim_response_id,
+                    now,
+                )
+
         self.store.save(
-            entry.submission_id, record.version, updated, request_bundle, (), now.isoformat(), existing=True
+            entry.submission_id,
+            record.version,
+            updated,
+            request_bundle,
+            (),
+            now.isoformat(),
+            existing=True,
+            updated_review=item,
+            also=notify,
         )
-        self.store.update_review(item)
         self._publish(entry.submission_id, None, response)
         return response
 

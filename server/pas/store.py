@@ -7,7 +7,7 @@ tokens in ``pas_submission_key``: replays, updates, cancels and ``$inquire`` wor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,9 +142,14 @@ class PasStore:
         review: ReviewItem | None = None,
         *,
         existing: bool = False,
+        updated_review: ReviewItem | None = None,
+        also: Callable[[Connection], object] | None = None,
     ) -> None:
         """Insert (or, ``existing``, replace) a submission, add its identifier keys and its review item, in
-        one transaction. Raises :class:`IdentifierTaken` when a key was taken concurrently (nothing saved)."""
+        one transaction. Raises :class:`IdentifierTaken` when a key was taken concurrently (nothing saved).
+
+        ``updated_review`` (a decided review item) and ``also`` (e.g. queueing notifications) are written
+        in the same transaction, so a decision is never saved without them."""
         values = {
             "fingerprint": stored.fingerprint,
             "claim_response_id": stored.claim_response_id,
@@ -199,6 +204,10 @@ class PasStore:
                 self._add_members(connection, submission_id, version, stored)
                 if review is not None:
                     self._put_review(connection, submission_id, review, insert=True)
+                if updated_review is not None:
+                    self._put_review(connection, submission_id, updated_review, insert=False)
+                if also is not None:
+                    also(connection)
         except IntegrityError:
             raise IdentifierTaken(submission_id) from None
 

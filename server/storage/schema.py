@@ -185,6 +185,52 @@ pas_review = Table(
     Index("ix_pas_review_queue", "tenant", "status", "due_at"),
 )
 
+# PAS Subscriptions (R5 Backport on R4): the Subscription as stored, where notifications go, the org filter
+# and the event counter; `pas_outbox` holds every notification until it is delivered (server/pas/outbox.py).
+pas_subscription = Table(
+    "pas_subscription",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("subscription_id", String(64), nullable=False),
+    Column("version", String(16), nullable=False),  # PAS version the subscription was created under
+    Column("status", String(16), nullable=False),  # requested | active | error | off
+    Column("version_id", Integer, nullable=False),
+    Column("resource", Text, nullable=False),  # the Subscription as accepted (exact JSON)
+    Column("url", Text, nullable=False),  # the Subscription's absolute URL, named in notifications
+    Column("fhir_base", Text, nullable=False),  # where id-only foci resolve
+    Column("endpoint", Text, nullable=False),
+    Column("payload", String(16), nullable=False),  # id-only | full-resource
+    Column("headers", Text, nullable=False),  # JSON list of channel.header strings
+    Column("org_filter", Text, nullable=False),  # JSON list of [system, value] (the submitter's org)
+    Column("heartbeat_period", Integer, nullable=True),
+    Column("heartbeat_due_at", String(35), nullable=True),
+    Column("events", Integer, nullable=False, server_default="0"),  # events since subscription start
+    Column("error", Text, nullable=True),
+    Column("created", String(35), nullable=False),
+    Column("updated", String(35), nullable=False),
+    PrimaryKeyConstraint("tenant", "subscription_id", name="pk_pas_subscription"),
+    Index("ix_pas_subscription_version", "tenant", "version", "status"),
+)
+pas_outbox = Table(
+    "pas_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("subscription_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),  # handshake | heartbeat | event-notification
+    Column("event_number", Integer, nullable=True),
+    Column("body", Text, nullable=False),  # the notification Bundle (exact JSON)
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("available_at", String(35), nullable=False),  # next attempt, or the end of a claim's lease
+    Column("claim_token", String(64), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created", String(35), nullable=False),
+    Column("delivered_at", String(35), nullable=True),
+    Index("ix_pas_outbox_due", "status", "available_at"),
+    Index("ix_pas_outbox_subscription", "tenant", "subscription_id", "event_number"),
+)
+
 # CDS Hooks card feedback (CDS Hooks §Feedback), one row per feedback item.
 cds_feedback = Table(
     "cds_feedback",

@@ -1,0 +1,157 @@
+"""The notification delivery worker: an asyncio task per PriorGate process that drains the outbox.
+
+Each round queues due heartbeats, claims due rows (:meth:`Outbox.claim`), POSTs each notification Bundle
+to its subscription's rest-hook endpoint, and records the answer: any 2xx is a delivery, anything else
+(or no answer) is retried with exponential backoff (:class:`RetryPolicy`) until the attempts run out.
+Handshakes have their own, shorter policy: a subscription whose endpoint never answers turns ``error``.
+The HTTP client, clock and jitter are injected; database calls run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from server.settings import Settings
+
+from .outbox import Claimed, Outbox
+from .subscription import RetryPolicy
+
+log = logging.getLogger("priorgate.pas.delivery")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    poll_interval: float = 1.0  # seconds between rounds when the outbox is idle
+    lease: timedelta = timedelta(seconds=60)  # how long a claim lasts before another process may retry
+    batch: int = 20
+    events: RetryPolicy = RetryPolicy()
+    handshakes: RetryPolicy = RetryPolicy(max_attempts=3)
+
+
+def _headers(claimed: Claimed) -> dict[str, str]:
+    out = {"Content-Type": "application/fhir+json"}
+    for header in claimed.headers:
+        name, sep, value = header.partition(":")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+class DeliveryWorker:
+    """Drains the outbox; ``run_once`` is one round, ``start``/``stop`` run rounds in the background."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: httpx.AsyncClient,
+        now: Callable[[], datetime],
+        settings: DeliverySettings = DeliverySettings(),
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._outbox = outbox
+        self._client = client
+        self._now = now
+        self._settings = settings
+        self._jitter = jitter
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def run_once(self) -> int:
+        """One round: queue heartbeats, claim, deliver, record. Returns how many rows were attempted."""
+        await asyncio.to_thread(self._outbox.schedule_heartbeats, self._now())
+        claimed = await asyncio.to_thread(
+            self._outbox.claim, self._now(), self._settings.lease, self._settings.batch
+        )
+        if claimed:
+            await asyncio.gather(*(self._deliver(c) for c in claimed))
+        return len(claimed)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        error: str | None = None
+        try:
+            answer = await self._client.post(
+                claimed.endpoint, content=claimed.body, headers=_headers(claimed)
+            )
+            if not 200 <= answer.status_code < 300:
+                error = f"{claimed.endpoint} answered HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{claimed.endpoint}: {type(exc).__name__}: {exc}"
+        now = self._now()
+        if error is None:
+            await asyncio.to_thread(self._outbox.delivered, claimed, now)
+            return
+        policy = self._settings.handshakes if claimed.kind == "handshake" else self._settings.events
+        retry_at = policy.next_attempt_at(claimed.attempts, now, self._jitter())
+        log.info(
+            "notification %s to subscription %s failed (attempt %d)%s: %s",
+            claimed.row_id,
+            claimed.subscription_id,
+            claimed.attempts,
+            "" if retry_at is not None else ", giving up",
+            error,
+        )
+        await asyncio.to_thread(self._outbox.failed, claimed, now, error, retry_at)
+
+    def wake(self) -> None:
+        """Start a round now (call from the event loop, e.g. after a route queued notifications)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _loop(self) -> None:
+        assert self._wake is not None
+        while not self._stopping:
+            try:
+                busy = await self.run_once()
+            except Exception:  # a database hiccup must not end delivery for good
+                log.exception("notification delivery round failed")
+                busy = 0
+            if busy or self._stopping:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="priorgate-notification-delivery")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the current round (its database calls and deliveries), then stop. A round still busy
+        after ``grace`` seconds is cancelled: its claimed rows are delivered after their lease ends."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self.wake()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+        except TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._task = None
+
+
+def delivery_settings(settings: Settings) -> DeliverySettings:
+    """The worker's settings from ``PRIORGATE_NOTIFICATION_*``."""
+    first = timedelta(seconds=settings.notification_backoff)
+    cap = timedelta(seconds=settings.notification_backoff_cap)
+    return DeliverySettings(
+        poll_interval=settings.notification_poll_interval,
+        lease=timedelta(seconds=settings.notification_lease),
+        events=RetryPolicy(first=first, cap=cap, max_attempts=settings.notification_max_attempts),
+        handshakes=RetryPolicy(first=first, cap=cap, max_attempts=settings.notification_handshake_attempts),
+    )
