@@ -3,7 +3,9 @@
 Modelled on the PAS test kit's server groups: error handling for an empty Bundle on both operations,
 ``$submit`` workflows with the X12 306 review action codes, replay and identifier conflicts, the
 claim-update sequence, and ``$inquire`` output shapes. Requests are built here; nothing is imported from
-the server. Subscription handshakes need a listener the runner does not start, so they are skipped.
+the server. Subscription checks start a loopback rest-hook listener, so they run against a server on the
+same machine (or in-process) and are skipped otherwise; the pended-notification check decides the pended
+request through PriorGate's review API.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx
 
 from conformance.framework import (
     Check,
+    CheckFailed,
     CheckSkipped,
     Suite,
     Target,
@@ -26,6 +29,7 @@ from conformance.framework import (
     expect_operation_outcome,
     expect_status,
 )
+from conformance.listener import Listener, reachable
 from conformance.requirements import rows_csv
 
 # Where each PAS version is served, under the server's base URL.
@@ -323,14 +327,198 @@ def inquire_shape(target: Target, version: str) -> None:
         _claim_response(response)
 
 
-@check(
+# -- subscriptions (Subscriptions R5 Backport 1.1.0 on R4; the PAS test kit's subscription groups) ------
+
+TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+REQUESTOR_NPI = "1417947896"  # the requesting provider of request_bundle(): the submitter's organization
+NOTIFICATION_WAIT = 15.0
+
+
+def subscription(endpoint: str, version: str, org: str = REQUESTOR_NPI, channel: str = "rest-hook") -> Json:
+    """A PAS Subscription: the PAS topic, an org-identifier filter, rest-hook, the version's payload."""
+    content = "full-resource" if version == "2.2.1" else "id-only"
+    body: Json = {
+        "resourceType": "Subscription",
+        "status": "requested",
+        "reason": "PAS results for my organization",
+        "criteria": TOPIC,
+        "_criteria": {
+            "extension": [
+                {"url": BACKPORT + "backport-filter-criteria", "valueString": f"org-identifier={org}"}
+            ]
+        },
+        "channel": {
+            "type": channel,
+            "endpoint": endpoint,
+            "payload": "application/fhir+json",
+            "_payload": {"extension": [{"url": BACKPORT + "backport-payload-content", "valueCode": content}]},
+        },
+    }
+    if version == "2.2.1":
+        body["meta"] = {"profile": [PAS + "profile-subscription"]}
+    return body
+
+
+def status_of(notification: Any) -> Json:
+    """The SubscriptionStatus parameters (first entry) of a notification Bundle, by name ({} if not one)."""
+    if not isinstance(notification, dict) or notification.get("resourceType") != "Bundle":
+        return {}
+    entries = notification.get("entry") or [{}]
+    first = entries[0].get("resource") or {}
+    if first.get("resourceType") != "Parameters":
+        return {}
+    return {p.get("name"): p for p in first.get("parameter", [])}
+
+
+def _of_type(kind: str) -> Callable[[Any], bool]:
+    return lambda body: status_of(body).get("type", {}).get("valueCode") == kind
+
+
+def _arrived(hook: Listener, kind: str) -> Json:
+    body = hook.wait_for(_of_type(kind), NOTIFICATION_WAIT)
+    if not isinstance(body, dict):
+        raise CheckFailed(f"no {kind} reached the endpoint within {NOTIFICATION_WAIT:.0f} s")
+    return body
+
+
+def _subscribe(target: Target, version: str, endpoint: str) -> str:
+    response = target.post(
+        f"{PAS_BASES[version]}/Subscription",
+        json=subscription(endpoint, version),
+        headers={"Content-Type": "application/fhir+json"},
+    )
+    expect_status(response, 201)
+    created = response.json()
+    expect(created.get("resourceType") == "Subscription", "the create did not answer the Subscription")
+    expect(
+        created.get("status") in ("requested", "active"), f"a new Subscription is {created.get('status')!r}"
+    )
+    expect(bool(created.get("id")), "the created Subscription has no id")
+    return str(created["id"])
+
+
+def _needs_listener(target: Target) -> None:
+    if not reachable(target.client):
+        raise CheckSkipped(
+            "needs a rest-hook listener reachable from the server; run the server on this machine"
+        )
+
+
+@_per_version(
     "subscription-handshake",
-    "creating a PAS Subscription sends a handshake (needs a listener)",
-    "pas-2.2.1#spec-54",
-    "pas-2.2.1#spec-56",
+    "creating a PAS Subscription sends a handshake and the Subscription turns active",
+    "pas-{v}#spec-54",
+    "pas-{v}#spec-56",
 )
-def subscription_handshake(target: Target) -> None:
-    raise CheckSkipped("needs a rest-hook listener reachable from the server; run with the test kit")
+def subscription_handshake(target: Target, version: str) -> None:
+    _needs_listener(target)
+    with Listener() as hook:
+        subscription_id = _subscribe(target, version, hook.url)
+        try:
+            shake = _arrived(hook, "handshake")
+            expect(shake.get("type") == "history", f"the handshake Bundle is a {shake.get('type')!r}")
+            params = status_of(shake)
+            expect(
+                params.get("topic", {}).get("valueCanonical") == TOPIC, "the handshake names another topic"
+            )
+            reference = params.get("subscription", {}).get("valueReference", {}).get("reference", "")
+            expect(
+                reference.endswith(f"Subscription/{subscription_id}"),
+                f"the handshake is for {reference!r}",
+            )
+            url = f"{PAS_BASES[version]}/Subscription/{subscription_id}"
+            deadline = time.monotonic() + NOTIFICATION_WAIT
+            status = None
+            while time.monotonic() < deadline:
+                status = target.get(url).json().get("status")
+                if status == "active":
+                    break
+                time.sleep(0.1)
+            expect(status == "active", f"after the handshake the Subscription is {status!r}, not active")
+            answer = target.get(f"{url}/$status")
+            expect_status(answer, 200)
+        finally:
+            target.delete(f"{PAS_BASES[version]}/Subscription/{subscription_id}")
+
+
+@_per_version(
+    "subscription-refused",
+    "a Subscription with another channel or without an org-identifier filter is refused (4xx)",
+    "pas-{v}#spec-56",
+    "pas-{v}#spec-58",
+)
+def subscription_refused(target: Target, version: str) -> None:
+    url = f"{PAS_BASES[version]}/Subscription"
+    websocket = subscription("https://example.org/hook", version, channel="websocket")
+    unfiltered = subscription("https://example.org/hook", version)
+    del unfiltered["_criteria"]
+    for body, what in ((websocket, "a websocket channel"), (unfiltered, "no org-identifier filter")):
+        response = target.post(url, json=body, headers={"Content-Type": "application/fhir+json"})
+        expect(400 <= response.status_code < 500, f"{what}: answered {response.status_code}, expected 4xx")
+        expect_operation_outcome(response)
+
+
+@_per_version(
+    "pended-notification",
+    "a pended request decided by a reviewer reaches the subscriber as an event notification",
+    "pas-{v}#spec-60",
+    "pas-{v}#spec-61",
+    "priorgate#pas-review-api",
+)
+def pended_notification(target: Target, version: str) -> None:
+    _needs_listener(target)
+    if target.get("/pas/review").status_code == 404:
+        raise CheckSkipped("the server has no PriorGate review API to decide the pended request")
+    trace = f"P{uuid.uuid4().hex[:10]}"
+    with Listener() as hook:
+        subscription_id = _subscribe(target, version, hook.url)
+        try:
+            expect(
+                hook.wait_for(_of_type("handshake"), NOTIFICATION_WAIT) is not None, "no handshake arrived"
+            )
+            _, pended = _submit_ok(target, version, request_bundle(trace, ("72148",)))
+            expect(
+                _action_codes(pended).get(1) == "A4", f"the request was not pended: {_action_codes(pended)}"
+            )
+            token = f"urn:trnorg:1999999999|{trace}"
+            queue = target.get("/pas/review").json()
+            item = next((q for q in queue if token in q.get("claimIdentifiers", [])), None)
+            if item is None:
+                raise CheckFailed("the pended request is not in the review queue")
+            decision = {
+                "reviewer": {"id": "conformance"},
+                "decisions": [{"itemSequence": 1, "action": "approve"}],
+            }
+            expect_status(target.post(f"/pas/review/{item['id']}/decision", json=decision), 200)
+            note = _arrived(hook, "event-notification")
+            params = status_of(note)
+            expect(
+                params.get("topic", {}).get("valueCanonical") == TOPIC, "the notification names another topic"
+            )
+            event = {p.get("name"): p for p in params.get("notification-event", {}).get("part", [])}
+            expect("event-number" in event, "the notification-event has no event-number")
+            focus = event.get("focus", {}).get("valueReference", {}).get("reference")
+            expect(bool(focus), "the notification-event has no focus")
+            carried = [e.get("resource") for e in note.get("entry", [])[1:] if e.get("fullUrl") == focus]
+            if version == "2.2.1":
+                expect(
+                    len(carried) == 1, "the notification does not carry the focus (full-resource, spec-62)"
+                )
+                bundle = carried[0] or {}
+                expect(bundle.get("type") == "collection", f"the focus is a {bundle.get('type')!r} Bundle")
+                first = (bundle.get("entry") or [{}])[0].get("resource") or {}
+                expect(
+                    first.get("resourceType") == "ClaimResponse",
+                    "the focus Bundle has no ClaimResponse first",
+                )
+                expect(
+                    _action_codes(first).get(1) == "A1", f"the notified decision is {_action_codes(first)}"
+                )
+            else:
+                expect(len(note.get("entry", [])) == 1, "an id-only notification carries resources")
+        finally:
+            target.delete(f"{PAS_BASES[version]}/Subscription/{subscription_id}")
 
 
 # The requirements this suite cites (id, ig, version, url, text, actor), for
@@ -385,6 +573,46 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "2.0.1",
         _SPEC_201 + "OperationDefinition-Claim-inquiry.html",
         "Claim/$inquire returns one PAS Inquiry Response Bundle",
+        "server",
+    ),
+    (
+        "pas-2.0.1#spec-54",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "specification.html#subscription",
+        "The server supports R4 Subscriptions to the PAS topic per the Subscriptions R5 Backport IG",
+        "server",
+    ),
+    (
+        "pas-2.0.1#spec-56",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "specification.html#subscription",
+        "Subscriptions use the rest-hook channel",
+        "server",
+    ),
+    (
+        "pas-2.0.1#spec-58",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "specification.html#subscription",
+        "Subscriptions filter on the requesting organization identifier (orgIdentifier)",
+        "server",
+    ),
+    (
+        "pas-2.0.1#spec-60",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "specification.html#subscription",
+        "A subscriber is notified when a pended request of its organization gets a result",
+        "server",
+    ),
+    (
+        "pas-2.0.1#spec-61",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "specification.html#subscription",
+        "Notifications are id-only unless full-resource was agreed",
         "server",
     ),
     (
@@ -460,11 +688,43 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "server",
     ),
     (
+        "pas-2.2.1#spec-58",
+        "hl7.fhir.us.davinci-pas",
+        "2.2.1",
+        _SPEC_221 + "specification.html#subscription",
+        "Subscriptions filter on org-identifier=[sending system identifier], a comma-separated list allowed",
+        "server",
+    ),
+    (
+        "pas-2.2.1#spec-60",
+        "hl7.fhir.us.davinci-pas",
+        "2.2.1",
+        _SPEC_221 + "specification.html#subscription",
+        "A subscriber is notified when a response for its organization changes",
+        "server",
+    ),
+    (
+        "pas-2.2.1#spec-61",
+        "hl7.fhir.us.davinci-pas",
+        "2.2.1",
+        _SPEC_221 + "specification.html#subscription",
+        "The notification includes the full PAS Response Bundle",
+        "server",
+    ),
+    (
         "pas-2.2.1#spec-62",
         "hl7.fhir.us.davinci-pas",
         "2.2.1",
         _SPEC_221 + "specification.html#subscription",
         "Notifications carry full-resource content only",
+        "server",
+    ),
+    (
+        "priorgate#pas-review-api",
+        "priorgate",
+        "0.1.0",
+        "",
+        "A reviewer decides pended items through POST /pas/review/{id}/decision",
         "server",
     ),
     (
@@ -500,6 +760,8 @@ SUITE = Suite(
         *submit_replay,
         *submit_conflict,
         *inquire_shape,
-        subscription_handshake,
+        *subscription_refused,
+        *subscription_handshake,
+        *pended_notification,
     ),
 )
