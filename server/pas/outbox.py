@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select, update
 
 from server import fhir_json
 from server.storage.engine import WRITE_OPTION, is_postgresql
@@ -52,6 +53,11 @@ class Outbox:
 
     def _writing(self) -> Connection:
         return self._engine.connect().execution_options(**{WRITE_OPTION: True})
+
+    def _any(self, query: Select[Any]) -> bool:
+        """A lock-free look first: an idle outbox costs no write transaction (SQLite has one writer)."""
+        with self._engine.connect() as connection:
+            return connection.execute(query.limit(1)).first() is not None
 
     def claim(self, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Claim up to ``limit`` due rows for ``lease``; each gets its own claim token."""
@@ -88,9 +94,11 @@ class Outbox:
             .order_by(pas_outbox.c.id)
             .limit(limit)
         )
+        claimed: list[Claimed] = []
+        if not self._any(query):
+            return claimed
         if is_postgresql(self._engine):
             query = query.with_for_update(skip_locked=True, of=pas_outbox)
-        claimed: list[Claimed] = []
         with self._writing() as connection, connection.begin():
             for row in connection.execute(query).mappings().all():
                 token = uuid.uuid4().hex
@@ -116,14 +124,14 @@ class Outbox:
                 )
         return claimed
 
-    def _mine(self, claimed: Claimed) -> tuple[object, ...]:
+    def _mine(self, claimed: Claimed) -> tuple[ColumnElement[bool], ...]:
         return (
             pas_outbox.c.id == claimed.row_id,
             pas_outbox.c.claim_token == claimed.claim_token,
             pas_outbox.c.status == "pending",
         )
 
-    def _subscription(self, claimed: Claimed) -> tuple[object, ...]:
+    def _subscription(self, claimed: Claimed) -> tuple[ColumnElement[bool], ...]:
         return (
             pas_subscription.c.tenant == claimed.tenant,
             pas_subscription.c.subscription_id == claimed.subscription_id,
@@ -135,13 +143,13 @@ class Outbox:
         with self._writing() as connection, connection.begin():
             done = connection.execute(
                 update(pas_outbox)
-                .where(*self._mine(claimed))  # type: ignore[arg-type]
+                .where(*self._mine(claimed))
                 .values(status="delivered", delivered_at=stamp(now), claim_token=None, last_error=None)
             ).rowcount
             if not done:
                 return False
             row = (
-                connection.execute(select(pas_subscription).where(*self._subscription(claimed)))  # type: ignore[arg-type]
+                connection.execute(select(pas_subscription).where(*self._subscription(claimed)))
                 .mappings()
                 .first()
             )
@@ -150,9 +158,7 @@ class Outbox:
             values: dict[str, object] = {"heartbeat_due_at": heartbeat_due(now, row["heartbeat_period"])}
             if claimed.kind == "handshake" and row["status"] == "requested":
                 values.update(status="active", error=None, updated=stamp(now))
-            connection.execute(
-                update(pas_subscription).where(*self._subscription(claimed)).values(**values)  # type: ignore[arg-type]
-            )
+            connection.execute(update(pas_subscription).where(*self._subscription(claimed)).values(**values))
         return True
 
     def failed(self, claimed: Claimed, now: datetime, error: str, retry_at: datetime | None) -> bool:
@@ -168,12 +174,12 @@ class Outbox:
             else:
                 values = {"status": "failed", "claim_token": None, "last_error": error[:2000]}
             done = connection.execute(
-                update(pas_outbox).where(*self._mine(claimed)).values(**values)  # type: ignore[arg-type]
+                update(pas_outbox).where(*self._mine(claimed)).values(**values)
             ).rowcount
             if done and retry_at is None and claimed.kind != "heartbeat":
                 connection.execute(
                     update(pas_subscription)
-                    .where(*self._subscription(claimed), pas_subscription.c.status != "off")  # type: ignore[arg-type]
+                    .where(*self._subscription(claimed), pas_subscription.c.status != "off")
                     .values(status="error", error=error[:2000], updated=stamp(now))
                 )
         return bool(done)
@@ -191,9 +197,11 @@ class Outbox:
             .order_by(pas_subscription.c.heartbeat_due_at)
             .limit(limit)
         )
+        queued = 0
+        if not self._any(query):
+            return queued
         if is_postgresql(self._engine):
             query = query.with_for_update(skip_locked=True)
-        queued = 0
         with self._writing() as connection, connection.begin():
             for row in connection.execute(query).mappings().all():
                 record = record_of(row)

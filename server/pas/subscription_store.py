@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from igs.outcome import Failure, OperationOutcomeError
 from server import fhir_json
+from server.storage.engine import WRITE_OPTION
 from server.storage.schema import pas_outbox, pas_subscription
 
 from . import urls
@@ -132,6 +133,10 @@ class SubscriptionStore:
     def engine(self) -> Engine:
         return self._engine
 
+    def _writing(self) -> Connection:
+        # SQLite: take the write lock at BEGIN, so a read-then-write never fails against the worker's writes
+        return self._engine.connect().execution_options(**{WRITE_OPTION: True})
+
     def _key(self, subscription_id: str) -> Any:
         return (
             pas_subscription.c.tenant == self._tenant,
@@ -169,7 +174,7 @@ class SubscriptionStore:
             "error": None,
             "updated": at,
         }
-        with self._engine.begin() as connection:
+        with self._writing() as connection, connection.begin():
             row = (
                 connection.execute(
                     select(pas_subscription).where(*self._key(subscription_id)).with_for_update()
@@ -233,7 +238,7 @@ class SubscriptionStore:
 
     def delete(self, subscription_id: str, version: PasVersion) -> bool:
         """Remove a Subscription and the notifications not yet delivered to it."""
-        with self._engine.begin() as connection:
+        with self._writing() as connection, connection.begin():
             record = self._load(connection, subscription_id)
             if record is None or record.version is not version:
                 return False
