@@ -27,7 +27,7 @@ def reachable(client: httpx.Client) -> bool:
 class Listener:
     """``with Listener() as hook:`` -> ``hook.url`` receives notifications; ``hook.wait_for(match)``."""
 
-    def __init__(self, answer: int = 200) -> None:
+    def __init__(self, answer: int = 200, on_receive: Callable[[Any], None] | None = None) -> None:
         self.received: list[Any] = []
         self._changed = threading.Condition()
         listener = self
@@ -43,6 +43,8 @@ class Listener:
                 with listener._changed:
                     listener.received.append(body)
                     listener._changed.notify_all()
+                if on_receive is not None:
+                    on_receive(body)  # before answering: a test can hold the answer back
                 self.send_response(answer)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
