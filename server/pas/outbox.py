@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, delete, or_, select, update
 
 from server import fhir_json
 from server.storage.engine import WRITE_OPTION, is_postgresql
@@ -139,13 +139,17 @@ class Outbox:
 
     def delivered(self, claimed: Claimed, now: datetime) -> bool:
         """Record a delivery; a handshake turns the subscription ``active``. False when the claim had
-        expired and another process has the row (nothing changes)."""
+        expired and another process has the row (nothing changes). Event notifications are kept (for
+        ``$events``); a delivered handshake or heartbeat is removed."""
         with self._writing() as connection, connection.begin():
-            done = connection.execute(
-                update(pas_outbox)
-                .where(*self._mine(claimed))
-                .values(status="delivered", delivered_at=stamp(now), claim_token=None, last_error=None)
-            ).rowcount
+            if claimed.kind == "event-notification":
+                done = connection.execute(
+                    update(pas_outbox)
+                    .where(*self._mine(claimed))
+                    .values(status="delivered", delivered_at=stamp(now), claim_token=None, last_error=None)
+                ).rowcount
+            else:
+                done = connection.execute(delete(pas_outbox).where(*self._mine(claimed))).rowcount
             if not done:
                 return False
             row = (
@@ -163,8 +167,10 @@ class Outbox:
 
     def failed(self, claimed: Claimed, now: datetime, error: str, retry_at: datetime | None) -> bool:
         """Record a failed attempt: try again at ``retry_at``, or give up (row ``failed``, subscription
-        ``error``, until the subscription is updated)."""
+        ``error``, until the subscription is updated). A heartbeat is not retried: a late one says nothing."""
         with self._writing() as connection, connection.begin():
+            if claimed.kind == "heartbeat":
+                return bool(connection.execute(delete(pas_outbox).where(*self._mine(claimed))).rowcount)
             if retry_at is not None:
                 values: dict[str, object] = {
                     "available_at": stamp(retry_at),
@@ -176,7 +182,7 @@ class Outbox:
             done = connection.execute(
                 update(pas_outbox).where(*self._mine(claimed)).values(**values)
             ).rowcount
-            if done and retry_at is None and claimed.kind != "heartbeat":
+            if done and retry_at is None:
                 connection.execute(
                     update(pas_subscription)
                     .where(*self._subscription(claimed), pas_subscription.c.status != "off")
