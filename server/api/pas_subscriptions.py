@@ -23,6 +23,7 @@ from server.pas import PasVersion
 from server.pas.subscription import accept_subscription
 from server.pas.subscription_store import SubscriptionRecord, SubscriptionStore
 from server.services import Services, services
+from server.storage.repository import check_id
 
 PAS_SUBSCRIPTION_PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
 BACKPORT_STATUS = (
@@ -82,6 +83,8 @@ def _answer(request: Request, record: SubscriptionRecord, status_code: int = 200
 async def _put(
     request: Request, svc: Svc, version: PasVersion, prefix: str, subscription_id: str | None
 ) -> Response:
+    if subscription_id is not None:
+        check_id(subscription_id)
     body = await read_resource(request, "Subscription")
     if subscription_id is not None and body.get("id") not in (None, subscription_id):
         raise invalid(

@@ -30,6 +30,9 @@ _ALLOWED_CONTENT: Mapping[PasVersion, tuple[PayloadContent, ...]] = MappingProxy
 )
 
 
+MAX_HEARTBEAT = 30 * 24 * 3600  # seconds: a month
+
+
 @dataclass(frozen=True)
 class AcceptedSubscription:
     """A Subscription PriorGate will serve: the resource to store and what delivery needs."""
@@ -82,6 +85,14 @@ def accept_subscription(
             "The backport-payload-content extension (full-resource) is required",
             "Subscription.channel.payload",
         )
+    heartbeat = ext_value(channel, f"{urls.BACKPORT_BASE}/backport-heartbeat-period")
+    if heartbeat is not None and (
+        not isinstance(heartbeat, int) or isinstance(heartbeat, bool) or not 0 < heartbeat <= MAX_HEARTBEAT
+    ):
+        problem(
+            f"The heartbeat period must be a whole number of seconds from 1 to {MAX_HEARTBEAT}",
+            "Subscription.channel.extension('backport-heartbeat-period')",
+        )
     org_filter: OrgFilter | None = None
     try:
         org_filter = subscription_filter(dict(subscription))
@@ -98,7 +109,6 @@ def accept_subscription(
             "A system may only subscribe to results for its own organization identifiers (PAS spec-59)",
             expression=("Subscription.criteria",),
         )
-    heartbeat = ext_value(channel, f"{urls.BACKPORT_BASE}/backport-heartbeat-period")
     headers = (
         tuple(h for h in channel.get("header", ()) if isinstance(h, str))
         if isinstance(channel.get("header"), list)

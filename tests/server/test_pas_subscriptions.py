@@ -251,6 +251,10 @@ def test_only_matching_organizations_and_versions_are_notified(
     assert events == {other_org["id"]: 0, other_version["id"]: 0, mine["id"]: 1}
 
 
+def _heartbeat(seconds: int) -> dict[str, Any]:
+    return {"url": pas_server.BACKPORT + "backport-heartbeat-period", "valueUnsignedInt": seconds}
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [
@@ -261,6 +265,8 @@ def test_only_matching_organizations_and_versions_are_notified(
         (lambda s: s["_criteria"]["extension"][0].__setitem__("valueString", "patient=123"), 422),
         (lambda s: s["channel"]["_payload"]["extension"][0].__setitem__("valueCode", "id-only"), 422),
         (lambda s: s.__setitem__("resourceType", "Patient"), 400),
+        (lambda s: s["channel"].__setitem__("extension", [_heartbeat(-5)]), 422),
+        (lambda s: s["channel"].__setitem__("extension", [_heartbeat(2**40)]), 422),
     ],
 )
 def test_a_bad_subscription_is_refused_with_an_operation_outcome(
@@ -294,6 +300,10 @@ def test_update_delete_and_unknown_subscriptions(app_client: TestClient, receive
     assert app_client.get(f"{url}/$status").status_code == 404
     assert app_client.delete(url).status_code == 404
     assert app_client.get("/pas/9.9.9/Subscription/x").status_code == 404
+    too_long = app_client.put(f"/pas/2.2.1/Subscription/{'x' * 65}", json=changed, headers=FHIR_JSON)
+    assert too_long.status_code == 400 and too_long.json()["resourceType"] == "OperationOutcome"
+    chosen = app_client.put("/fhir/Subscription/mine-1", json={**changed, "id": "mine-1"}, headers=FHIR_JSON)
+    assert chosen.status_code == 201 and chosen.json()["id"] == "mine-1"  # create on update
 
 
 def test_the_capability_statement_lists_subscriptions(app_client: TestClient) -> None:
