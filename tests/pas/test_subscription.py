@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from igs.outcome import Failure, OperationOutcomeError
 from server.pas import (
@@ -103,3 +105,71 @@ def test_notification_event_with_additional_context(now: datetime) -> None:
     names = [p["name"] for p in event["part"]]
     assert names == ["event-number", "timestamp", "focus", "additional-context"]
     assert status["parameter"][1] == {"name": "topic", "valueCanonical": TOPIC}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_VALID: dict[str, Any] = {
+    "resourceType": "Subscription",
+    "status": "requested",
+    "criteria": TOPIC,
+    "_criteria": {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria",
+                "valueString": "org-identifier=1234567893",
+            }
+        ]
+    },
+    "channel": {
+        "type": "rest-hook",
+        "endpoint": "https://ehr.example.org/hook",
+        "_payload": {
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
+                    "valueCode": "full-resource",
+                }
+            ]
+        },
+    },
+}
+_PATHS = [
+    ("criteria",),
+    ("_criteria",),
+    ("_criteria", "extension"),
+    ("channel",),
+    ("channel", "type"),
+    ("channel", "endpoint"),
+    ("channel", "header"),
+    ("channel", "extension"),
+    ("channel", "_payload"),
+    ("channel", "_payload", "extension"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _JSON), max_size=3), st.sampled_from(list(PasVersion)))
+def test_any_mangled_subscription_is_accepted_or_refused_with_an_operation_outcome(
+    changes: list[tuple[tuple[str, ...], Any]], version: PasVersion
+) -> None:
+    body = copy.deepcopy(_VALID)
+    for path, value in changes:
+        node: Any = body
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[path[-1]] = value
+    try:
+        accepted = accept_subscription(body, version)
+    except OperationOutcomeError as exc:
+        assert exc.failure in (Failure.INVALID, Failure.UNPROCESSABLE)
+        return
+    assert accepted.resource["status"] == "requested"
+    assert accepted.endpoint.startswith(("https://", "http://"))
+    assert accepted.heartbeat_period is None or accepted.heartbeat_period > 0
