@@ -116,7 +116,7 @@ async def _read(svc: Services, version: PasVersion, subscription_id: str) -> Sub
 
 
 async def _search(request: Request, svc: Services, version: PasVersion, prefix: str) -> Response:
-    records = await run_in_threadpool(_store(svc).list, version)
+    records = await run_in_threadpool(_store(svc).of_version, version)
     origin = _origin(request, svc)
     bundle = {
         "resourceType": "Bundle",

@@ -227,7 +227,7 @@ class SubscriptionStore:
             return None
         return record
 
-    def list(self, version: PasVersion) -> list[SubscriptionRecord]:
+    def of_version(self, version: PasVersion) -> list[SubscriptionRecord]:
         query = (
             select(pas_subscription)
             .where(pas_subscription.c.tenant == self._tenant, pas_subscription.c.version == version.value)

@@ -159,9 +159,11 @@ def test_the_pas_conformance_suite_passes_against_the_core(service: InMemoryPas)
         results = run_suite(pas_server.SUITE, Target(client=client))
     failed = [(r.check, r.message) for r in results if r.outcome in (Outcome.FAIL, Outcome.ERROR)]
     assert failed == []
-    assert (
-        sum(r.outcome is Outcome.PASS for r in results) == len(results) - 1
-    )  # the handshake needs a listener
+    skipped = {r.check for r in results if r.outcome is Outcome.SKIP}
+    # the in-memory core has no rest-hook delivery: the listener checks skip (the app runs them)
+    assert skipped == {
+        f"{c}-{v}" for c in ("subscription-handshake", "pended-notification") for v in ("2.0.1", "2.2.1")
+    }
 
 
 def test_conformance_requirements_cover_every_cited_id() -> None:
@@ -202,7 +204,10 @@ def test_the_suite_fails_a_server_that_accepts_anything() -> None:
     with httpx.Client(transport=httpx.MockTransport(handler), base_url="http://pas.test") as client:
         results = run_suite(pas_server.SUITE, Target(client=client))
     assert all(r.outcome in (Outcome.FAIL, Outcome.SKIP) for r in results)
-    assert sum(r.outcome is Outcome.FAIL for r in results) == len(results) - 1
+    skipped = {r.check for r in results if r.outcome is Outcome.SKIP}
+    assert skipped == {
+        f"{c}-{v}" for c in ("subscription-handshake", "pended-notification") for v in ("2.0.1", "2.2.1")
+    }
 
 
 @pytest.mark.parametrize("version", list(PasVersion))
