@@ -42,6 +42,7 @@ from server.pas import PolicyCoverageRules
 from server.pas.profiles import profile_gate
 from server.pas.service import PasService
 from server.pas.store import PasStore
+from server.pas.x12_route import X12Routing, load_x12_routing
 from server.search.definitions import load_registry
 from server.services import Services
 from server.settings import Settings, load_settings
@@ -132,6 +133,7 @@ def create_app(
     validator = Validator(ig_registry)
     policies = load_policies(DEMO_POLICY_DIR)
     only_payer = next(iter(policies.payers)) if len(policies.payers) == 1 else None
+    x12: X12Routing | None = load_x12_routing(chosen, engine, now)
     services = Services(
         settings=chosen,
         engine=engine,
@@ -148,6 +150,7 @@ def create_app(
             evaluate=PolicyCoverageRules(policies, default_payer=only_payer),
             now=now,
             validate=profile_gate(ig_registry, validator),
+            x12=x12,
         ),
     )
     http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
@@ -156,6 +159,8 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await http.aclose()
+        if x12 is not None:
+            x12.close()
         engine.dispose()
 
     app = FastAPI(

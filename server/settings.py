@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     outbound_timeout: float = Field(
         default=2.0, gt=0, le=15, description="Timeout in seconds for outbound HTTP (EHR FHIR servers, JWKS)"
     )
+    payer_routes_file: Path | None = Field(
+        default=None,
+        description="JSON or TOML payer routes: payer id -> fhir-local or x12 (endpoint URL or 'simulated')",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

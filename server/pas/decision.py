@@ -2,7 +2,8 @@
 
 Spec: PAS 2.2.1 "Pended and denied results" and spec-34/36/37: every item keeps its submitted sequence;
 approved is A1, modified is A6 with what was authorized in ``addItem``, pended is A4 with a reason.
-A3 (not certified) is never produced here: only a reviewer decision (``review.py``) can deny.
+A3 (not certified) is never produced here: only a reviewer decision (``review.py``) or the answer of a
+payer the request was routed to over X12 (``x12_answer.py``, ``decided_by``) can deny.
 Documentation is linked by CRD coverage-assertion-id, by DTR context (order or trace number), or
 attached to the whole request (ainfo-1..3).
 """
@@ -59,14 +60,17 @@ class ItemDecision:
     coverage_assertion_id: str | None = None
     documentation: tuple[int, ...] = ()  # supportingInfo sequences the decision relied on
     reviewer: Reviewer | None = None
+    decided_by: str | None = None  # the downstream payer that decided (X12 routing), not PriorGate
 
     def __post_init__(self) -> None:
-        if self.action is ReviewAction.NOT_CERTIFIED and (
-            self.reviewer is None or not self.reason_codes or not self.note
-        ):
-            raise unprocessable(
-                f"Item {self.sequence}: a denial (A3) needs a reviewer, a reason code and a reason text"
-            )
+        if self.action is ReviewAction.NOT_CERTIFIED:
+            if self.decided_by is not None:
+                if not self.note:
+                    raise unprocessable(f"Item {self.sequence}: a payer's denial (A3) needs a reason text")
+            elif self.reviewer is None or not self.reason_codes or not self.note:
+                raise unprocessable(
+                    f"Item {self.sequence}: a denial (A3) needs a reviewer, a reason code and a reason text"
+                )
         if self.action is ReviewAction.MODIFIED and self.modification is None:
             raise unprocessable(f"Item {self.sequence}: a modified approval (A6) needs what was authorized")
         if self.action is ReviewAction.PENDED and not self.note:

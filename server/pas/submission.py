@@ -8,6 +8,7 @@ The route parses (and profile-validates) the Bundle, looks up :func:`lookup_keys
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,18 @@ from .response import BusinessError, build_error_response, build_submit_response
 from .review import ReviewClocks, ReviewItem, open_review
 
 DEFAULT_CLOCKS = ReviewClocks()
+
+
+@dataclass(frozen=True)
+class RejectedRequest:
+    """A decider's answer when the request is rejected outright (X12 AAA from a legacy payer)."""
+
+    errors: tuple[BusinessError, ...]
+
+
+# Decides a new request (prior decision None) or an update / cancel (the prior decision) in place of the
+# coverage rules: a request routed to a legacy payer is decided by that payer's 278 response.
+Decider = Callable[[PasRequest, Decision | None], Decision | RejectedRequest]
 
 
 @dataclass(frozen=True)
@@ -78,19 +91,34 @@ def process_submit(
     review_id: str | None = None,
     clocks: ReviewClocks = DEFAULT_CLOCKS,
     policy: DecisionPolicy = DEFAULT_POLICY,
+    decider: Decider | None = None,
+    open_reviews: bool = True,
 ) -> SubmitResult:
-    """Classify, decide and answer one submission; raises CONFLICT for a reused identifier."""
+    """Classify, decide and answer one submission; raises CONFLICT for a reused identifier.
+
+    ``decider`` replaces the coverage rules (a request routed to a legacy payer); ``open_reviews=False``
+    leaves pended items out of PriorGate's review queue (the payer reviews them).
+    """
     fp = fingerprint(request)
     kind = classify(request, fp, prior.prior() if prior else None)
     if kind is SubmissionKind.REPLAY and prior is not None:
         return SubmitResult(kind, fp, prior.response, None, None)
+    prior_decision: Decision | None = None
     if kind in (SubmissionKind.UPDATE, SubmissionKind.CANCEL):
         errors = check_update(request, prior.prior() if prior else None)
         if errors or prior is None:
             return SubmitResult(
                 kind, fp, build_error_response(request, errors, ids=ids, now=now), None, None, errors
             )
-        decision = decide_update(request, prior.decision, evaluate, ids, now, policy)
+        prior_decision = prior.decision
+    if decider is not None:
+        answer = decider(request, prior_decision)
+        if isinstance(answer, RejectedRequest):
+            response = build_error_response(request, answer.errors, ids=ids, now=now)
+            return SubmitResult(kind, fp, response, None, None, answer.errors)
+        decision = answer
+    elif prior_decision is not None:
+        decision = decide_update(request, prior_decision, evaluate, ids, now, policy)
     else:
         decision = decide(request, evaluate, ids, now, policy)
     response = build_submit_response(request, decision, ids=ids, now=now)
@@ -98,7 +126,7 @@ def process_submit(
     assert claim_response is not None  # build_submit_response always puts it first
     stored = StoredSubmission(request, fp, decision, response, str(claim_response["id"]))
     review = None
-    if decision.pended:
+    if decision.pended and open_reviews:
         review = open_review(
             request, decision, review_id=review_id or ids.new_id(), received_at=now, clocks=clocks
         )
