@@ -39,11 +39,13 @@ from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
 from server.pas import PolicyCoverageRules
+from server.pas.dtr_responses import DtrResponseFinder
 from server.pas.profiles import profile_gate
 from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.pas.x12_route import X12Routing, load_x12_routing
 from server.search.definitions import load_registry
+from server.search.values import timestamp
 from server.services import Services
 from server.settings import Settings, load_settings
 from server.storage.engine import make_engine
@@ -84,7 +86,8 @@ def cds_router(
 
     async def keep(result: HookResult, _: ClientIdentity | None) -> None:
         if result.assertions:
-            await run_in_threadpool(assertions.save, result.assertions, now().isoformat())
+            # fixed-width UTC text: the column holds 26 characters (an offset would not fit on PostgreSQL)
+            await run_in_threadpool(assertions.save, result.assertions, timestamp(now()))
 
     services = CdsServices(
         load_policies(DEMO_POLICY_DIR),
@@ -134,6 +137,7 @@ def create_app(
     policies = load_policies(DEMO_POLICY_DIR)
     only_payer = next(iter(policies.payers)) if len(policies.payers) == 1 else None
     x12: X12Routing | None = load_x12_routing(chosen, engine, now)
+    assertions = CoverageAssertionStore(engine)
     services = Services(
         settings=chosen,
         engine=engine,
@@ -143,7 +147,7 @@ def create_app(
         ig_registry=ig_registry,
         validator=validator,
         catalog=load_catalog(),
-        assertions=CoverageAssertionStore(engine),
+        assertions=assertions,
         pas=PasService(
             store=PasStore(engine),
             resources=repository,
@@ -151,6 +155,7 @@ def create_app(
             now=now,
             validate=profile_gate(ig_registry, validator),
             x12=x12,
+            dtr_responses=DtrResponseFinder(repository, assertions),
         ),
     )
     http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)

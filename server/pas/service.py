@@ -28,7 +28,7 @@ from .inquiry import (
     inquiry_response_bundle,
     parse_inquiry_request,
 )
-from .ports import CoverageEvaluator, IdFactory
+from .ports import CoverageEvaluator, IdFactory, StoredResponse
 from .request import PasRequest, parse_pas_request
 from .response import build_error_response, build_submit_response, claim_response_of
 from .review import ReviewerDecision, ReviewStatus, apply_review, open_review
@@ -64,6 +64,7 @@ class PasService:
     ids: IdFactory = RandomIds()
     validate: Callable[[Mapping[str, Any], PasVersion, str], None] | None = None  # raises on profile errors
     x12: X12Routing | None = None  # payers whose requests go to a legacy system as X12 278
+    dtr_responses: Callable[[PasRequest], tuple[StoredResponse, ...]] | None = None  # stored DTR responses
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -88,8 +89,14 @@ class PasService:
         tokens = lookup_keys(request)
         prior = self.store.find(version, tokens)
         now = self.now()
+        held = self.dtr_responses(request) if self.dtr_responses is not None else ()
         result = process_submit(
-            request, prior.stored if prior else None, evaluate=self.evaluate, ids=self.ids, now=now
+            request,
+            prior.stored if prior else None,
+            evaluate=self.evaluate,
+            ids=self.ids,
+            now=now,
+            dtr_responses=held,
         )
         if result.stored is None:
             return result.response

@@ -8,7 +8,7 @@ The route parses (and profile-validates) the Bundle, looks up :func:`lookup_keys
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from .codes import ReviewAction
 from .decision import DEFAULT_POLICY, Decision, DecisionPolicy, decide, decide_update
 from .fhirdata import Json
 from .idempotency import PriorItem, PriorSubmission, SubmissionKind, check_update, classify, fingerprint
-from .ports import CoverageEvaluator, IdFactory
+from .ports import CoverageEvaluator, IdFactory, StoredResponse
 from .request import PasRequest
 from .response import BusinessError, build_error_response, build_submit_response, claim_response_of
 from .review import ReviewClocks, ReviewItem, open_review
@@ -93,11 +93,13 @@ def process_submit(
     policy: DecisionPolicy = DEFAULT_POLICY,
     decider: Decider | None = None,
     open_reviews: bool = True,
+    dtr_responses: Sequence[StoredResponse] = (),
 ) -> SubmitResult:
     """Classify, decide and answer one submission; raises CONFLICT for a reused identifier.
 
     ``decider`` replaces the coverage rules (a request routed to a legacy payer); ``open_reviews=False``
-    leaves pended items out of PriorGate's review queue (the payer reviews them).
+    leaves pended items out of PriorGate's review queue (the payer reviews them). ``dtr_responses``
+    are DTR QuestionnaireResponses the payer already holds for this request (found by coverage-assertion-id).
     """
     fp = fingerprint(request)
     kind = classify(request, fp, prior.prior() if prior else None)
@@ -118,9 +120,9 @@ def process_submit(
             return SubmitResult(kind, fp, response, None, None, answer.errors)
         decision = answer
     elif prior_decision is not None:
-        decision = decide_update(request, prior_decision, evaluate, ids, now, policy)
+        decision = decide_update(request, prior_decision, evaluate, ids, now, policy, dtr_responses)
     else:
-        decision = decide(request, evaluate, ids, now, policy)
+        decision = decide(request, evaluate, ids, now, policy, dtr_responses)
     response = build_submit_response(request, decision, ids=ids, now=now)
     claim_response = claim_response_of(response)
     assert claim_response is not None  # build_submit_response always puts it first

@@ -1,6 +1,6 @@
 """The X12 exchange log: every 278 sent to a legacy payer and its answer, per PAS submission.
 
-One ``pas_x12_exchange`` row per exchange (migration ``0012_x12_exchange_dtr_links``): the 278
+One ``pas_x12_exchange`` row per exchange (migration ``0012_x12_exchange``): the 278
 request and response text exactly as sent and received, when each happened, and the outcome
 (``approved``, ``modified``, ``denied``, ``pended``, ``decided`` for a mix, ``rejected`` for AAA,
 ``awaiting`` while a late answer is expected, ``failed`` when the payer could not be reached).

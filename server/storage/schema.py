@@ -205,19 +205,6 @@ pas_x12_exchange = Table(
     PrimaryKeyConstraint("tenant", "exchange_id", name="pk_pas_x12_exchange"),
     Index("ix_pas_x12_exchange_submission", "tenant", "submission_id"),
 )
-# Completed DTR QuestionnaireResponses by what links them to a request: the CRD coverage-assertion-id
-# (kind "assertion") or the DTR context (kind "context": order reference or trace number). PAS finds them.
-dtr_response_link = Table(
-    "dtr_response_link",
-    metadata,
-    Column("tenant", String(64), nullable=False, server_default=""),
-    Column("kind", String(16), nullable=False),
-    Column("link", Text, nullable=False),
-    Column("response_id", String(64), nullable=False),
-    PrimaryKeyConstraint("tenant", "kind", "link", "response_id", name="pk_dtr_response_link"),
-    Index("ix_dtr_response_link_response", "tenant", "response_id"),
-)
-
 # CDS Hooks card feedback (CDS Hooks §Feedback), one row per feedback item.
 cds_feedback = Table(
     "cds_feedback",

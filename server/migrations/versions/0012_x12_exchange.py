@@ -1,7 +1,6 @@
-"""The X12 exchange log of PAS requests routed to legacy payers, and the links of stored DTR
-QuestionnaireResponses (coverage-assertion-id, DTR context) that PAS looks up.
+"""The X12 exchange log of PAS requests routed to legacy payers.
 
-Revision ID: 0012_x12_exchange_dtr_links
+Revision ID: 0012_x12_exchange
 Revises: 0008_pas_submission_member
 """
 
@@ -10,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_x12_exchange_dtr_links"
+revision = "0012_x12_exchange"
 down_revision = "0008_pas_submission_member"
 branch_labels = None
 depends_on = None
@@ -34,19 +33,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant", "exchange_id", name="pk_pas_x12_exchange"),
     )
     op.create_index("ix_pas_x12_exchange_submission", "pas_x12_exchange", ["tenant", "submission_id"])
-    op.create_table(
-        "dtr_response_link",
-        sa.Column("tenant", sa.String(64), nullable=False, server_default=""),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("link", sa.Text(), nullable=False),
-        sa.Column("response_id", sa.String(64), nullable=False),
-        sa.PrimaryKeyConstraint("tenant", "kind", "link", "response_id", name="pk_dtr_response_link"),
-    )
-    op.create_index("ix_dtr_response_link_response", "dtr_response_link", ["tenant", "response_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_dtr_response_link_response", table_name="dtr_response_link")
-    op.drop_table("dtr_response_link")
     op.drop_index("ix_pas_x12_exchange_submission", table_name="pas_x12_exchange")
     op.drop_table("pas_x12_exchange")

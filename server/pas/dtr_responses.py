@@ -1,0 +1,90 @@
+"""The DTR QuestionnaireResponses the payer already holds for a PAS request (PAS Must: decisions use "the
+DTR QuestionnaireResponses linked by coverage-assertion-id or trace number").
+
+A DTR client that stores its completed response at the payer (``POST`` / ``PUT /fhir/QuestionnaireResponse``,
+or inside a transaction) has it indexed by two Da Vinci search parameters (``server/search/
+ig_search_parameters.json``): ``coverage-assertion-id`` (CRD ``coverage-information`` on the response,
+DTR spec-33) and ``context`` (``qr-context``: the order it was filled in for). A Claim whose requested
+service carries the same coverage-assertion-id (CRD annotates the order), or whose supporting information
+names it, finds those responses here; a Claim naming the EHR order by its URL finds them by context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from igs.outcome import OperationOutcomeError
+from questionnaires import response_links
+from server.coverage_assertions import CoverageAssertionStore
+from server.storage.repository import Repository
+
+from .ports import StoredResponse
+from .request import PasRequest
+
+MAX_RESPONSES = 50  # per link: more than this for one order is not documentation, it is noise
+
+
+@dataclass(frozen=True)
+class DtrResponseFinder:
+    """``PasRequest -> stored DTR responses`` over the FHIR repository and the CRD coverage assertions."""
+
+    repository: Repository
+    assertions: CoverageAssertionStore
+
+    def __call__(self, request: PasRequest) -> tuple[StoredResponse, ...]:
+        assertion_ids = sorted(
+            {a for item in request.items for a in item.coverage_assertion_ids}
+            | {a for info in request.supporting_info for a in info.coverage_assertion_ids}
+        )
+        orders = sorted(
+            {ref for item in request.items for s in item.requested_services if (ref := _relative(s.full_url))}
+        )
+        found: dict[str, StoredResponse] = {}
+        for code, values in (("coverage-assertion-id", assertion_ids), ("context", orders)):
+            for value in values:
+                query = self.repository.parse_search(
+                    "QuestionnaireResponse", [(code, value), ("_count", str(MAX_RESPONSES))]
+                )
+                for match in self.repository.search(query).matches:
+                    reference = f"QuestionnaireResponse/{match.id}"
+                    if reference not in found:
+                        response = self._response(reference, match.resource())
+                        if response is not None:
+                            found[reference] = response
+        return tuple(found[r] for r in sorted(found))
+
+    def _response(self, reference: str, resource: dict[str, object]) -> StoredResponse | None:
+        try:
+            links = response_links(resource)
+        except (OperationOutcomeError, AttributeError, TypeError):
+            return None  # not a DTR response PAS can use (no questionnaire, malformed)
+        requested = True
+        for assertion_id in links.coverage_assertion_ids:
+            assertion = self.assertions.find(assertion_id)
+            if assertion is not None and assertion.questionnaires:
+                requested = _asked_for(links.questionnaire, assertion.questionnaires)
+        return StoredResponse(
+            reference=reference,
+            status=links.status,
+            questionnaire=links.questionnaire,
+            coverage_assertion_ids=links.coverage_assertion_ids,
+            context_refs=links.orders,
+            requested=requested,
+        )
+
+
+def _asked_for(questionnaire: str, asked: tuple[str, ...]) -> bool:
+    """``url|version`` matches itself; a response naming the bare url matches any version of it."""
+    url, _, version = questionnaire.partition("|")
+    for canonical in asked:
+        asked_url, _, asked_version = canonical.partition("|")
+        if url == asked_url and (not version or not asked_version or version == asked_version):
+            return True
+    return False
+
+
+def _relative(full_url: str) -> str | None:
+    if full_url.startswith("urn:") or "/" not in full_url:
+        return None
+    parts = full_url.split("/_history/", 1)[0].rstrip("/").split("/")
+    return f"{parts[-2]}/{parts[-1]}"
