@@ -72,27 +72,28 @@ def crd_then_dtr(client: TestClient, order_id: str) -> tuple[str, Json]:
     return assertion_id, draft
 
 
-def completed(draft: Json, assertion_id: str | None, order_id: str, status: str = "completed") -> Json:
-    """The DTR app's finished response: status, the CRD coverage-information (DTR spec-33), qr-context."""
+def draft_assertion_ids(draft: Json) -> list[str]:
+    return [
+        part["valueString"]
+        for e in draft.get("extension", [])
+        if e["url"] == EXT_COVERAGE_INFORMATION
+        for part in e["extension"]
+        if part["url"] == "coverage-assertion-id"
+    ]
+
+
+def completed(draft: Json, order_id: str, *, linked: bool = True, status: str = "completed") -> Json:
+    """The DTR app's finished response: the draft's CRD coverage-information kept (DTR spec-33) unless
+    ``linked`` is off, and a ``qr-context`` for the order."""
     qr = copy.deepcopy(draft)
     qr.pop("id", None)
     qr["status"] = status
     qr["extension"] = [
-        e for e in qr.get("extension", []) if e["url"] not in (EXT_COVERAGE_INFORMATION, QR_CONTEXT)
+        e
+        for e in qr.get("extension", [])
+        if e["url"] != QR_CONTEXT and (linked or e["url"] != EXT_COVERAGE_INFORMATION)
     ]
     qr["extension"].append({"url": QR_CONTEXT, "valueReference": {"reference": f"DeviceRequest/{order_id}"}})
-    if assertion_id is not None:
-        qr["extension"].append(
-            {
-                "url": EXT_COVERAGE_INFORMATION,
-                "extension": [
-                    {"url": "covered", "valueCode": "covered"},
-                    {"url": "pa-needed", "valueCode": "auth-needed"},
-                    {"url": "coverage-assertion-id", "valueString": assertion_id},
-                    {"url": "date", "valueDate": "2026-05-01"},
-                ],
-            }
-        )
     return qr
 
 
@@ -158,9 +159,8 @@ def test_without_documentation_the_cpap_request_pends(client: TestClient) -> Non
 
 def test_a_stored_completed_response_found_by_coverage_assertion_id_approves(client: TestClient) -> None:
     assertion_id, draft = crd_then_dtr(client, "dr1")
-    stored = client.post(
-        "/fhir/QuestionnaireResponse", json=completed(draft, assertion_id, "dr1"), headers=FHIR_JSON
-    )
+    assert draft_assertion_ids(draft) == [assertion_id]  # the package's draft carries CRD's decision
+    stored = client.post("/fhir/QuestionnaireResponse", json=completed(draft, "dr1"), headers=FHIR_JSON)
     assert stored.status_code == 201, stored.text
     found = client.get("/fhir/QuestionnaireResponse", params={"coverage-assertion-id": assertion_id}).json()
     assert [e["resource"]["status"] for e in found["entry"]] == ["completed"]
@@ -171,7 +171,7 @@ def test_a_stored_completed_response_found_by_coverage_assertion_id_approves(cli
 
 def test_a_stored_response_found_by_the_order_in_its_qr_context_approves(client: TestClient) -> None:
     assertion_id, draft = crd_then_dtr(client, "dr2")
-    qr = completed(draft, None, "dr2")  # no coverage-information: only the order links it
+    qr = completed(draft, "dr2", linked=False)  # no coverage-information: only the order links it
     assert client.put(
         "/fhir/QuestionnaireResponse/qr-dr2", json={**qr, "id": "qr-dr2"}, headers=FHIR_JSON
     ).status_code in (200, 201)
@@ -181,7 +181,7 @@ def test_a_stored_response_found_by_the_order_in_its_qr_context_approves(client:
 
 def test_an_in_progress_response_leaves_the_request_pended_with_the_reason(client: TestClient) -> None:
     assertion_id, draft = crd_then_dtr(client, "dr3")
-    qr = completed(draft, assertion_id, "dr3", status="in-progress")
+    qr = completed(draft, "dr3", status="in-progress")
     assert client.post("/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON).status_code == 201
     response = submit(client, claim_bundle("DTR-WIP", "dr3", assertion_id))
     assert action(response) == "A4"
@@ -192,7 +192,7 @@ def test_a_response_to_a_questionnaire_the_decision_did_not_ask_for_does_not_cou
     client: TestClient,
 ) -> None:
     assertion_id, draft = crd_then_dtr(client, "dr4")
-    qr = completed(draft, assertion_id, "dr4")
+    qr = completed(draft, "dr4")
     qr["questionnaire"] = "https://priorgate.org/fhir/Questionnaire/ct-abdomen|1.0.0"
     assert client.post("/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON).status_code == 201
     response = submit(client, claim_bundle("DTR-OTHER", "dr4", assertion_id))
