@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from igs.outcome import unprocessable
 from x12 import Authorization
 from x12.codes import display
 from x12.model import DateValue, Rejection, Review, Service
@@ -42,7 +43,9 @@ NDC_SYSTEM = "http://hl7.org/fhir/sid/ndc"
 def answer_from_278(
     request: PasRequest, auth: Authorization, *, payer: str, now: datetime
 ) -> Decision | RejectedRequest:
-    """The decision (or the rejection) a parsed 278 response carries for ``request``."""
+    """The decision (or the rejection) a parsed 278 response carries for ``request``; a 278 that answers
+    another request (its echoed event trace or BHT03 names something else) is UNPROCESSABLE."""
+    _check_answers(request, auth)
     rejections = _rejections(request, auth)
     if rejections:
         return RejectedRequest(rejections)
@@ -57,6 +60,21 @@ def answer_from_278(
         decided_at=now,
         pre_auth_ref=event_number or (certified[0] if certified else None),
     )
+
+
+def _check_answers(request: PasRequest, auth: Authorization) -> None:
+    echoed = {t.number for t in auth.event.traces if t.type == "2"}
+    claim_traces = {i.value for i in request.claim_identifiers}
+    if echoed and not echoed & claim_traces:
+        raise unprocessable(
+            f"The 278 response answers trace {', '.join(sorted(echoed))}, not this request "
+            f"({', '.join(sorted(claim_traces)) or 'no Claim identifier'})"
+        )
+    bundle = request.bundle_identifier.value if request.bundle_identifier is not None else None
+    if not echoed and auth.reference and bundle and auth.reference != bundle:
+        raise unprocessable(
+            f"The 278 response answers BHT03 {auth.reference!r}, not this request ({bundle!r})"
+        )
 
 
 def _trace_key(request: PasRequest, item: RequestItem) -> str:

@@ -34,8 +34,8 @@ from server.settings import Settings, SettingsError
 from server.storage.engine import make_engine
 from server.storage.repository import Repository
 from server.storage.schema import pas_review, pas_submission, pas_x12_exchange
+from x12 import ControlNumbers, bundle_to_278_request, simulate_payer_response
 from x12 import Decision as X12Decision
-from x12 import simulate_payer_response
 
 from .conftest import Clock
 
@@ -366,3 +366,12 @@ def test_the_demo_routes_send_pgx12_through_the_simulated_payer_over_http(demo_c
     assert demo_client.get("/pas/submissions/nope/x12").status_code == 404
     garbage = demo_client.post(f"/pas/submissions/{sid}/x12", content=b"not x12")
     assert garbage.status_code == 400 and garbage.json()["resourceType"] == "OperationOutcome"
+    other = legacy_bundle("X-OTHER", ("72148",))
+    foreign_request = bundle_to_278_request(
+        other, control=ControlNumbers(7, 7), now=datetime(2026, 3, 3, tzinfo=UTC)
+    )
+    foreign = simulate_payer_response(foreign_request, now=datetime(2026, 3, 3, tzinfo=UTC))
+    refused = demo_client.post(f"/pas/submissions/{sid}/x12", content=foreign.encode())
+    assert refused.status_code == 400 and "not this request" in refused.text
+    current = demo_client.get(f"/fhir/ClaimResponse/{response['id']}").json()
+    assert current["meta"]["versionId"] == "2"  # the foreign answer changed nothing
