@@ -261,15 +261,19 @@ def stored_documentation(
     item: RequestItem, finding: CoverageFinding, stored: Sequence[StoredResponse]
 ) -> tuple[StoredResponse, ...]:
     """The stored DTR responses that answer for this item: same coverage-assertion-id as the item's
-    requested service (CRD coverage-information), or filled in for the same order (``qr-context``)."""
+    requested service (CRD coverage-information), filled in for the same order (``qr-context``), or for
+    the item's trace number (``qr-context`` by identifier, a DTR session PAS asked for)."""
     assertions = set(item.coverage_assertion_ids)
     if finding.coverage_assertion_id:
         assertions.add(finding.coverage_assertion_id)
     orders = {_relative(s.full_url) for s in item.requested_services} - {None}
+    traces = {t.value for t in item.trace_numbers}
     return tuple(
         s
         for s in stored
-        if assertions.intersection(s.coverage_assertion_ids) or orders.intersection(s.context_refs)
+        if assertions.intersection(s.coverage_assertion_ids)
+        or orders.intersection(s.context_refs)
+        or traces.intersection(s.context_ids)
     )
 
 

@@ -6,7 +6,9 @@ or inside a transaction) has it indexed by two Da Vinci search parameters (``ser
 ig_search_parameters.json``): ``coverage-assertion-id`` (CRD ``coverage-information`` on the response,
 DTR spec-33) and ``context`` (``qr-context``: the order it was filled in for). A Claim whose requested
 service carries the same coverage-assertion-id (CRD annotates the order), or whose supporting information
-names it, finds those responses here; a Claim naming the EHR order by its URL finds them by context.
+names it, finds those responses here; a Claim naming the EHR order by its URL finds them by context, and
+an item's trace number finds a response whose ``qr-context`` names it by identifier (``context-identifier``:
+DTR launched from a PAS pend, where the trace number is the DTR context id, PAS ainfo-3).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from server.storage.repository import Repository
 from .ports import StoredResponse
 from .request import PasRequest
 
+QR_CONTEXT = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/qr-context"
 MAX_RESPONSES = 50  # per link: more than this for one order is not documentation, it is noise
 
 
@@ -39,8 +42,14 @@ class DtrResponseFinder:
         orders = sorted(
             {ref for item in request.items for s in item.requested_services if (ref := _relative(s.full_url))}
         )
+        traces = sorted({t.value for item in request.items for t in item.trace_numbers})
         found: dict[str, StoredResponse] = {}
-        for code, values in (("coverage-assertion-id", assertion_ids), ("context", orders)):
+        searches = (
+            ("coverage-assertion-id", assertion_ids),
+            ("context", orders),
+            ("context-identifier", traces),
+        )
+        for code, values in searches:
             for value in values:
                 query = self.repository.parse_search(
                     "QuestionnaireResponse", [(code, value), ("_count", str(MAX_RESPONSES))]
@@ -69,8 +78,22 @@ class DtrResponseFinder:
             questionnaire=links.questionnaire,
             coverage_assertion_ids=links.coverage_assertion_ids,
             context_refs=links.orders,
+            context_ids=_context_identifiers(resource),
             requested=requested,
         )
+
+
+def _context_identifiers(resource: dict[str, object]) -> tuple[str, ...]:
+    out: list[str] = []
+    extensions = resource.get("extension")
+    for ext in extensions if isinstance(extensions, list) else ():
+        if isinstance(ext, dict) and ext.get("url") == QR_CONTEXT:
+            reference = ext.get("valueReference")
+            identifier = reference.get("identifier") if isinstance(reference, dict) else None
+            value = identifier.get("value") if isinstance(identifier, dict) else None
+            if isinstance(value, str):
+                out.append(value)
+    return tuple(out)
 
 
 def _asked_for(questionnaire: str, asked: tuple[str, ...]) -> bool:

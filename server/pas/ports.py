@@ -63,14 +63,15 @@ class CoverageFinding:
 @dataclass(frozen=True)
 class StoredResponse:
     """A DTR QuestionnaireResponse the payer already holds (sent outside the PAS Bundle), found by the
-    CRD coverage-assertion-id it carries or the order in its ``qr-context`` (PAS Must: DTR responses
-    linked by coverage-assertion-id)."""
+    CRD coverage-assertion-id it carries, the order in its ``qr-context``, or the PAS trace number its
+    ``qr-context`` names by identifier (PAS ainfo-3: the TRN is the DTR context id)."""
 
     reference: str  # "QuestionnaireResponse/123"
     status: str  # QuestionnaireResponse.status
     questionnaire: str | None
     coverage_assertion_ids: tuple[str, ...] = ()
     context_refs: tuple[str, ...] = ()  # "DeviceRequest/9": the orders it was filled in for
+    context_ids: tuple[str, ...] = ()  # qr-context by identifier: a PAS trace number (DTR launched by PAS)
     requested: bool = True  # its questionnaire is one the coverage decision asked for (or none was named)
 
     @property

@@ -198,3 +198,34 @@ def test_a_response_to_a_questionnaire_the_decision_did_not_ask_for_does_not_cou
     response = submit(client, claim_bundle("DTR-OTHER", "dr4", assertion_id))
     assert action(response) == "A4"
     assert "which the coverage decision did not ask for" in notes(response)
+
+
+def test_a_response_for_the_item_trace_number_found_by_qr_context_identifier(client: TestClient) -> None:
+    """DTR launched from a PAS pend: the trace number is the DTR context (PAS ainfo-3)."""
+    _, draft = crd_then_dtr(client, "dr5")
+    qr = completed(draft, "dr5", linked=False)
+    qr["extension"] = [e for e in qr["extension"] if e["url"] != QR_CONTEXT]
+    qr["extension"].append(
+        {
+            "url": QR_CONTEXT,
+            "valueReference": {"identifier": {"system": "urn:trnorg:1999999999", "value": "TRN-5"}},
+        }
+    )
+    assert client.post("/fhir/QuestionnaireResponse", json=qr, headers=FHIR_JSON).status_code == 201
+    bundle = claim_bundle("DTR-TRN", "dr5", None)
+    item = bundle["entry"][0]["resource"]["item"][0]
+    item["extension"].append(
+        {
+            "url": PAS + "extension-itemTraceNumber",
+            "valueIdentifier": {"system": "urn:trnorg:1999999999", "value": "TRN-5"},
+        }
+    )
+    assert action(submit(client, bundle)) == "A1"
+    other = claim_bundle("DTR-TRN-OTHER", "dr6", None)
+    other["entry"][0]["resource"]["item"][0]["extension"].append(
+        {
+            "url": PAS + "extension-itemTraceNumber",
+            "valueIdentifier": {"system": "urn:trnorg:1999999999", "value": "TRN-6"},
+        }
+    )
+    assert action(submit(client, other)) == "A4"
