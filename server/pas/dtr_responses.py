@@ -51,10 +51,16 @@ class DtrResponseFinder:
         )
         for code, values in searches:
             for value in values:
-                query = self.repository.parse_search(
-                    "QuestionnaireResponse", [(code, value), ("_count", str(MAX_RESPONSES))]
-                )
-                for match in self.repository.search(query).matches:
+                if "|" in value:
+                    continue  # the token search has no escape for "|"
+                try:
+                    query = self.repository.parse_search(
+                        "QuestionnaireResponse", [(code, _escaped(value)), ("_count", str(MAX_RESPONSES))]
+                    )
+                    matches = self.repository.search(query).matches
+                except OperationOutcomeError:
+                    continue  # a link no search can express (odd characters) documents nothing
+                for match in matches:
                     reference = f"QuestionnaireResponse/{match.id}"
                     if reference not in found:
                         response = self._response(reference, match.resource())
@@ -81,6 +87,13 @@ class DtrResponseFinder:
             context_ids=_context_identifiers(resource),
             requested=requested,
         )
+
+
+def _escaped(value: str) -> str:
+    """A search value with FHIR's escapes (https://hl7.org/fhir/R4/search.html#escaping)."""
+    for char in ("\\", ",", "$"):
+        value = value.replace(char, "\\" + char)
+    return value
 
 
 def _context_identifiers(resource: dict[str, object]) -> tuple[str, ...]:
