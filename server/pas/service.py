@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from igs.outcome import Failure, OperationOutcomeError, not_found
+from igs.outcome import Failure, OperationOutcomeError, not_found, unprocessable
 from server.storage.repository import Repository
 
 from .decision import Decision, Reviewer
@@ -228,6 +228,8 @@ class PasService:
                     Failure.CONFLICT, f"X12 exchange {exchange_id!r} is already answered"
                 )
         current = record.stored
+        if exchange is None and (self.x12 is None or self.x12.route(current.request) is None):
+            raise unprocessable(f"Submission {submission_id!r} is decided here, not by a payer over X12")
         payer = exchange.payer if exchange is not None else self._payer_of(current.request)
         now = self.now()
         answer, outcome, detail = interpret(current.request, response_278, payer, now)

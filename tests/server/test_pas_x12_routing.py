@@ -40,6 +40,7 @@ from x12 import Decision as X12Decision
 from .conftest import Clock
 
 PAYER_ID_SYSTEM = "https://priorgate.org/fhir/sid/payer-id"
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
 Json = dict[str, Any]
 
 
@@ -375,3 +376,10 @@ def test_the_demo_routes_send_pgx12_through_the_simulated_payer_over_http(demo_c
     assert refused.status_code == 400 and "not this request" in refused.text
     current = demo_client.get(f"/fhir/ClaimResponse/{response['id']}").json()
     assert current["meta"]["versionId"] == "2"  # the foreign answer changed nothing
+    local = pas_server.request_bundle("X-LOCAL", ("72148",))  # a payer PriorGate decides itself
+    assert demo_client.post("/pas/2.2.1/Claim/$submit", json=local, headers=FHIR_JSON).status_code == 200
+    claims = demo_client.get("/fhir/Claim", params={"identifier": "urn:trnorg:1999999999|X-LOCAL"}).json()
+    local_id = claims["entry"][0]["resource"]["id"]
+    assert demo_client.get(f"/pas/submissions/{local_id}/x12").json() == []
+    not_routed = demo_client.post(f"/pas/submissions/{local_id}/x12", content=later.encode())
+    assert not_routed.status_code == 422 and "decided here" in not_routed.text
