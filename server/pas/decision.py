@@ -262,7 +262,7 @@ def stored_documentation(
 ) -> tuple[StoredResponse, ...]:
     """The stored DTR responses that answer for this item: same coverage-assertion-id as the item's
     requested service (CRD coverage-information), filled in for the same order (``qr-context``), or for
-    the item's trace number (``qr-context`` by identifier, a DTR session PAS asked for)."""
+    the item's trace number (``qr-context`` by identifier: DTR launched from a PAS pend)."""
     assertions = set(item.coverage_assertion_ids)
     if finding.coverage_assertion_id:
         assertions.add(finding.coverage_assertion_id)

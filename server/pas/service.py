@@ -181,8 +181,9 @@ class PasService:
             return
         try:
             self.complete_from_x12(submission_id, response_278, exchange_id=exchange_id)
-        except Exception:
+        except Exception:  # an unreadable answer: the exchange log says why, a reviewer takes over
             log.exception("X12 late answer for submission %s could not be applied", submission_id)
+            self._open_review_for(submission_id)
 
     def _open_review_for(self, submission_id: str) -> None:
         record = self.store.get(submission_id)

@@ -63,16 +63,19 @@ def never(query: CoverageQuery) -> CoverageFinding:
 
 @dataclass
 class Blocking:
-    """A gateway that answers only once released (a slow legacy payer), or fails when told to."""
+    """A gateway that answers only once released (a slow legacy payer), fails, or answers garbage."""
 
     inner: X12Gateway
     release: threading.Event = field(default_factory=threading.Event)
     fail: bool = False
+    garbage: bool = False
 
     def exchange(self, request_278: str, *, timeout: float) -> str:
         assert self.release.wait(30), "the test never released the payer"
         if self.fail:
             raise TimeoutError("the payer never answered")
+        if self.garbage:
+            return "ISA*this is not a 278~"
         return self.inner.exchange(request_278, timeout=timeout)
 
 
@@ -273,6 +276,19 @@ def test_a_payer_that_never_answers_hands_the_request_to_a_reviewer(
     world.routing.executor.shutdown(wait=True)
     (exchange,) = world.service.x12_exchanges(submission_id(world, "X-GONE"))
     assert exchange.outcome == "failed" and "never answered" in (exchange.detail or "")
+    assert [e.item.pended_sequences for e in world.service.queue()] == [(1,)]
+
+
+def test_an_unreadable_late_answer_hands_the_request_to_a_reviewer(
+    build: Callable[..., World], clock: Clock
+) -> None:
+    slow = Blocking(SimulatedX12Payer(clock), garbage=True)
+    world = build(slow, budget=0.05)
+    world.service.submit(PasVersion.V2_2_1, legacy_bundle("X-BAD", ("72148",)))
+    slow.release.set()
+    world.routing.executor.shutdown(wait=True)
+    (exchange,) = world.service.x12_exchanges(submission_id(world, "X-BAD"))
+    assert exchange.outcome == "failed" and exchange.response_278 == "ISA*this is not a 278~"
     assert [e.item.pended_sequences for e in world.service.queue()] == [(1,)]
 
 
