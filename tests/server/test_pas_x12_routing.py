@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from conformance.suites import pas_server
+from igs import Validator
+from igs import load_registry as load_igs
 from server.app import create_app
 from server.pas import PasVersion
 from server.pas.ports import CoverageFinding, CoverageQuery
@@ -399,3 +403,74 @@ def test_the_demo_routes_send_pgx12_through_the_simulated_payer_over_http(demo_c
     assert demo_client.get(f"/pas/submissions/{local_id}/x12").json() == []
     not_routed = demo_client.post(f"/pas/submissions/{local_id}/x12", content=later.encode())
     assert not_routed.status_code == 422 and "decided here" in not_routed.text
+
+
+@cache
+def pas_validator(ig_path: str, version: PasVersion) -> Validator:
+    registry = load_igs(Path(ig_path))
+    package = next(
+        p for p in registry.packages if p.name == "hl7.fhir.us.davinci-pas" and p.version == version.value
+    )
+    return Validator(registry, package=package)
+
+
+PAS_PACKAGES = {PasVersion.V2_0_1: "davinci_pas_2.0.1.tgz", PasVersion.V2_2_1: "davinci_pas_2.2.1.tgz"}
+EXAMPLE_INSURER_NPI = {PasVersion.V2_0_1: "789312", PasVersion.V2_2_1: "1234567893"}
+
+
+@pytest.mark.parametrize("version", list(PAS_PACKAGES))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        X12Decision("A1"),
+        X12Decision("A3", reason="AA", message="Denied - not medically necessary"),
+        X12Decision("A4", message="Pended for review"),
+        X12Decision("A6", quantity="1", message="Modified"),
+        X12Decision("AAA", reason="33"),
+    ],
+    ids=["A1", "A3", "A4", "A6", "AAA"],
+)
+def test_payer_answers_to_an_ig_example_meet_the_pas_profiles(
+    database_url: str, clock: Clock, version: PasVersion, answer: X12Decision
+) -> None:
+    raw = os.environ.get("PRIORGATE_IG_PATH")
+    if not raw or not (Path(raw) / PAS_PACKAGES[version]).is_file():
+        pytest.skip("PRIORGATE_IG_PATH has no PAS package")
+    with tarfile.open(Path(raw) / PAS_PACKAGES[version]) as tgz:
+        handle = tgz.extractfile("package/example/Bundle-HomecareAuthorizationBundleExample.json")
+        assert handle is not None
+        bundle = json.loads(handle.read())
+    npi = EXAMPLE_INSURER_NPI[version]
+    engine = make_engine(database_url)
+    executor = ThreadPoolExecutor(max_workers=1)
+    try:
+        routes = parse_routes(
+            [
+                {
+                    "payer": npi,
+                    "system": "http://hl7.org/fhir/sid/us-npi",
+                    "mode": "x12",
+                    "endpoint": "simulated",
+                }
+            ]
+        )
+        routing = X12Routing(
+            routes,
+            {npi: SimulatedX12Payer(clock, decide=lambda a, s: answer)},
+            ExchangeLog(engine),
+            executor,
+        )
+        service = PasService(
+            PasStore(engine), Repository(engine, load_registry(), now=clock), never, clock, x12=routing
+        )
+        out = service.submit(version, bundle)
+    finally:
+        executor.shutdown(wait=True)
+        engine.dispose()
+    response = claim_response(out)
+    if answer.action == "AAA":
+        assert response["outcome"] == "error" and response["error"][0]["code"]["coding"][0]["code"] == "33"
+    else:
+        assert set(actions(response)) == {answer.action}
+    issues = pas_validator(raw, version).validate(out)
+    assert [f"{i.expression}: {i.diagnostics}" for i in issues if i.severity in ("error", "fatal")] == []
