@@ -162,6 +162,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if x12 is not None:  # X12 answers a stopped process was waiting for will not come
+            try:
+                await run_in_threadpool(services.pas.expire_x12)
+            except Exception:  # housekeeping never stops start-up (e.g. a schema not migrated yet)
+                log.warning("could not expire stale X12 exchanges", exc_info=True)
         yield
         await http.aclose()
         if x12 is not None:

@@ -41,6 +41,7 @@ from .x12_route import Sent, X12Routing, interpret
 
 Json = dict[str, Any]
 log = logging.getLogger("priorgate.pas")
+EXPIRY_MARGIN = 60.0  # seconds past a route's budget and answer timeout before an exchange counts as lost
 
 
 class RandomIds:
@@ -189,6 +190,8 @@ class PasService:
         record = self.store.get(submission_id)
         if record is None or not record.stored.decision.pended:
             return
+        if any(e.submission_id == submission_id for e in self.store.queue()):
+            return  # already with a reviewer
         item = open_review(
             record.stored.request,
             record.stored.decision,
@@ -280,6 +283,24 @@ class PasService:
                 )
         self._publish(submission_id, None, response)
         return response
+
+    def expire_x12(self) -> int:
+        """Exchanges still awaiting an answer after their route's budget and answer timeout (the process
+        that sent them stopped): marked failed, their requests handed to a reviewer. Returns how many."""
+        if self.x12 is None:
+            return 0
+        now = self.now()
+        expired = 0
+        for exchange in self.x12.log.awaiting():
+            route = self.x12.routes.by_payer(exchange.payer)
+            wait = (route.budget + route.answer_timeout) if route is not None else 0.0
+            if (now - datetime.fromisoformat(exchange.sent_at)).total_seconds() <= wait + EXPIRY_MARGIN:
+                continue
+            detail = "no answer: the process waiting for it stopped before the payer answered"
+            self.x12.log.answered(exchange.exchange_id, None, now.isoformat(), FAILED, detail)
+            self._open_review_for(exchange.submission_id)
+            expired += 1
+        return expired
 
     def _payer_of(self, request: PasRequest) -> str:
         route = self.x12.route(request) if self.x12 is not None else None

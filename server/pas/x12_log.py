@@ -116,6 +116,14 @@ class ExchangeLog:
             row = connection.execute(query).mappings().first()
         return _record(row) if row is not None else None
 
+    def awaiting(self) -> list[ExchangeRecord]:
+        """Exchanges still waiting for a late answer."""
+        query = select(pas_x12_exchange).where(
+            pas_x12_exchange.c.tenant == self._tenant, pas_x12_exchange.c.outcome == AWAITING
+        )
+        with self._engine.connect() as connection:
+            return [_record(r) for r in connection.execute(query).mappings().all()]
+
     def for_submission(self, submission_id: str) -> list[ExchangeRecord]:
         """Every exchange of a submission, oldest first."""
         query = (

@@ -10,8 +10,8 @@ import tarfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,12 @@ def actions(response: Json) -> list[str]:
         code = next(e for e in review["extension"] if e["url"].endswith("extension-reviewActionCode"))
         out.append(code["valueCodeableConcept"]["coding"][0]["code"])
     return out
+
+
+def claim_response_id(world: World, sid: str) -> str:
+    record = world.service.store.get(sid)
+    assert record is not None
+    return record.stored.claim_response_id
 
 
 def submission_id(world: World, trace: str) -> str:
@@ -474,3 +480,27 @@ def test_payer_answers_to_an_ig_example_meet_the_pas_profiles(
         assert set(actions(response)) == {answer.action}
     issues = pas_validator(raw, version).validate(out)
     assert [f"{i.expression}: {i.diagnostics}" for i in issues if i.severity in ("error", "fatal")] == []
+
+
+def test_an_exchange_whose_process_stopped_expires_to_a_reviewer(
+    build: Callable[..., World], clock: Clock
+) -> None:
+    slow = Blocking(SimulatedX12Payer(clock))
+    world = build(slow, budget=0.05)
+    world.service.submit(PasVersion.V2_2_1, legacy_bundle("X-LOST", ("72148",)))
+    sid = submission_id(world, "X-LOST")
+    assert world.service.expire_x12() == 0  # still within the route's answer timeout
+    assert world.service.queue() == []
+    clock.current += timedelta(seconds=0.05 + 120 + 61)  # budget + answer timeout + margin
+    lost = World(replace(world.service, x12=replace(world.routing, gateways={})), world.routing, world.engine)
+    assert lost.service.expire_x12() == 1
+    (exchange,) = lost.service.x12_exchanges(sid)
+    assert exchange.outcome == "failed" and "stopped" in (exchange.detail or "")
+    assert [e.item.pended_sequences for e in lost.service.queue()] == [(1,)]
+    slow.release.set()  # the answer that comes after all changes nothing: the reviewer has it
+    world.routing.executor.shutdown(wait=True)
+    assert [e.outcome for e in lost.service.x12_exchanges(sid)] == ["failed"]
+    assert len(lost.service.queue()) == 1
+    assert actions(lost.service.resources.read("ClaimResponse", claim_response_id(lost, sid)).resource()) == [
+        "A4"
+    ]
