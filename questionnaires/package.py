@@ -8,6 +8,7 @@ Library in the cqf-library + depends-on closure and every ValueSet the form or i
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,8 +159,13 @@ def draft_response(
     now: datetime,
     response_id: str,
     pas_triggered: bool = False,
+    coverage_information: Resource | None = None,
 ) -> Resource:
-    """The draft QuestionnaireResponse of one package (DTR 2.2.0 requires it; 2.0.1 allows it)."""
+    """The draft QuestionnaireResponse of one package (DTR 2.2.0 requires it; 2.0.1 allows it).
+
+    ``coverage_information`` is the CRD coverage-information behind the request's ``context``: carried on
+    the draft so the completed response keeps its coverage-assertion-id (DTR spec-33) and PAS can find it.
+    """
     questionnaire = catalog.questionnaires[key]
     extensions: list[Resource] = []
     if request.coverage is not None:
@@ -170,6 +176,8 @@ def draft_response(
     extensions.append(
         {"url": INTENDED_USE, "valueCodeableConcept": {"coding": [{"system": system, "code": "withpa"}]}}
     )
+    if coverage_information is not None:
+        extensions.append(copy.deepcopy(dict(coverage_information)))
     adaptive = QUESTIONNAIRE_ADAPTIVE in {e["url"] for e in questionnaire.get("extension", [])}
     response: Resource = {"resourceType": "QuestionnaireResponse", "id": response_id}
     if version == "2.2.0" and request.coverage is not None:
@@ -264,6 +272,7 @@ def package_bundle(
     response_id: str,
     service_base: str | None = None,
     pas_triggered: bool = False,
+    coverage_information: Resource | None = None,
 ) -> Resource:
     """One DTR-QPackageBundle: Questionnaire first, draft QR, Libraries, ValueSets."""
     base = (service_base or BASE).rstrip("/")
@@ -273,7 +282,14 @@ def package_bundle(
         {
             "fullUrl": f"urn:uuid:{response_id}",
             "resource": draft_response(
-                catalog, key, request, version, now=now, response_id=response_id, pas_triggered=pas_triggered
+                catalog,
+                key,
+                request,
+                version,
+                now=now,
+                response_id=response_id,
+                pas_triggered=pas_triggered,
+                coverage_information=coverage_information,
             ),
         },
     ]
@@ -296,6 +312,7 @@ def questionnaire_package(
     service_base: str | None = None,
     pas_triggered: bool = False,
     new_id: Callable[[], str] = lambda: str(uuid4()),
+    coverage_information: Resource | None = None,
 ) -> Resource:
     """`$questionnaire-package` (DTR §4.4.1): the output Parameters for `inputs`.
 
@@ -306,6 +323,8 @@ def questionnaire_package(
     instructions (oper-8). With `changedsince`, unchanged packages are left out. The result shares
     Questionnaire and Library resources with the catalog: serialize it, never mutate it. Set `pas_triggered`
     when `context` is a PAS trace number: adaptive sessions then never offer a satisfied-pa-id (spec-42).
+    `coverage_information` (the CRD extension behind a coverage-assertion-id `context`) goes on each draft
+    QuestionnaireResponse, so the completed response stays linked to the CRD decision (spec-33).
     """
     request = parse_package_request(inputs, version)
     warnings: list[Issue] = []
@@ -343,6 +362,7 @@ def questionnaire_package(
                 response_id=new_id(),
                 service_base=service_base,
                 pas_triggered=pas_triggered,
+                coverage_information=coverage_information,
             ),
         }
         for key in selected

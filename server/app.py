@@ -40,12 +40,15 @@ from server.database import prepare
 from server.errors import install_error_handlers
 from server.pas import PolicyCoverageRules
 from server.pas.delivery import DeliveryWorker, delivery_settings
+from server.pas.dtr_responses import DtrResponseFinder
 from server.pas.outbox import Outbox
 from server.pas.profiles import profile_gate
 from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.pas.subscription_store import SubscriptionStore
+from server.pas.x12_route import X12Routing, load_x12_routing
 from server.search.definitions import load_registry
+from server.search.values import timestamp
 from server.services import Services
 from server.settings import Settings, load_settings
 from server.storage.engine import make_engine
@@ -87,7 +90,8 @@ def cds_router(
 
     async def keep(result: HookResult, _: ClientIdentity | None) -> None:
         if result.assertions:
-            await run_in_threadpool(assertions.save, result.assertions, now().isoformat())
+            # fixed-width UTC text: the column holds 26 characters (an offset would not fit on PostgreSQL)
+            await run_in_threadpool(assertions.save, result.assertions, timestamp(now()))
 
     services = CdsServices(
         load_policies(DEMO_POLICY_DIR),
@@ -145,6 +149,8 @@ def create_app(
         if chosen.notification_worker
         else None
     )
+    x12: X12Routing | None = load_x12_routing(chosen, engine, now)
+    assertions = CoverageAssertionStore(engine)
     services = Services(
         settings=chosen,
         engine=engine,
@@ -154,7 +160,7 @@ def create_app(
         ig_registry=ig_registry,
         validator=validator,
         catalog=load_catalog(),
-        assertions=CoverageAssertionStore(engine),
+        assertions=assertions,
         pas=PasService(
             store=PasStore(engine),
             resources=repository,
@@ -162,6 +168,8 @@ def create_app(
             now=now,
             validate=profile_gate(ig_registry, validator),
             subscriptions=subscriptions,
+            x12=x12,
+            dtr_responses=DtrResponseFinder(repository, assertions),
         ),
         subscriptions=subscriptions,
         delivery=delivery,
@@ -169,6 +177,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if x12 is not None:  # X12 answers a stopped process was waiting for will not come
+            try:
+                await run_in_threadpool(services.pas.expire_x12)
+            except Exception:  # housekeeping never stops start-up (e.g. a schema not migrated yet)
+                log.warning("could not expire stale X12 exchanges", exc_info=True)
         if delivery is not None:
             delivery.start()
         yield
@@ -176,6 +189,8 @@ def create_app(
             await delivery.stop()
         if outbound is None:
             await http.aclose()
+        if x12 is not None:
+            x12.close()
         engine.dispose()
 
     app = FastAPI(

@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -29,6 +29,7 @@ class StoredAssertion:
     doc_needed: tuple[str, ...]
     questionnaires: tuple[str, ...]
     rule_id: str | None
+    extension: Mapping[str, Any] | None = field(default=None, compare=False)  # the coverage-information
 
 
 def _record(assertion: CoverageAssertion) -> dict[str, Any]:
@@ -91,4 +92,5 @@ class CoverageAssertionStore:
             doc_needed=tuple(record.get("docNeeded", ())),
             questionnaires=tuple(record.get("questionnaires", ())),
             rule_id=record.get("ruleId"),
+            extension=record.get("extension") or None,
         )

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     notification_handshake_attempts: int = Field(
         default=3, ge=1, le=100, description="Handshake attempts before a new Subscription turns error"
     )
+    payer_routes_file: Path | None = Field(
+        default=None,
+        description="JSON or TOML payer routes: payer id -> fhir-local or x12 (endpoint URL or 'simulated')",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

@@ -57,14 +57,16 @@ def _version(svc: Services, pinned: str | None) -> DtrVersion:
 
 def _selected_canonicals(
     svc: Services, inputs: dict[str, Any], version: DtrVersion, questionnaire_id: str | None
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], dict[str, Any] | None]:
     """The questionnaires the caller's context selects: an instance-level call names one; a CRD
-    ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107)."""
-    if questionnaire_id is not None:
-        return (_questionnaire_canonical(svc, questionnaire_id),)
+    ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107).
+    Also the CRD coverage-information behind that context, for the draft QuestionnaireResponses."""
     context = parse_package_request(inputs, version).context
     stored = svc.assertions.find(context) if context else None
-    return stored.questionnaires if stored is not None else ()
+    coverage_information = dict(stored.extension) if stored is not None and stored.extension else None
+    if questionnaire_id is not None:
+        return (_questionnaire_canonical(svc, questionnaire_id),), coverage_information
+    return (stored.questionnaires if stored is not None else ()), coverage_information
 
 
 def _questionnaire_canonical(svc: Services, questionnaire_id: str) -> str:
@@ -81,7 +83,9 @@ async def _package(
     inputs = await read_resource(request)
     if inputs.get("resourceType") != "Parameters":
         raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
-    canonicals = await run_in_threadpool(_selected_canonicals, svc, inputs, version, questionnaire_id)
+    canonicals, coverage_information = await run_in_threadpool(
+        _selected_canonicals, svc, inputs, version, questionnaire_id
+    )
     base = svc.fhir_base(request)
     if pinned is not None:
         base = base.removesuffix("/fhir") + f"/dtr/{version}"
@@ -92,6 +96,7 @@ async def _package(
         now=svc.now(),
         canonicals=canonicals,
         service_base=base,
+        coverage_information=coverage_information,
     )
     if not result.get("parameter"):
         # changedsince: nothing changed since the client's copy (DTR oper-20).

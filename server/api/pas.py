@@ -185,3 +185,26 @@ async def review_decision(review_id: str, request: Request, svc: Svc) -> Respons
     if svc.delivery is not None:
         svc.delivery.wake()  # subscribers hear about the decision now, not at the next poll
     return FhirResponse(answer)
+
+
+# -- X12 routing --------------------------------------------------------------------------------------
+
+
+@router.get("/pas/submissions/{submission_id}/x12")
+async def x12_exchanges(submission_id: str, svc: Svc) -> Response:
+    """The X12 exchange log of a request routed to a legacy payer: 278 text, timestamps, outcomes."""
+    records = await run_in_threadpool(svc.pas.x12_exchanges, submission_id)
+    return JSONResponse([r.to_json() for r in records])
+
+
+@router.post("/pas/submissions/{submission_id}/x12")
+async def x12_answer(submission_id: str, request: Request, svc: Svc) -> Response:
+    """A legacy payer's later 278 response for a pended request (body: the X12 interchange text);
+    answers the updated PAS Response Bundle, published like a reviewer's decision."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("The 278 response is not UTF-8 text", "body") from None
+    answer = await run_in_threadpool(svc.pas.complete_from_x12, submission_id, text)
+    return FhirResponse(answer)

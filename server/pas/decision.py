@@ -2,7 +2,8 @@
 
 Spec: PAS 2.2.1 "Pended and denied results" and spec-34/36/37: every item keeps its submitted sequence;
 approved is A1, modified is A6 with what was authorized in ``addItem``, pended is A4 with a reason.
-A3 (not certified) is never produced here: only a reviewer decision (``review.py``) can deny.
+A3 (not certified) is never produced here: only a reviewer decision (``review.py``) or the answer of a
+payer the request was routed to over X12 (``x12_answer.py``, ``decided_by``) can deny.
 Documentation is linked by CRD coverage-assertion-id, by DTR context (order or trace number), or
 attached to the whole request (ainfo-1..3).
 """
@@ -20,7 +21,7 @@ from igs.outcome import Failure, OperationOutcomeError, unprocessable
 from . import urls
 from .codes import ReviewAction
 from .fhirdata import Code, Ident, Period, first_day
-from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory
+from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory, StoredResponse
 from .request import PasRequest, RequestItem, SupportingInfo
 
 DEFAULT_VALIDITY = timedelta(days=90)
@@ -58,15 +59,19 @@ class ItemDecision:
     modification: Modification | None = None
     coverage_assertion_id: str | None = None
     documentation: tuple[int, ...] = ()  # supportingInfo sequences the decision relied on
+    dtr_responses: tuple[str, ...] = ()  # stored DTR QuestionnaireResponses it relied on (not in the Bundle)
     reviewer: Reviewer | None = None
+    decided_by: str | None = None  # the downstream payer that decided (X12 routing), not PriorGate
 
     def __post_init__(self) -> None:
-        if self.action is ReviewAction.NOT_CERTIFIED and (
-            self.reviewer is None or not self.reason_codes or not self.note
-        ):
-            raise unprocessable(
-                f"Item {self.sequence}: a denial (A3) needs a reviewer, a reason code and a reason text"
-            )
+        if self.action is ReviewAction.NOT_CERTIFIED:
+            if self.decided_by is not None:
+                if not self.note:
+                    raise unprocessable(f"Item {self.sequence}: a payer's denial (A3) needs a reason text")
+            elif self.reviewer is None or not self.reason_codes or not self.note:
+                raise unprocessable(
+                    f"Item {self.sequence}: a denial (A3) needs a reviewer, a reason code and a reason text"
+                )
         if self.action is ReviewAction.MODIFIED and self.modification is None:
             raise unprocessable(f"Item {self.sequence}: a modified approval (A6) needs what was authorized")
         if self.action is ReviewAction.PENDED and not self.note:
@@ -130,12 +135,14 @@ def decide(
     ids: IdFactory,
     now: datetime,
     policy: DecisionPolicy = DEFAULT_POLICY,
+    stored: Sequence[StoredResponse] = (),
 ) -> Decision:
-    """Decide every item of a parsed request (PAS spec-34/36/37); pends what automation cannot approve."""
+    """Decide every item of a parsed request (PAS spec-34/36/37); pends what automation cannot approve.
+    ``stored`` are DTR responses the payer already holds that may document the items."""
     diagnoses = tuple(d.code for d in request.diagnoses if d.code is not None)
     items: list[ItemDecision] = []
     for item in request.items:
-        items.append(_decide_item(request, item, diagnoses, evaluate, ids, now, policy))
+        items.append(_decide_item(request, item, diagnoses, evaluate, ids, now, policy, stored))
     certified = any(i.authorization_number for i in items)
     return Decision(
         items=tuple(items),
@@ -151,6 +158,7 @@ def decide_update(
     ids: IdFactory,
     now: datetime,
     policy: DecisionPolicy = DEFAULT_POLICY,
+    stored: Sequence[StoredResponse] = (),
 ) -> Decision:
     """Decide an update or cancel against the prior decision (PASClaimUpdate; spec-34, spec-46).
 
@@ -170,7 +178,9 @@ def decide_update(
         elif previous is not None and item.info_changed is None:
             decided[item.sequence] = previous
         else:
-            decided[item.sequence] = _decide_item(request, item, diagnoses, evaluate, ids, now, policy)
+            decided[item.sequence] = _decide_item(
+                request, item, diagnoses, evaluate, ids, now, policy, stored
+            )
     for sequence, previous in by_seq.items():
         if sequence not in decided:
             cancelled = request.is_whole_cancel and previous.action is not ReviewAction.CANCELLED
@@ -193,6 +203,7 @@ def _decide_item(
     ids: IdFactory,
     now: datetime,
     policy: DecisionPolicy,
+    stored: Sequence[StoredResponse] = (),
 ) -> ItemDecision:
     if item.is_cancel:
         return ItemDecision(item.sequence, ReviewAction.CANCELLED, trace_numbers=item.trace_numbers)
@@ -227,19 +238,59 @@ def _decide_item(
             raise
         return _pend(item, f"Coverage rules could not be evaluated ({exc.message}); queued for review")
     docs = linked_documentation(request, item, finding)
+    held = stored_documentation(item, finding, stored)
+    usable = tuple(s.reference for s in held if s.usable)
     assertion = finding.coverage_assertion_id
     if finding.covered == "not-covered":
         reason = "; ".join(finding.reasons) or "the service is not covered by the member's plan"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
     if finding.pa_needed in ("no-auth", "satisfied"):
-        return _certify(item, finding, ids, now, policy, docs)
-    if finding.doc_needed and not docs:
+        return _certify(item, finding, ids, now, policy, docs, usable)
+    if finding.doc_needed and not docs and not usable:
         needed = ", ".join(finding.doc_needed)
-        return _pend(item, f"Documentation required ({needed}); none linked to this item", assertion, docs)
+        found = "; ".join(_why_unusable(s) for s in held)
+        detail = f"DTR responses found but not usable: {found}" if found else "none linked to this item"
+        return _pend(item, f"Documentation required ({needed}); {detail}", assertion, docs)
     if finding.covered == "conditional" or finding.pa_needed == "conditional":
         reason = "; ".join(finding.reasons) or "coverage depends on conditions that need review"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs)
-    return _certify(item, finding, ids, now, policy, docs)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
+    return _certify(item, finding, ids, now, policy, docs, usable)
+
+
+def stored_documentation(
+    item: RequestItem, finding: CoverageFinding, stored: Sequence[StoredResponse]
+) -> tuple[StoredResponse, ...]:
+    """The stored DTR responses that answer for this item: same coverage-assertion-id as the item's
+    requested service (CRD coverage-information), filled in for the same order (``qr-context``), or for
+    the item's trace number (``qr-context`` by identifier: DTR launched from a PAS pend)."""
+    assertions = set(item.coverage_assertion_ids)
+    if finding.coverage_assertion_id:
+        assertions.add(finding.coverage_assertion_id)
+    orders = {_relative(s.full_url) for s in item.requested_services} - {None}
+    traces = {t.value for t in item.trace_numbers}
+    return tuple(
+        s
+        for s in stored
+        if assertions.intersection(s.coverage_assertion_ids)
+        or orders.intersection(s.context_refs)
+        or traces.intersection(s.context_ids)
+    )
+
+
+def _relative(full_url: str) -> str | None:
+    """``Type/id`` of an absolute or relative URL (an EHR order the DTR response names), else None."""
+    if full_url.startswith("urn:"):
+        return None
+    parts = full_url.split("/_history/", 1)[0].rstrip("/").split("/")
+    return f"{parts[-2]}/{parts[-1]}" if len(parts) >= 2 else None
+
+
+def _why_unusable(response: StoredResponse) -> str:
+    if not response.complete:
+        return f"{response.reference} is {response.status or 'without a status'}, not completed"
+    return (
+        f"{response.reference} answers {response.questionnaire}, which the coverage decision did not ask for"
+    )
 
 
 def _str_field(resource: Mapping[str, Any] | None, key: str) -> str | None:
@@ -300,7 +351,11 @@ def _unlinked_document(info: SupportingInfo) -> bool:
 
 
 def _pend(
-    item: RequestItem, reason: str, assertion: str | None = None, docs: Sequence[int] = ()
+    item: RequestItem,
+    reason: str,
+    assertion: str | None = None,
+    docs: Sequence[int] = (),
+    responses: Sequence[str] = (),
 ) -> ItemDecision:
     return ItemDecision(
         sequence=item.sequence,
@@ -309,6 +364,7 @@ def _pend(
         note=reason,
         coverage_assertion_id=assertion,
         documentation=tuple(docs),
+        dtr_responses=tuple(responses),
     )
 
 
@@ -319,6 +375,7 @@ def _certify(
     now: datetime,
     policy: DecisionPolicy,
     docs: Sequence[int],
+    responses: Sequence[str] = (),
 ) -> ItemDecision:
     modification = _modification(item, finding)
     return ItemDecision(
@@ -334,6 +391,7 @@ def _certify(
         modification=modification,
         coverage_assertion_id=finding.coverage_assertion_id,
         documentation=tuple(docs),
+        dtr_responses=tuple(responses),
         note="; ".join(finding.reasons) if modification and finding.reasons else None,
     )
 

@@ -60,6 +60,30 @@ class CoverageFinding:
     expiry: date | None = None  # the rule's coverage expiry: an approval never outlasts it
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """A DTR QuestionnaireResponse the payer already holds (sent outside the PAS Bundle), found by the
+    CRD coverage-assertion-id it carries, the order in its ``qr-context``, or the PAS trace number its
+    ``qr-context`` names by identifier (PAS ainfo-3: the TRN is the DTR context id)."""
+
+    reference: str  # "QuestionnaireResponse/123"
+    status: str  # QuestionnaireResponse.status
+    questionnaire: str | None
+    coverage_assertion_ids: tuple[str, ...] = ()
+    context_refs: tuple[str, ...] = ()  # "DeviceRequest/9": the orders it was filled in for
+    context_ids: tuple[str, ...] = ()  # qr-context by identifier: a PAS trace number (DTR launched by PAS)
+    requested: bool = True  # its questionnaire is one the coverage decision asked for (or none was named)
+
+    @property
+    def complete(self) -> bool:
+        return self.status in ("completed", "amended")
+
+    @property
+    def usable(self) -> bool:
+        """Counts as the documentation a rule needs: completed, and for a questionnaire that was asked for."""
+        return self.complete and self.requested
+
+
 class CoverageEvaluator(Protocol):
     """``cds_hooks.evaluate_coverage`` adapted to one requested service. Raises OperationOutcomeError
     (UNAVAILABLE) when the rules cannot be evaluated; PAS then pends instead of failing."""

@@ -84,10 +84,15 @@ def build_submit_response(
 
 
 def build_error_response(
-    request: PasRequest, errors: Sequence[BusinessError], *, ids: IdFactory, now: datetime
+    request: PasRequest,
+    errors: Sequence[BusinessError],
+    *,
+    ids: IdFactory,
+    now: datetime,
+    claim_response_id: str | None = None,
 ) -> Json:
     """A PAS Response Bundle whose ClaimResponse has ``outcome=error`` and one ``error`` per AAA."""
-    claim_response = _claim_response_header(request, ids.new_id(), now)
+    claim_response = _claim_response_header(request, claim_response_id or ids.new_id(), now)
     claim_response["outcome"] = "error"
     notes = _Notes()
     rendered: list[Json] = []

@@ -12,16 +12,17 @@ import copy
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
-from igs.outcome import Failure, OperationOutcomeError, not_found
+from igs.outcome import Failure, OperationOutcomeError, not_found, unprocessable
 from server.storage.repository import Repository
 
-from .decision import Reviewer
+from .decision import Decision, Reviewer
 from .inquiry import (
     StoredAuthorization,
     find_matches,
@@ -29,17 +30,21 @@ from .inquiry import (
     inquiry_response_bundle,
     parse_inquiry_request,
 )
-from .ports import CoverageEvaluator, IdFactory
+from .ports import CoverageEvaluator, IdFactory, StoredResponse
 from .request import PasRequest, parse_pas_request
-from .response import build_submit_response, claim_response_of
-from .review import ReviewerDecision, ReviewStatus, apply_review
+from .response import build_error_response, build_submit_response, claim_response_of
+from .review import ReviewerDecision, ReviewStatus, apply_review, open_review
+from .routing import PayerRoute
 from .store import IdentifierTaken, PasStore, QueueEntry
-from .submission import StoredSubmission, lookup_keys, process_submit
+from .submission import DEFAULT_CLOCKS, RejectedRequest, StoredSubmission, lookup_keys, process_submit
 from .subscription_store import SubscriptionStore
 from .versions import PasVersion
+from .x12_log import AWAITING, FAILED, ExchangeRecord
+from .x12_route import Sent, X12Routing, interpret
 
 Json = dict[str, Any]
 log = logging.getLogger("priorgate.pas")
+EXPIRY_MARGIN = 60.0  # seconds past a route's budget and answer timeout before an exchange counts as lost
 
 
 class RandomIds:
@@ -63,6 +68,8 @@ class PasService:
     ids: IdFactory = RandomIds()
     validate: Callable[[Mapping[str, Any], PasVersion, str], None] | None = None  # raises on profile errors
     subscriptions: SubscriptionStore | None = None  # result notifications queued with each decision
+    x12: X12Routing | None = None  # payers whose requests go to a legacy system as X12 278
+    dtr_responses: Callable[[PasRequest], tuple[StoredResponse, ...]] | None = None  # stored DTR responses
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -81,11 +88,20 @@ class PasService:
                 ) from None
 
     def _submit(self, version: PasVersion, body: Any, request: PasRequest) -> Json:
+        route = self.x12.route(request) if self.x12 is not None else None
+        if route is not None:
+            return self._submit_routed(version, body, request, route)
         tokens = lookup_keys(request)
         prior = self.store.find(version, tokens)
         now = self.now()
+        held = self.dtr_responses(request) if self.dtr_responses is not None else ()
         result = process_submit(
-            request, prior.stored if prior else None, evaluate=self.evaluate, ids=self.ids, now=now
+            request,
+            prior.stored if prior else None,
+            evaluate=self.evaluate,
+            ids=self.ids,
+            now=now,
+            dtr_responses=held,
         )
         if result.stored is None:
             return result.response
@@ -103,6 +119,212 @@ class PasService:
         )
         self._publish(submission_id, body, result.response)
         return result.response
+
+    def _submit_routed(self, version: PasVersion, body: Any, request: PasRequest, route: PayerRoute) -> Json:
+        """A request for a payer routed over X12: that payer's 278 response decides it (PAS "X12 278")."""
+        assert self.x12 is not None
+        routing = self.x12
+        prior = self.store.find(version, lookup_keys(request))
+        submission_id = prior.submission_id if prior is not None else self.ids.new_id()
+        now = self.now()
+        sent: list[Sent] = []
+
+        def decide_at_payer(req: PasRequest, prior_decision: Decision | None) -> Decision | RejectedRequest:
+            sent.append(
+                routing.send(route, body, req, prior_decision, submission_id=submission_id, now=self.now)
+            )
+            return sent[-1].answer
+
+        result = process_submit(
+            request,
+            prior.stored if prior else None,
+            evaluate=self.evaluate,
+            ids=self.ids,
+            now=now,
+            decider=decide_at_payer,
+            open_reviews=False,
+        )
+        if result.stored is None:
+            return result.response
+        exchange = sent[-1] if sent else None
+        review = None
+        if exchange is not None and exchange.failed and result.stored.decision.pended:
+            review = open_review(
+                request,
+                result.stored.decision,
+                review_id=self.ids.new_id(),
+                received_at=now,
+                clocks=DEFAULT_CLOCKS,
+            )
+        self.store.save(
+            submission_id,
+            version,
+            result.stored,
+            body,
+            [i.token() for i in request.claim_identifiers],
+            now.isoformat(),
+            review,
+            existing=prior is not None,
+        )
+        self._publish(submission_id, body, result.response)
+        if exchange is not None and exchange.pending is not None:
+            exchange_id = exchange.exchange_id
+            exchange.pending.add_done_callback(
+                lambda future: self._late_answer(submission_id, exchange_id, future)
+            )
+        return result.response
+
+    def _late_answer(self, submission_id: str, exchange_id: str, future: Future[str]) -> None:
+        """The answer of an exchange that outlived its budget (runs on the exchange's worker thread)."""
+        assert self.x12 is not None
+        try:
+            response_278 = future.result()
+        except Exception as exc:  # the payer never answered: a reviewer takes the request over
+            self.x12.log.answered(exchange_id, None, self.now().isoformat(), FAILED, str(exc))
+            self._open_review_for(submission_id)
+            log.warning("X12 exchange %s for submission %s failed: %s", exchange_id, submission_id, exc)
+            return
+        try:
+            self.complete_from_x12(submission_id, response_278, exchange_id=exchange_id)
+        except Exception:  # an unreadable answer: the exchange log says why, a reviewer takes over
+            log.exception("X12 late answer for submission %s could not be applied", submission_id)
+            self._open_review_for(submission_id)
+
+    def _open_review_for(self, submission_id: str) -> None:
+        record = self.store.get(submission_id)
+        if record is None or not record.stored.decision.pended:
+            return
+        if any(e.submission_id == submission_id for e in self.store.queue()):
+            return  # already with a reviewer
+        item = open_review(
+            record.stored.request,
+            record.stored.decision,
+            review_id=self.ids.new_id(),
+            received_at=self.now(),
+            clocks=DEFAULT_CLOCKS,
+        )
+        request_bundle = self._request_bundle(submission_id)
+        self.store.save(
+            submission_id,
+            record.version,
+            record.stored,
+            request_bundle,
+            (),
+            self.now().isoformat(),
+            item,
+            existing=True,
+        )
+
+    def complete_from_x12(
+        self, submission_id: str, response_278: str, *, exchange_id: str | None = None
+    ) -> Json:
+        """Apply a legacy payer's 278 response to a stored request: the late answer of an exchange that
+        outlived its budget, or an answer the payer sent later on its own (a pended item decided).
+
+        The decision becomes a new version of the same ClaimResponse and is published like a reviewer's
+        decision (Claim and ClaimResponse in /fhir; subscribers notified). AAA rejections in a late answer
+        replace the response with a ClaimResponse of ``outcome=error``.
+        """
+        record = self.store.get(submission_id)
+        if record is None:
+            raise not_found(f"No PAS submission {submission_id!r}")
+        exchange: ExchangeRecord | None = None
+        if exchange_id is not None and self.x12 is not None:
+            exchange = self.x12.log.get(exchange_id)
+            if exchange is not None and exchange.outcome != AWAITING:
+                raise OperationOutcomeError.of(
+                    Failure.CONFLICT, f"X12 exchange {exchange_id!r} is already answered"
+                )
+        current = record.stored
+        if exchange is None and (self.x12 is None or self.x12.route(current.request) is None):
+            raise unprocessable(f"Submission {submission_id!r} is decided here, not by a payer over X12")
+        payer = exchange.payer if exchange is not None else self._payer_of(current.request)
+        now = self.now()
+        answer, outcome, detail = interpret(current.request, response_278, payer, now)
+        if answer is None:
+            if exchange_id is not None and self.x12 is not None:
+                self.x12.log.answered(exchange_id, response_278, now.isoformat(), outcome, detail)
+            raise OperationOutcomeError.of(Failure.INVALID, f"The 278 response could not be read: {detail}")
+        if isinstance(answer, RejectedRequest):
+            decision = current.decision
+            response = build_error_response(
+                current.request,
+                answer.errors,
+                ids=self.ids,
+                now=now,
+                claim_response_id=current.claim_response_id,
+            )
+        else:
+            decision = replace(answer, version=current.decision.version + 1)
+            response = build_submit_response(
+                current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
+            )
+        updated = StoredSubmission(
+            current.request, current.fingerprint, decision, response, current.claim_response_id
+        )
+        request_bundle = self._request_bundle(submission_id)
+        self.store.save(
+            submission_id,
+            record.version,
+            updated,
+            request_bundle,
+            (),
+            now.isoformat(),
+            existing=True,
+            also=self._notifier(record.version, updated, now),
+        )
+        if self.x12 is not None:
+            if exchange_id is not None:
+                self.x12.log.answered(exchange_id, response_278, now.isoformat(), outcome, detail)
+            else:
+                self.x12.log.add(
+                    ExchangeRecord(
+                        exchange_id=self.ids.new_id(),
+                        submission_id=submission_id,
+                        payer=payer,
+                        endpoint="(sent by the payer)",
+                        claim_identifier=next((i.token() for i in current.request.claim_identifiers), ""),
+                        request_278="",
+                        sent_at=now.isoformat(),
+                        outcome=outcome,
+                        response_278=response_278,
+                        received_at=now.isoformat(),
+                        detail=detail,
+                    )
+                )
+        self._publish(submission_id, None, response)
+        return response
+
+    def expire_x12(self) -> int:
+        """Exchanges still awaiting an answer after their route's budget and answer timeout (the process
+        that sent them stopped): marked failed, their requests handed to a reviewer. Returns how many."""
+        if self.x12 is None:
+            return 0
+        now = self.now()
+        expired = 0
+        for exchange in self.x12.log.awaiting():
+            route = self.x12.routes.by_payer(exchange.payer)
+            wait = (route.budget + route.answer_timeout) if route is not None else 0.0
+            if (now - datetime.fromisoformat(exchange.sent_at)).total_seconds() <= wait + EXPIRY_MARGIN:
+                continue
+            detail = "no answer: the process waiting for it stopped before the payer answered"
+            self.x12.log.answered(exchange.exchange_id, None, now.isoformat(), FAILED, detail)
+            self._open_review_for(exchange.submission_id)
+            expired += 1
+        return expired
+
+    def _payer_of(self, request: PasRequest) -> str:
+        route = self.x12.route(request) if self.x12 is not None else None
+        if route is not None:
+            return route.payer
+        return request.insurer.identifiers[0].value if request.insurer.identifiers else "payer"
+
+    def x12_exchanges(self, submission_id: str) -> list[ExchangeRecord]:
+        """The X12 exchange log of one submission, oldest first (empty for locally decided requests)."""
+        found = self.x12.log.for_submission(submission_id) if self.x12 is not None else []
+        if not found and self.store.get(submission_id) is None:
+            raise not_found(f"No PAS submission {submission_id!r}")
+        return found
 
     def inquire(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$inquire`` (PAS inquiry): 2.2.1 Parameters of Bundles, 2.0.1 one Bundle or 404."""
@@ -157,20 +379,6 @@ class PasService:
             pended_sequences=tuple(i.sequence for i in decision.pended),
         )
         request_bundle = self._request_bundle(entry.submission_id)
-        subscriptions = self.subscriptions
-        notify = None
-        if subscriptions is not None:
-            # PASSubscriptionTopic: a result the payer made ready ($submit answers synchronously)
-            def notify(connection: Connection) -> int:
-                return subscriptions.enqueue_result(
-                    connection,
-                    record.version,
-                    current.request.submitter_identifiers,
-                    response,
-                    current.claim_response_id,
-                    now,
-                )
-
         self.store.save(
             entry.submission_id,
             record.version,
@@ -180,10 +388,31 @@ class PasService:
             now.isoformat(),
             existing=True,
             updated_review=item,
-            also=notify,
+            also=self._notifier(record.version, updated, now),
         )
         self._publish(entry.submission_id, None, response)
         return response
+
+    def _notifier(
+        self, version: PasVersion, stored: StoredSubmission, now: datetime
+    ) -> Callable[[Connection], int] | None:
+        """Queues the result for every matching subscription, inside the transaction that stores it
+        (PASSubscriptionTopic: a result the payer made ready; ``$submit`` answers synchronously)."""
+        subscriptions = self.subscriptions
+        if subscriptions is None:
+            return None
+
+        def notify(connection: Connection) -> int:
+            return subscriptions.enqueue_result(
+                connection,
+                version,
+                stored.request.submitter_identifiers,
+                stored.response,
+                stored.claim_response_id,
+                now,
+            )
+
+        return notify
 
     def _request_bundle(self, submission_id: str) -> Json:
         raw = self.store.request_bundle(submission_id)

@@ -231,6 +231,26 @@ pas_outbox = Table(
     Index("ix_pas_outbox_subscription", "tenant", "subscription_id", "event_number"),
 )
 
+# 278 exchanges with legacy payers a PAS request was routed to (server/pas/x12_log.py): the X12 text as
+# sent and received, timestamps and outcome, shown on the request's detail.
+pas_x12_exchange = Table(
+    "pas_x12_exchange",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("exchange_id", String(64), nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    Column("payer", String(64), nullable=False),
+    Column("endpoint", Text, nullable=False),
+    Column("claim_identifier", Text, nullable=False),
+    Column("request_278", Text, nullable=False),
+    Column("response_278", Text, nullable=True),
+    Column("sent_at", String(35), nullable=False),
+    Column("received_at", String(35), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=True),
+    PrimaryKeyConstraint("tenant", "exchange_id", name="pk_pas_x12_exchange"),
+    Index("ix_pas_x12_exchange_submission", "tenant", "submission_id"),
+)
 # CDS Hooks card feedback (CDS Hooks §Feedback), one row per feedback item.
 cds_feedback = Table(
     "cds_feedback",
