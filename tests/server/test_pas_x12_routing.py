@@ -30,6 +30,8 @@ from server.pas.ports import CoverageFinding, CoverageQuery
 from server.pas.routing import RoutesError, load_routes, parse_routes
 from server.pas.service import PasService
 from server.pas.store import PasStore
+from server.pas.subscription import accept_subscription
+from server.pas.subscription_store import SubscriptionStore
 from server.pas.x12_gateway import HttpX12Gateway, SimulatedX12Payer, X12Gateway
 from server.pas.x12_log import ExchangeLog
 from server.pas.x12_route import X12Routing
@@ -37,7 +39,7 @@ from server.search.definitions import load_registry
 from server.settings import Settings, SettingsError
 from server.storage.engine import make_engine
 from server.storage.repository import Repository
-from server.storage.schema import pas_review, pas_submission, pas_x12_exchange
+from server.storage.schema import pas_outbox, pas_review, pas_submission, pas_x12_exchange
 from x12 import ControlNumbers, bundle_to_278_request, simulate_payer_response
 from x12 import Decision as X12Decision
 
@@ -99,7 +101,7 @@ def build(database_url: str, clock: Clock) -> Iterator[Callable[..., World]]:
     engines: list[Any] = []
     executors: list[ThreadPoolExecutor] = []
 
-    def make(gateway: X12Gateway | None = None, budget: float = 5.0) -> World:
+    def make(gateway: X12Gateway | None = None, budget: float = 5.0, subscriptions: bool = False) -> World:
         engine = make_engine(database_url)
         engines.append(engine)
         executor = ThreadPoolExecutor(max_workers=2)
@@ -122,6 +124,7 @@ def build(database_url: str, clock: Clock) -> Iterator[Callable[..., World]]:
             evaluate=never,
             now=clock,
             x12=routing,
+            subscriptions=SubscriptionStore(engine) if subscriptions else None,
         )
         return World(service, routing, engine)
 
@@ -208,6 +211,38 @@ def test_a_pend_by_the_legacy_payer_and_its_later_answer(build: Callable[..., Wo
     stored = world.service.resources.read("ClaimResponse", final["id"])
     assert stored.version_id == 2 and stored.resource()["outcome"] == "complete"
     assert [e.outcome for e in world.service.x12_exchanges(sid)] == ["pended", "approved"]
+
+
+def test_a_late_payer_answer_reaches_subscribers_like_a_reviewer_decision(
+    build: Callable[..., World], clock: Clock
+) -> None:
+    world = build(subscriptions=True)
+    store = world.service.subscriptions
+    assert store is not None
+    store.put(
+        PasVersion.V2_2_1,
+        "sub-1",
+        accept_subscription(
+            pas_server.subscription("https://ehr.example.org/hook", "2.2.1"), PasVersion.V2_2_1
+        ),
+        url="https://pa.example.org/pas/2.2.1/Subscription/sub-1",
+        fhir_base="https://pa.example.org/fhir",
+        now=clock(),
+    )
+    world.service.submit(PasVersion.V2_2_1, legacy_bundle("X-LATE", ("33510",)))
+    sid = submission_id(world, "X-LATE")
+    (sent,) = world.service.x12_exchanges(sid)
+    later = simulate_payer_response(sent.request_278, now=clock(), decide=lambda a, s: X12Decision("A1"))
+    final = world.service.complete_from_x12(sid, later)
+    with world.engine.connect() as connection:
+        rows = connection.execute(
+            select(pas_outbox.c.kind, pas_outbox.c.event_number, pas_outbox.c.body).where(
+                pas_outbox.c.kind == "event-notification"
+            )
+        ).all()
+    assert [(row.kind, row.event_number) for row in rows] == [("event-notification", 1)]
+    note = json.loads(rows[0].body)
+    assert note["entry"][-1]["resource"] == final
 
 
 def test_a_modified_approval_carries_what_the_payer_authorized(build: Callable[..., World]) -> None:
