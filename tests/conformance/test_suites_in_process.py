@@ -11,7 +11,10 @@ from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -23,7 +26,9 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
         if not url:
             pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
     settings = Settings(database_url=url, demo_content=False)
-    with TestClient(create_app(settings, prepare_database=True), base_url="http://testserver") as test_client:
+    with TestClient(
+        create_app(settings, prepare_database=True, security=AUTH_OFF), base_url="http://testserver"
+    ) as test_client:
         yield test_client
 
 
