@@ -1,4 +1,5 @@
-"""Run the black-box conformance suites against the in-process app, on SQLite and on PostgreSQL."""
+"""Run the black-box conformance suites against the in-process app, on SQLite and on PostgreSQL, with
+security on: the suites send a client's Bearer token, as ``python -m conformance --token`` does."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
 from server.app import create_app
+from server.security.backend_client import fetch_token
+from server.security.clients import dump_clients, register_client
 from server.security.config import SecuritySettings
+from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
 
-AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
+BASE = "http://testserver"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,11 +29,31 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
         url = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
         if not url:
             pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    settings = Settings(database_url=url, demo_content=False)
-    with TestClient(
-        create_app(settings, prepare_database=True, security=AUTH_OFF), base_url="http://testserver"
-    ) as test_client:
-        yield test_client
+    key = SigningKey.of(generate_private_key("ES384"), "ES384")
+    client = register_client(
+        "conformance",
+        tenants=["org-conformance"],
+        scopes="system/*.cruds",
+        jwks={"keys": [public_jwk(key.private_key, "ES384")]},
+    )
+    (tmp_path / "clients.json").write_bytes(dump_clients([client]))
+    security = SecuritySettings(
+        security_dir=tmp_path, clients_file=tmp_path / "clients.json", demo_clients=False
+    )
+    settings = Settings(database_url=url, demo_content=False, base_url=BASE)
+    with TestClient(create_app(settings, prepare_database=True, security=security), base_url=BASE) as http:
+        from datetime import UTC, datetime
+
+        token = fetch_token(
+            "conformance",
+            key,
+            token_url=BASE + "/auth/token",
+            scope="system/*.cruds",
+            now=datetime.now(UTC),
+            http=http,
+        )
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        yield http
 
 
 def test_fhir_core_suite_passes(client: TestClient) -> None:
