@@ -47,6 +47,7 @@ from server.security import AuditSource, AuditTrail, FhirScopeGuard, build_secur
 from server.security.audit_log import AuditLog
 from server.security.config import SecuritySettings, build_security, load_security_settings
 from server.security.replay_sql import SqlReplayStore
+from server.security.tokens import CachingVerifier
 from server.services import Services
 from server.settings import Settings, load_settings
 from server.storage.engine import make_engine
@@ -144,7 +145,7 @@ def secure(
             now=services.now,
             replay=SqlReplayStore(services.engine, security_jti),
         )
-        install_security(app, parts.verifier)
+        install_security(app, CachingVerifier(parts.verifier, services.now))
         app.include_router(build_security_router(parts.endpoints))
         app.add_middleware(FhirScopeGuard, more_prefixes=VERSIONED_BASES)
     if services.audit is not None:
