@@ -47,6 +47,7 @@ from server.security import AuditSource, AuditTrail, FhirScopeGuard, build_secur
 from server.security.audit_log import AuditLog
 from server.security.config import SecuritySettings, build_security, load_security_settings
 from server.security.replay_sql import SqlReplayStore
+from server.security.smart_configuration import capability_security
 from server.security.tokens import CachingVerifier
 from server.services import Services
 from server.settings import Settings, load_settings
@@ -146,6 +147,7 @@ def secure(
             replay=SqlReplayStore(services.engine, security_jti),
         )
         install_security(app, CachingVerifier(parts.verifier, services.now))
+        services.capabilities.security = capability_security()
         app.include_router(build_security_router(parts.endpoints))
         app.add_middleware(FhirScopeGuard, more_prefixes=VERSIONED_BASES)
     if services.audit is not None:

@@ -131,7 +131,8 @@ def test_every_protected_route_refuses_anonymous_calls(secured: Secured) -> None
             assert answer.headers["www-authenticate"].startswith("Bearer")
             checked += 1
     assert checked > 30
-    assert secured.http.get("/fhir/metadata").status_code == 200
+    statement = secured.http.get("/fhir/metadata").json()
+    assert statement["rest"][0]["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     smart = secured.http.get("/.well-known/smart-configuration").json()
     assert smart["token_endpoint"] == TOKEN_URL
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]
