@@ -15,8 +15,8 @@ Getting a token, one command (server running on the default port)::
 
     .venv/bin/priorgate token --client demo-ehr
 
-prints a token response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes and key folder. Then:
-``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
+prints a token response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes and key
+folder. Then: ``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
 """
 
 from __future__ import annotations
