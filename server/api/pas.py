@@ -21,7 +21,7 @@ from server.api.fhir import negotiate, pretty, read_resource
 from server.fhir_json import FhirResponse, loads
 from server.pas import Code, Modification, PasVersion, Reviewer, ReviewerAction, ReviewerDecision
 from server.pas.response import claim_response_of
-from server.security.audit import audit_decision
+from server.security.audit import audit_decision, audit_search
 from server.security.dependencies import audit_request
 from server.security.principal import Principal, authorize
 from server.security.tenancy import Role, read_filter
@@ -170,9 +170,19 @@ def _review_tenants(principal: Principal | None, interaction: Literal["s", "u"])
 
 
 @router.get("/pas/review")
-async def review_queue(svc: Svc, principal: Caller) -> Response:
+async def review_queue(request: Request, svc: Svc, principal: Caller) -> Response:
     """Open review items, earliest due first (PAS 2.2.1 "Pended and denied results": decision clocks)."""
     entries = await run_in_threadpool(svc.pas.queue, _review_tenants(principal, "s"))
+    if svc.audit is not None:  # the queue names members' claims: a query touching patient data
+        await svc.audit.record(
+            audit_search(
+                "GET pas/review",
+                request=audit_request(request),
+                source=svc.audit.source,
+                recorded=svc.now(),
+                status=200,
+            )
+        )
     return JSONResponse(
         [
             {

@@ -368,6 +368,8 @@ def test_inquire_of_another_tenant_finds_nothing(secured: Secured) -> None:
     assert responses[0]["resource"]["outcome"] == "complete"
     trail = secured.http.get("/fhir/AuditEvent?_count=200", headers=secured.as_("auditor")).json()
     decisions = [e for e in trail["entry"] if e["resource"]["type"]["code"] != "rest"]
+    queue_reads = [e for e in trail["entry"] if "pas/review" in json.dumps(e["resource"].get("entity", []))]
+    assert len(queue_reads) == 3  # the reviewer's, A's and B's looks at the queue
     assert (
         len(decisions) == 1
         and decisions[0]["resource"]["agent"][0]["who"]["identifier"]["value"] == "reviewer"
