@@ -4,10 +4,13 @@ security on: the suites send a client's Bearer token, as ``python -m conformance
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
@@ -21,14 +24,33 @@ from server.settings import Settings
 BASE = "http://testserver"
 
 
+@pytest.fixture
+def private_pg_schema() -> Iterator[str]:
+    """A schema of its own in the shared test database, so other branches' migrations there never
+    collide with this one's."""
+    base = os.environ["PRIORGATE_TEST_DATABASE_URL"]
+    schema = f"conformance_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'conformance.db'}"
     else:
-        url = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
-        if not url:
+        base = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
+        if not base:
             pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
+        url = request.getfixturevalue("private_pg_schema")
     key = SigningKey.of(generate_private_key("ES384"), "ES384")
     client = register_client(
         "conformance",
