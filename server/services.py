@@ -15,7 +15,7 @@ from questionnaires import Catalog
 from server.capabilities import Capabilities
 from server.coverage_assertions import CoverageAssertionStore
 from server.pas.service import PasService
-from server.security.access import ORGANIZATION_HEADER, PrincipalAccess
+from server.security.access import ORGANIZATION_HEADER, OpenAccess, PrincipalAccess
 from server.security.audit_log import AuditLog
 from server.security.dependencies import authenticated
 from server.security.principal import Principal
@@ -74,7 +74,7 @@ def scoped_services(request: Request) -> Services:
     if principal is None:
         if found.auth_required:  # the guard should have answered 401 already: never fall open
             raise OperationOutcomeError.of(Failure.UNAUTHENTICATED, "an access token is required")
-        return found
+        return replace(found, repository=found.repository.acting_for(OpenAccess(found.repository.tenant)))
     access = PrincipalAccess(principal, request.headers.get(ORGANIZATION_HEADER))
     return replace(found, repository=found.repository.acting_for(access))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from igs.outcome import Failure, OperationOutcomeError
 from server.security.principal import Principal
 from server.security.tenancy import (
     ALL_TYPES,
@@ -49,3 +50,28 @@ class PrincipalAccess:
 
     def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
         ensure_writable(self.principal, resource_type, resource_id, owner, self.rule)
+
+
+@dataclass(frozen=True)
+class OpenAccess:
+    """``TenantAccess`` without authentication (``PRIORGATE_AUTH_MODE=off``): everything in one tenant,
+    but read-only types (AuditEvent) still refuse API writes (405)."""
+
+    tenant: str = ""
+    rule: TenancyRule = DEFAULT_TENANCY
+
+    def readable(self, resource_type: str | None) -> tuple[str, ...] | None:
+        return (self.tenant,)
+
+    def tenant_for_new(self, resource_type: str) -> str:
+        self._check_type(resource_type)
+        return self.tenant
+
+    def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
+        self._check_type(resource_type)
+
+    def _check_type(self, resource_type: str) -> None:
+        if resource_type in self.rule.api_read_only_types:
+            raise OperationOutcomeError.of(
+                Failure.METHOD_NOT_ALLOWED, f"{resource_type} resources cannot be changed through the API"
+            )

@@ -84,3 +84,7 @@ def test_auth_off_is_explicit_and_warns_on_every_start(
     client = test_client_factory(app)
     assert client.get("/fhir/Claim").status_code == 200
     assert client.get("/.well-known/smart-configuration").status_code == 404  # nothing is advertised
+    # still: the audit trail is recorded and never written through the API
+    audit = {"resourceType": "AuditEvent", "recorded": "2026-03-01T12:00:00Z"}
+    assert client.post("/fhir/AuditEvent", json=audit).status_code == 405
+    assert client.put("/fhir/AuditEvent/a1", json={**audit, "id": "a1"}).status_code == 405

@@ -290,7 +290,8 @@ def test_faults_are_500_outcomes_without_traces(database_url: str, monkeypatch: 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.state.services.repository, "read", broken)
+    # on the class: each request reads through its own tenant-scoped view of the repository
+    monkeypatch.setattr(type(app.state.services.repository), "read", broken)
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/fhir/Patient/x")
     assert response.status_code == 500

@@ -400,6 +400,10 @@ def test_audit_events_record_calls_and_only_auditors_read_them(secured: Secured)
     assert read["agent"][0]["network"]["address"]
     assert read["recorded"]
 
+    # searchable like any resource: the refusals only
+    refusals = secured.http.get("/fhir/AuditEvent?outcome=4", headers=secured.as_("auditor")).json()
+    assert refusals["entry"] and all(e["resource"]["outcome"] == "4" for e in refusals["entry"])
+
     # an admin with every scope still cannot change the trail
     admin = secured.as_("admin")
     event_id = events[0]["id"]
@@ -476,3 +480,23 @@ def test_external_mode_trusts_the_configured_issuer_only(
         assert http.get("/fhir/Claim", headers=token()).status_code == 403
         assert http.get("/fhir/Patient").status_code == 401
     assert jwks_calls and all(url == IDP + "/jwks" for url in jwks_calls)
+
+
+def test_tokens_and_assertions_never_reach_the_logs(
+    secured: Secured, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from server.security.backend_client import token_request_form
+
+    with caplog.at_level(logging.DEBUG):
+        form = token_request_form(
+            "clinic-a", secured.keys.by_client["clinic-a"], TOKEN_URL, SUBMITTER, secured.clock()
+        )
+        token = secured.http.post(TOKEN_URL, data=form).json()["access_token"]
+        secured.http.post(TOKEN_URL, data=form)  # replayed: refused
+        secured.http.get("/fhir/Patient", headers={"Authorization": f"Bearer {token}"})
+        secured.http.get("/fhir/Patient", headers={"Authorization": f"Bearer {token}x"})  # refused
+    text = caplog.text
+    assert form["client_assertion"] not in text
+    assert token not in text and token.split(".")[2] not in text
