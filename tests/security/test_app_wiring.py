@@ -37,6 +37,16 @@ def test_out_of_the_box_the_app_refuses_anonymous_calls_and_serves_demo_tokens(
     )
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get("/fhir/Claim", headers=headers).status_code == 200
+    # the demo EHR's scopes cover the whole CRD -> DTR -> PAS path
+    fhir_json = {"Content-Type": "application/fhir+json"}
+    for path in (
+        "/fhir/Questionnaire/$questionnaire-package",
+        "/dtr/2.2.0/Questionnaire/$questionnaire-package",
+        "/fhir/Claim/$submit",
+        "/pas/2.0.1/Claim/$inquire",
+    ):
+        answer = client.post(path, json={"resourceType": "Parameters"}, headers=headers | fhir_json)
+        assert answer.status_code not in (401, 403), (path, answer.text)
     # the demo payer data is the payer's: the submitter does not see it, the payer's reviewer does
     assert client.get("/fhir/Patient", headers=headers).json()["total"] == 0
     reviewer = request_token(
