@@ -44,6 +44,7 @@ from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.search.definitions import load_registry
 from server.security import AuditSource, AuditTrail, FhirScopeGuard, build_security_router, install_security
+from server.security.audit_hooks import HookAuditTrail
 from server.security.audit_log import AuditLog
 from server.security.config import SecuritySettings, build_security, load_security_settings
 from server.security.replay_sql import SqlReplayStore
@@ -151,6 +152,9 @@ def secure(
         app.include_router(build_security_router(parts.endpoints))
         app.add_middleware(FhirScopeGuard, more_prefixes=VERSIONED_BASES)
     if services.audit is not None:
+        app.add_middleware(
+            HookAuditTrail, sink=services.audit.record, source=services.audit.source, now=services.now
+        )
         app.add_middleware(
             AuditTrail,
             sink=services.audit.record,

@@ -500,3 +500,57 @@ def test_tokens_and_assertions_never_reach_the_logs(
     text = caplog.text
     assert form["client_assertion"] not in text
     assert token not in text and token.split(".")[2] not in text
+
+
+def test_cds_hooks_calls_are_audited_with_their_patient(database_url: str, clock: Any, keys: Keys) -> None:
+    settings = Settings(
+        database_url=database_url, demo_content=False, base_url=BASE, cds_development_mode=True
+    )
+    security = SecuritySettings(
+        security_dir=keys.folder, clients_file=keys.folder / "clients.json", demo_clients=False
+    )
+    with TestClient(create_app(settings, now=clock, security=security), base_url=BASE) as http:
+        secured = Secured(http, keys, clock)
+        service = next(
+            s["id"] for s in http.get("/cds-services").json()["services"] if s["hook"] == "order-sign"
+        )
+        hook = {
+            "hook": "order-sign",
+            "hookInstance": "0d3f1c9e-0000-4000-8000-000000000001",
+            "context": {
+                "userId": "Practitioner/prac1",
+                "patientId": "pat9",
+                "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []},
+            },
+        }
+        answered = http.post(f"/cds-services/{service}", json=hook)
+        trail = http.get("/fhir/AuditEvent?_count=200", headers=secured.as_("auditor")).json()
+    hooks = [
+        e["resource"]
+        for e in trail["entry"]
+        if any(c["code"] == f"$cds-hooks:{service}" for c in e["resource"].get("subtype", []))
+    ]
+    assert len(hooks) == 1
+    event = hooks[0]
+    assert {"reference": "Patient/pat9"} in [e.get("what") for e in event["entity"]]
+    assert event["outcome"] == ("0" if answered.status_code < 400 else "4")
+    assert event["agent"][0]["who"] == {"display": "unauthenticated"}  # development mode: no client JWT
+
+
+def test_a_verified_hook_client_is_named_in_the_audit_record() -> None:
+    from server.security.audit_hooks import hook_client
+
+    token = jwt.encode(
+        {"iss": "https://ehr.example.org", "sub": "ehr-client", "jti": "j-1", "tenant": "org-a"},
+        "a-secret-long-enough-for-hs256-signing",
+        algorithm="HS256",
+    )
+    principal = hook_client(f"Bearer {token}")
+    assert principal is not None
+    assert (principal.client_id, principal.issuer, principal.token_id) == (
+        "ehr-client",
+        "https://ehr.example.org",
+        "j-1",
+    )
+    assert principal.tenants == frozenset({"org-a"})
+    assert hook_client(None) is None and hook_client("Bearer nonsense") is None
