@@ -28,7 +28,7 @@ from cds_hooks import (
 )
 from igs import Validator
 from igs import load_registry as load_ig_registry
-from questionnaires import load_catalog
+from questionnaires import DTR_VERSIONS, load_catalog
 from server.api import dtr, fhir, pas, pas_subscriptions, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
@@ -38,7 +38,7 @@ from server.cds_storage import SqlFeedbackSink, SqlJtiStore
 from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
-from server.pas import PolicyCoverageRules
+from server.pas import PasVersion, PolicyCoverageRules
 from server.pas.delivery import DeliveryWorker, delivery_settings
 from server.pas.dtr_responses import DtrResponseFinder
 from server.pas.outbox import Outbox
@@ -49,10 +49,18 @@ from server.pas.subscription_store import SubscriptionStore
 from server.pas.x12_route import X12Routing, load_x12_routing
 from server.search.definitions import load_registry
 from server.search.values import timestamp
+from server.security import AuditSource, AuditTrail, FhirScopeGuard, build_security_router, install_security
+from server.security.audit_hooks import HookAuditTrail
+from server.security.audit_log import AuditLog
+from server.security.config import SecuritySettings, build_security, load_security_settings
+from server.security.replay_sql import SqlReplayStore
+from server.security.smart_configuration import capability_security
+from server.security.tokens import CachingVerifier
 from server.services import Services
 from server.settings import Settings, load_settings
 from server.storage.engine import make_engine
 from server.storage.repository import Repository, utc_now
+from server.storage.schema import security_jti
 
 log = logging.getLogger("priorgate")
 
@@ -113,6 +121,57 @@ def cds_router(
     )
 
 
+def public_base_url(settings: Settings) -> str:
+    """``PRIORGATE_BASE_URL``, else ``http://{host}:{port}``: the token issuer and audience base."""
+    return (settings.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+# FHIR bases besides /fhir whose requests the scope guard and the audit trail cover.
+VERSIONED_BASES: tuple[str, ...] = (
+    *(f"/pas/{v.value}" for v in PasVersion),
+    *(f"/dtr/{v}" for v in DTR_VERSIONS),
+)
+
+
+def secure(
+    app: FastAPI,
+    security: SecuritySettings,
+    services: Services,
+    http: httpx.AsyncClient,
+) -> None:
+    """SMART Backend Services (token endpoint, discovery), the scope guard and the audit trail.
+    ``PRIORGATE_AUTH_MODE=off`` leaves every route open and says so on every start."""
+    settings = services.settings
+    if security.auth_mode == "off":
+        log.warning(
+            "PRIORGATE_AUTH_MODE=off: no access tokens are required and every caller acts for the "
+            "default organization. Development only; never use it with real data."
+        )
+    else:
+        parts = build_security(
+            security,
+            public_base_url=public_base_url(settings),
+            http=http,
+            now=services.now,
+            replay=SqlReplayStore(services.engine, security_jti),
+        )
+        install_security(app, CachingVerifier(parts.verifier, services.now))
+        services.capabilities.security = capability_security()
+        app.include_router(build_security_router(parts.endpoints))
+        app.add_middleware(FhirScopeGuard, more_prefixes=VERSIONED_BASES)
+    if services.audit is not None:
+        app.add_middleware(
+            HookAuditTrail, sink=services.audit.record, source=services.audit.source, now=services.now
+        )
+        app.add_middleware(
+            AuditTrail,
+            sink=services.audit.record,
+            source=services.audit.source,
+            now=services.now,
+            more_prefixes=VERSIONED_BASES,
+        )
+
+
 def software_version() -> str:
     try:
         return version("priorgate")
@@ -125,12 +184,16 @@ def create_app(
     *,
     now: Callable[[], datetime] = utc_now,
     prepare_database: bool = False,
-    outbound: httpx.AsyncClient | None = None,
+    security: SecuritySettings | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
     """Build the ASGI app. ``prepare_database`` upgrades the schema (and loads demo content) first;
-    ``priorgate serve`` does that once before starting workers instead. ``outbound`` replaces the HTTP
-    client for outbound calls (EHR FHIR servers, JWKS, subscription notifications); the caller closes it."""
+    ``priorgate serve`` does that once before starting workers instead. ``security`` defaults to the
+    ``PRIORGATE_AUTH_MODE`` ... settings from the environment; ``http`` (outbound calls: EHR FHIR
+    servers, JWKS, subscription notifications) defaults to a client with ``PRIORGATE_OUTBOUND_TIMEOUT``
+    (a client passed in is the caller's to close)."""
     chosen = settings or load_settings()
+    chosen_security = security or load_security_settings()
     engine = make_engine(chosen.database_url)
     registry = load_registry()
     if prepare_database:
@@ -142,7 +205,8 @@ def create_app(
     validator = Validator(ig_registry)
     policies = load_policies(DEMO_POLICY_DIR)
     only_payer = next(iter(policies.payers)) if len(policies.payers) == 1 else None
-    http = outbound or httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
+    owns_http = http is None
+    http = http or httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
     subscriptions = SubscriptionStore(engine)
     delivery = (
         DeliveryWorker(Outbox(engine), http, now, delivery_settings(chosen))
@@ -173,6 +237,8 @@ def create_app(
         ),
         subscriptions=subscriptions,
         delivery=delivery,
+        auth_required=chosen_security.auth_mode != "off",
+        audit=AuditLog.over(repository, AuditSource(public_base_url(chosen) + "/fhir"), now),
     )
 
     @asynccontextmanager
@@ -187,7 +253,7 @@ def create_app(
         yield
         if delivery is not None:
             await delivery.stop()
-        if outbound is None:
+        if owns_http:
             await http.aclose()
         if x12 is not None:
             x12.close()
@@ -202,6 +268,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    secure(app, chosen_security, services, http)
     for mount in mounts(cds_router(chosen, http, now, engine, services.assertions)):
         app.include_router(mount.router)
         if mount.register is not None:

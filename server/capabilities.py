@@ -68,6 +68,7 @@ class Capabilities:
     system_interactions: list[str] = field(default_factory=list)
     system_operations: list[Operation] = field(default_factory=list)
     implementation_guides: list[str] = field(default_factory=list)
+    security: dict[str, Any] | None = None  # CapabilityStatement.rest.security (SMART), when enforced
 
     def add_resource(self, resource_type: str, interactions: tuple[str, ...] = TYPE_INTERACTIONS) -> None:
         entry = self.resources.setdefault(resource_type, ResourceCapability())
@@ -126,7 +127,10 @@ class Capabilities:
             if cap.operations:
                 entry["operation"] = [{"name": op.name, "definition": op.definition} for op in cap.operations]
             resources.append(entry)
-        rest: dict[str, Any] = {"mode": "server", "resource": resources}
+        rest: dict[str, Any] = {"mode": "server"}
+        if self.security is not None:
+            rest["security"] = self.security
+        rest["resource"] = resources
         if self.system_interactions:
             rest["interaction"] = [{"code": code} for code in self.system_interactions]
         if self.system_operations:

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted"
     )
+    max_json_depth: int = Field(default=64, ge=8, le=1000, description="Deepest JSON nesting accepted")
+    max_string_length: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Longest JSON string value accepted (characters)"
+    )
+    max_bundle_entries: int = Field(default=1000, ge=1, description="Most entries accepted in a Bundle")
     default_page_size: int = Field(default=50, ge=1, le=1000, description="Search page size without _count")
     max_page_size: int = Field(default=1000, ge=1, description="Largest _count honoured")
     demo_content: bool = Field(default=True, description="Load demo content into an empty database on start")

@@ -25,7 +25,7 @@ from questionnaires import (
 )
 from server.api.fhir import negotiate, pretty, read_resource
 from server.fhir_json import FhirResponse
-from server.services import Services, services
+from server.services import Services, caller, services
 
 log = logging.getLogger("priorgate.dtr")
 
@@ -35,7 +35,7 @@ LOG_QUESTIONNAIRE_ERRORS = "http://hl7.org/fhir/us/davinci-dtr/OperationDefiniti
 NEXT_QUESTION = "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-next-question"
 VALUESET_EXPAND = "http://hl7.org/fhir/OperationDefinition/ValueSet-expand"
 
-router = APIRouter(dependencies=[Depends(negotiate)])
+router = APIRouter(dependencies=[Depends(negotiate), Depends(caller)])
 Svc = Annotated[Services, Depends(services)]
 
 

@@ -21,7 +21,11 @@ from server.fhir_json import FhirResponse, parse_resource, require_json_answer, 
 from server.rendering import history, location, searchset, version_headers
 from server.resource_types import RESOURCE_TYPES
 from server.search.query import SHAPING_SUMMARIES, Shape
-from server.services import Services, services
+from server.security.fhir_requests import bundle_requirements
+from server.security.limits import InputLimits, check_json
+from server.security.principal import insufficient_scope
+from server.services import Services, principal_of, scoped_services, services
+from server.settings import Settings
 from server.storage.repository import StoredResource, WriteResult, check_type
 from server.transaction import BundleOptions, run_bundle
 
@@ -32,7 +36,7 @@ def negotiate(request: Request) -> None:
 
 
 router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
-Svc = Annotated[Services, Depends(services)]
+Svc = Annotated[Services, Depends(scoped_services)]  # the repository as the caller sees it (its tenants)
 
 
 def register(svc: Services) -> None:
@@ -63,9 +67,22 @@ def _strict(request: Request) -> bool:
 
 
 async def read_resource(request: Request, expected_type: str | None = None) -> dict[str, Any]:
-    """The request body as a FHIR JSON resource (415 for other media types, 400 when malformed)."""
+    """The request body as a FHIR JSON resource (415 for other media types, 400 when malformed, 413
+    beyond the nesting, string length and Bundle entry limits)."""
     require_json_body(request.headers.get("content-type"))
-    return parse_resource(await request.body(), expected_type)
+    value = parse_resource(await request.body(), expected_type)
+    check_json(value, input_limits(services(request).settings))
+    return value
+
+
+def input_limits(settings: Settings) -> InputLimits:
+    """JSON body limits: PRIORGATE_MAX_JSON_DEPTH, _MAX_STRING_LENGTH and _MAX_BUNDLE_ENTRIES."""
+    return InputLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        max_string_length=settings.max_string_length,
+        max_bundle_entries=settings.max_bundle_entries,
+    )
 
 
 def _search_pairs(request: Request) -> list[tuple[str, str]]:
@@ -99,7 +116,7 @@ def _stored(request: Request, stored: StoredResource) -> Response:
 
 
 @router.get("/metadata")
-async def metadata(request: Request, svc: Svc) -> Response:
+async def metadata(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
     """capabilities (https://hl7.org/fhir/R4/http.html#capabilities)."""
     statement = svc.capabilities.to_fhir(svc.fhir_base(request), svc.now())
     return FhirResponse(statement, pretty=pretty(request))
@@ -109,6 +126,11 @@ async def metadata(request: Request, svc: Svc) -> Response:
 async def transaction_or_batch(request: Request, svc: Svc) -> Response:
     """transaction / batch (https://hl7.org/fhir/R4/http.html#transaction)."""
     bundle = await read_resource(request, "Bundle")
+    principal = principal_of(request)
+    if principal is not None:  # the guard authenticated the call; each entry needs its own scope
+        for requirement in bundle_requirements(bundle):
+            if not requirement.allowed_by(principal.scopes):
+                raise insufficient_scope(requirement.describe())
     options = BundleOptions(
         base=svc.fhir_base(request),
         strict=_strict(request),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,15 +20,22 @@ from igs.outcome import Failure, OperationOutcomeError, invalid
 from server.api.fhir import negotiate, pretty, read_resource
 from server.fhir_json import FhirResponse, loads
 from server.pas import Code, Modification, PasVersion, Reviewer, ReviewerAction, ReviewerDecision
-from server.services import Services, services
+from server.pas.response import claim_response_of
+from server.security.audit import audit_decision, audit_search
+from server.security.dependencies import audit_request
+from server.security.principal import Principal, authorize
+from server.security.tenancy import Role, read_filter
+from server.services import Services, caller, scoped_pas, scoped_services, services
 
 # OperationDefinition canonicals, as advertised in the CapabilityStatement.
 CLAIM_SUBMIT = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
 CLAIM_INQUIRE = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry"
 FHIR_DEFAULT_VERSION = PasVersion.V2_2_1
 
-router = APIRouter(dependencies=[Depends(negotiate)])
+router = APIRouter(dependencies=[Depends(negotiate), Depends(caller)])
 Svc = Annotated[Services, Depends(services)]
+Scoped = Annotated[Services, Depends(scoped_services)]
+Caller = Annotated[Principal | None, Depends(caller)]
 
 
 def register(svc: Services) -> None:
@@ -48,33 +55,33 @@ def _version(raw: str) -> PasVersion:
 
 async def _submit(request: Request, svc: Services, version: PasVersion) -> Response:
     body = await read_resource(request)
-    answer = await run_in_threadpool(svc.pas.submit, version, body)
+    answer = await run_in_threadpool(scoped_pas(request, svc).submit, version, body)
     return FhirResponse(answer, pretty=pretty(request))
 
 
 async def _inquire(request: Request, svc: Services, version: PasVersion) -> Response:
     body = await read_resource(request)
-    answer = await run_in_threadpool(svc.pas.inquire, version, body)
+    answer = await run_in_threadpool(scoped_pas(request, svc).inquire, version, body)
     return FhirResponse(answer, pretty=pretty(request))
 
 
 @router.post("/pas/{version}/Claim/$submit")
-async def submit(version: str, request: Request, svc: Svc) -> Response:
+async def submit(version: str, request: Request, svc: Scoped) -> Response:
     return await _submit(request, svc, _version(version))
 
 
 @router.post("/pas/{version}/Claim/$inquire")
-async def inquire(version: str, request: Request, svc: Svc) -> Response:
+async def inquire(version: str, request: Request, svc: Scoped) -> Response:
     return await _inquire(request, svc, _version(version))
 
 
 @router.post("/fhir/Claim/$submit")
-async def submit_default(request: Request, svc: Svc) -> Response:
+async def submit_default(request: Request, svc: Scoped) -> Response:
     return await _submit(request, svc, FHIR_DEFAULT_VERSION)
 
 
 @router.post("/fhir/Claim/$inquire")
-async def inquire_default(request: Request, svc: Svc) -> Response:
+async def inquire_default(request: Request, svc: Scoped) -> Response:
     return await _inquire(request, svc, FHIR_DEFAULT_VERSION)
 
 
@@ -147,10 +154,35 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
+def _review_tenants(principal: Principal | None, interaction: Literal["s", "u"]) -> tuple[str, ...] | None:
+    """The tenants whose review items the caller reaches (``None``: all). Reading the queue needs
+    ``Claim.s`` (own organizations' items unless a reviewer); deciding needs ``ClaimResponse.u`` and the
+    reviewer (or admin) role."""
+    if principal is None:  # authentication off: the default tenant, as everything else
+        return ("",)
+    resource_type = "Claim" if interaction == "s" else "ClaimResponse"
+    authorize(principal, resource_type, interaction)
+    if interaction == "u" and not ({Role.REVIEWER.value, Role.ADMIN.value} & principal.roles):
+        raise OperationOutcomeError.of(
+            Failure.FORBIDDEN, "only reviewers decide prior-authorization requests"
+        )
+    return read_filter(principal, resource_type).sql_values()
+
+
 @router.get("/pas/review")
-async def review_queue(svc: Svc) -> Response:
+async def review_queue(request: Request, svc: Svc, principal: Caller) -> Response:
     """Open review items, earliest due first (PAS 2.2.1 "Pended and denied results": decision clocks)."""
-    entries = await run_in_threadpool(svc.pas.queue)
+    entries = await run_in_threadpool(svc.pas.queue, _review_tenants(principal, "s"))
+    if svc.audit is not None:  # the queue names members' claims: a query touching patient data
+        await svc.audit.record(
+            audit_search(
+                "GET pas/review",
+                request=audit_request(request),
+                source=svc.audit.source,
+                recorded=svc.now(),
+                status=200,
+            )
+        )
     return JSONResponse(
         [
             {
@@ -170,8 +202,9 @@ async def review_queue(svc: Svc) -> Response:
 
 
 @router.post("/pas/review/{review_id}/decision")
-async def review_decision(review_id: str, request: Request, svc: Svc) -> Response:
+async def review_decision(review_id: str, request: Request, svc: Svc, principal: Caller) -> Response:
     """Decide pended items; answers the updated PAS Response Bundle (same ClaimResponse id, new version)."""
+    tenants = _review_tenants(principal, "u")
     raw = await request.body()
     try:
         parsed = ReviewDecisionIn.model_validate(loads(raw))
@@ -181,30 +214,70 @@ async def review_decision(review_id: str, request: Request, svc: Svc) -> Respons
         raise invalid(f"Reviewer decision: {where}: {first.get('msg')}", where) from None
     reviewer = Reviewer(parsed.reviewer.id, npi=parsed.reviewer.npi, name=parsed.reviewer.name)
     decisions = [d.core() for d in parsed.decisions]
-    answer = await run_in_threadpool(svc.pas.decide_review, review_id, decisions, reviewer)
+    answer = await run_in_threadpool(svc.pas.decide_review, review_id, decisions, reviewer, tenants)
     if svc.delivery is not None:
         svc.delivery.wake()  # subscribers hear about the decision now, not at the next poll
+    await _audit_decision(request, svc, answer, [d.action.value for d in decisions])
     return FhirResponse(answer)
 
 
 # -- X12 routing --------------------------------------------------------------------------------------
 
 
+def _payer_staff(principal: Principal | None, interaction: Literal["r", "u"]) -> None:
+    """The X12 exchange log and a legacy payer's later answers are the payer's own business: reviewers
+    and admins only (``ClaimResponse.r`` to read the log, ``ClaimResponse.u`` to post an answer)."""
+    if principal is None:  # authentication off
+        return
+    authorize(principal, "ClaimResponse", interaction)
+    if not ({Role.REVIEWER.value, Role.ADMIN.value} & principal.roles):
+        raise OperationOutcomeError.of(Failure.FORBIDDEN, "only payer staff see or answer X12 exchanges")
+
+
 @router.get("/pas/submissions/{submission_id}/x12")
-async def x12_exchanges(submission_id: str, svc: Svc) -> Response:
+async def x12_exchanges(submission_id: str, svc: Svc, principal: Caller) -> Response:
     """The X12 exchange log of a request routed to a legacy payer: 278 text, timestamps, outcomes."""
-    records = await run_in_threadpool(svc.pas.x12_exchanges, submission_id)
+    _payer_staff(principal, "r")
+    pas = await run_in_threadpool(svc.pas.for_submission, submission_id)
+    records = await run_in_threadpool(pas.x12_exchanges, submission_id)
     return JSONResponse([r.to_json() for r in records])
 
 
 @router.post("/pas/submissions/{submission_id}/x12")
-async def x12_answer(submission_id: str, request: Request, svc: Svc) -> Response:
+async def x12_answer(submission_id: str, request: Request, svc: Svc, principal: Caller) -> Response:
     """A legacy payer's later 278 response for a pended request (body: the X12 interchange text);
     answers the updated PAS Response Bundle, published like a reviewer's decision."""
+    _payer_staff(principal, "u")
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("The 278 response is not UTF-8 text", "body") from None
-    answer = await run_in_threadpool(svc.pas.complete_from_x12, submission_id, text)
+    pas = await run_in_threadpool(svc.pas.for_submission, submission_id)
+    answer = await run_in_threadpool(pas.complete_from_x12, submission_id, text)
+    if svc.delivery is not None:
+        svc.delivery.wake()
     return FhirResponse(answer)
+
+
+async def _audit_decision(
+    request: Request, svc: Services, answer: dict[str, Any], actions: list[str]
+) -> None:
+    """A BALP-shaped AuditEvent for the decision: who decided, which Claim, which patient, what."""
+    if svc.audit is None:
+        return
+    claim_response = claim_response_of(answer) or {}
+    reference = (
+        claim_response.get("request", {}).get("reference") if isinstance(claim_response, dict) else None
+    )
+    patient = claim_response.get("patient", {}).get("reference")
+    event = audit_decision(
+        str(reference or "Claim"),
+        f"ClaimResponse/{claim_response.get('id', '')}",
+        ",".join(actions),
+        request=audit_request(request),
+        source=svc.audit.source,
+        recorded=svc.now(),
+        patients=[patient] if isinstance(patient, str) else [],
+    )
+    await svc.audit.record(event)

@@ -9,6 +9,7 @@ Delivery is the background worker in :mod:`server.pas.delivery`.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -22,7 +23,8 @@ from server.fhir_json import FhirResponse
 from server.pas import PasVersion
 from server.pas.subscription import accept_subscription
 from server.pas.subscription_store import SubscriptionRecord, SubscriptionStore
-from server.services import Services, services
+from server.security.access import ORGANIZATION_HEADER, PrincipalAccess
+from server.services import Services, caller, principal_of, services
 from server.storage.repository import check_id
 
 PAS_SUBSCRIPTION_PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
@@ -33,8 +35,21 @@ BACKPORT_EVENTS = (
     "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"
 )
 
-router = APIRouter(dependencies=[Depends(negotiate)])
-Svc = Annotated[Services, Depends(services)]
+
+def scoped_subscriptions(request: Request) -> Services:
+    """The app's services with the Subscription store of the caller's organization (its tenant): a client
+    sees, changes and hears about only its own Subscriptions (PAS spec-59); another's answers 404.
+    Without authentication (``PRIORGATE_AUTH_MODE=off``) everything is in the default tenant."""
+    found = services(request)
+    principal = principal_of(request)
+    if found.subscriptions is None or principal is None:
+        return found
+    access = PrincipalAccess(principal, request.headers.get(ORGANIZATION_HEADER))
+    return replace(found, subscriptions=found.subscriptions.for_tenant(access.tenant_for_new("Subscription")))
+
+
+router = APIRouter(dependencies=[Depends(negotiate), Depends(caller)])
+Svc = Annotated[Services, Depends(scoped_subscriptions)]
 
 
 def register(svc: Services) -> None:
@@ -194,12 +209,14 @@ async def remove(version: str, subscription_id: str, svc: Svc) -> Response:
     return await _delete(svc, _version(version), subscription_id)
 
 
-@router.api_route("/pas/{version}/Subscription/{subscription_id}/$status", methods=["GET", "POST"])
+@router.get("/pas/{version}/Subscription/{subscription_id}/$status")
+@router.post("/pas/{version}/Subscription/{subscription_id}/$status")
 async def status(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
     return await _status(request, svc, _version(version), subscription_id)
 
 
-@router.api_route("/pas/{version}/Subscription/{subscription_id}/$events", methods=["GET", "POST"])
+@router.get("/pas/{version}/Subscription/{subscription_id}/$events")
+@router.post("/pas/{version}/Subscription/{subscription_id}/$events")
 async def events(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
     return await _events(request, svc, _version(version), subscription_id)
 
@@ -232,11 +249,13 @@ async def remove_default(subscription_id: str, svc: Svc) -> Response:
     return await _delete(svc, FHIR_DEFAULT_VERSION, subscription_id)
 
 
-@router.api_route("/fhir/Subscription/{subscription_id}/$status", methods=["GET", "POST"])
+@router.get("/fhir/Subscription/{subscription_id}/$status")
+@router.post("/fhir/Subscription/{subscription_id}/$status")
 async def status_default(subscription_id: str, request: Request, svc: Svc) -> Response:
     return await _status(request, svc, FHIR_DEFAULT_VERSION, subscription_id)
 
 
-@router.api_route("/fhir/Subscription/{subscription_id}/$events", methods=["GET", "POST"])
+@router.get("/fhir/Subscription/{subscription_id}/$events")
+@router.post("/fhir/Subscription/{subscription_id}/$events")
 async def events_default(subscription_id: str, request: Request, svc: Svc) -> Response:
     return await _events(request, svc, FHIR_DEFAULT_VERSION, subscription_id)

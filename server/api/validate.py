@@ -16,11 +16,11 @@ from igs import validate_operation
 from server.api.fhir import negotiate, pretty, read_resource
 from server.fhir_json import FhirResponse
 from server.resource_types import RESOURCE_TYPES
-from server.services import Services, services
+from server.services import Services, caller, services
 
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 
-router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
+router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(caller)])
 Svc = Annotated[Services, Depends(services)]
 
 

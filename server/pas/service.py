@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 
@@ -344,14 +344,41 @@ class PasService:
         ]
         return inquire_output(version, bundles, bundle_id=self.ids.new_id(), now=now)
 
-    def queue(self) -> list[QueueEntry]:
-        """Open review items, earliest due first."""
-        return self.store.queue()
+    def for_tenant(self, tenant: str, resources: Repository | None = None) -> PasService:
+        """The same service acting for one tenant: its submissions, reviews and (by default) resources."""
+        return replace(
+            self,
+            store=self.store.for_tenant(tenant),
+            resources=resources or self.resources.for_tenant(tenant),
+            subscriptions=self.subscriptions.for_tenant(tenant) if self.subscriptions is not None else None,
+        )
+
+    def for_submission(self, submission_id: str) -> PasService:
+        """The service acting in the tenant that holds a stored submission (payer staff and legacy payers
+        act across tenants); 404 when no tenant holds it."""
+        tenant = self.store.submission_tenant(submission_id)
+        if tenant is None:
+            raise not_found(f"No PAS submission {submission_id!r}")
+        return self if tenant == self.store.tenant else self.for_tenant(tenant)
+
+    def queue(self, tenants: Sequence[str] | None | Literal["own"] = "own") -> list[QueueEntry]:
+        """Open review items, earliest due first: of this tenant, of ``tenants``, or (``None``) of all."""
+        return self.store.queue(tenants=tenants)
 
     def decide_review(
-        self, review_id: str, decisions: Sequence[ReviewerDecision], reviewer: Reviewer
+        self,
+        review_id: str,
+        decisions: Sequence[ReviewerDecision],
+        reviewer: Reviewer,
+        tenants: Sequence[str] | None | Literal["own"] = "own",
     ) -> Json:
-        """A reviewer's decisions on pended items -> a new version of the same ClaimResponse."""
+        """A reviewer's decisions on pended items -> a new version of the same ClaimResponse, written in
+        the tenant of the reviewed submission (looked up among ``tenants``, as for :meth:`queue`)."""
+        if tenants != "own":
+            tenant = self.store.review_tenant(review_id, tenants)
+            if tenant is None:
+                raise not_found(f"No review item {review_id!r}")
+            return self.for_tenant(tenant).decide_review(review_id, decisions, reviewer)
         entry = self.store.review(review_id)
         if entry is None:
             raise not_found(f"No review item {review_id!r}")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from server import fhir_json
@@ -63,6 +63,22 @@ class PasStore:
     def __init__(self, engine: Engine, tenant: str = "") -> None:
         self._engine = engine
         self._tenant = tenant
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    def for_tenant(self, tenant: str) -> PasStore:
+        """The same database seen by another tenant."""
+        return PasStore(self._engine, tenant)
+
+    def _within(self, tenants: Sequence[str] | None | Literal["own"]) -> Any:
+        """The review rows' tenant condition: this store's tenant, ``tenants``, or (``None``) every one."""
+        if tenants == "own":
+            return pas_review.c.tenant == self._tenant
+        if tenants is None:
+            return true()
+        return pas_review.c.tenant.in_(tuple(tenants)) if tenants else false()
 
     # -- submissions ------------------------------------------------------------------------------------
 
@@ -257,9 +273,11 @@ class PasStore:
         with self._engine.begin() as connection:
             self._put_review(connection, "", item, insert=False)
 
-    def queue(self, *, include_decided: bool = False) -> list[QueueEntry]:
-        """Open review items, earliest due first."""
-        query = select(pas_review).where(pas_review.c.tenant == self._tenant)
+    def queue(
+        self, *, include_decided: bool = False, tenants: Sequence[str] | None | Literal["own"] = "own"
+    ) -> list[QueueEntry]:
+        """Open review items, earliest due first (of ``tenants``: see ``_within``)."""
+        query = select(pas_review).where(self._within(tenants))
         if not include_decided:
             query = query.where(pas_review.c.status != ReviewStatus.DECIDED.value)
         query = query.order_by(pas_review.c.due_at, pas_review.c.review_id)
@@ -278,6 +296,20 @@ class PasStore:
         if row is None:
             return None
         return QueueEntry(row["submission_id"], codec.loads(ReviewItem, row["record"]), row["assignee"])
+
+    def review_tenant(self, review_id: str, tenants: Sequence[str] | None) -> str | None:
+        """The tenant holding review ``review_id`` among ``tenants`` (``None``: any), or ``None``."""
+        query = select(pas_review.c.tenant).where(self._within(tenants), pas_review.c.review_id == review_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(query.order_by(pas_review.c.tenant)).first()
+        return None if row is None else str(row.tenant)
+
+    def submission_tenant(self, submission_id: str) -> str | None:
+        """The tenant holding submission ``submission_id`` (any tenant), or ``None``."""
+        query = select(pas_submission.c.tenant).where(pas_submission.c.submission_id == submission_id)
+        with self._engine.connect() as connection:
+            row = connection.execute(query.order_by(pas_submission.c.tenant)).first()
+        return None if row is None else str(row.tenant)
 
     def counts(self) -> dict[str, int]:
         """Row counts per PAS table (for operators and tests)."""

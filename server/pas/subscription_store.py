@@ -133,6 +133,10 @@ class SubscriptionStore:
     def engine(self) -> Engine:
         return self._engine
 
+    def for_tenant(self, tenant: str) -> SubscriptionStore:
+        """The same database seen by another tenant (its Subscriptions and their notifications)."""
+        return SubscriptionStore(self._engine, tenant, new_id=self._new_id)
+
     def _writing(self) -> Connection:
         # SQLite: take the write lock at BEGIN, so a read-then-write never fails against the worker's writes
         return self._engine.connect().execution_options(**{WRITE_OPTION: True})

@@ -1,19 +1,20 @@
 """Security building blocks: SMART Backend Services tokens, scopes, tenancy and BALP audit events.
 
-Everything except ``dependencies`` and ``router`` is framework-free. The app wires it up as:
+Everything except ``dependencies``, ``router`` and ``audit_log`` is framework-free. ``server/app.py``
+(``secure``) wires it up from the ``PRIORGATE_*`` settings:
 
-1. build a ``KeyProvider`` (``StaticKeyProvider.from_pem_files`` or ``.generated()``), a
-   ``ClientRegistry`` (``InMemoryClientRegistry.from_file`` plus ``demo.demo_clients()``), a
-   ``ReplayStore`` and a ``JwksCache`` over the app's ``httpx.AsyncClient``;
-2. ``TokenService`` + ``LocalTokenVerifier`` (or ``ExternalTokenVerifier`` for an external issuer)
-   (``build_security(SecuritySettings(), ...)`` does steps 1-2 from the ``PRIORGATE_*`` settings);
-3. ``install_security(app, verifier)`` and ``app.include_router(build_security_router(...))``;
-4. guard the whole FHIR API with ``app.add_middleware(FhirScopeGuard)`` (401/403 before any route;
-   transactions check entries with ``bundle_requirements`` + ``authorize``), and other routes with
-   ``Depends(require("Claim", "c"))`` / ``require_operation("$submit")`` / ``authenticated``;
-5. filter storage with ``tenancy.read_filter`` / ``ensure_readable``; record AuditEvents with
-   ``app.add_middleware(AuditTrail, sink=..., source=..., now=...)`` (added after the guard) or the
-   ``audit_*`` builders; refuse oversized JSON with ``limits.check_json``.
+1. ``build_security(SecuritySettings(), ...)`` builds the key provider, client registry (clients file
+   plus demo clients), the database replay store and the token verifier (local or external issuer);
+2. ``install_security(app, CachingVerifier(verifier))`` and ``build_security_router`` (token endpoint,
+   JWKS, smart-configuration);
+3. ``FhirScopeGuard`` checks the scope of every request under ``/fhir``, ``/pas/{version}`` and
+   ``/dtr/{version}`` (401/403 before any route); other routes depend on ``authenticated``;
+4. ``access.PrincipalAccess`` is the repository's tenant filter (``Repository.acting_for``), built per
+   request by ``server.services.scoped_services``;
+5. ``AuditTrail`` (outermost) stores a BALP AuditEvent per call through ``audit_log.AuditLog``;
+   ``limits.check_json`` bounds every FHIR body.
+
+``PRIORGATE_AUTH_MODE=off`` skips 1-3 (development only; warned about on every start).
 """
 
 from server.security.assertions import (

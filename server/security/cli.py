@@ -7,7 +7,7 @@
   a registration and writes it into the clients file (``PRIORGATE_CLIENTS_FILE``).
 * ``priorgate clients list [--file clients.json]`` lists registered clients.
 
-Until then they run as ``.venv/bin/python -m server.security.cli token --client demo-ehr``.
+They also run as ``.venv/bin/python -m server.security.cli token --client demo-ehr``.
 Tokens are printed on request only; nothing here logs them.
 """
 

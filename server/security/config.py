@@ -7,6 +7,8 @@ Two modes (``PRIORGATE_AUTH_MODE``):
   from ``PRIORGATE_CLIENTS_FILE`` (JSON/TOML) plus the demo clients (``PRIORGATE_DEMO_CLIENTS``, on by
   default); tokens are signed with ``PRIORGATE_TOKEN_SIGNING_KEY`` (PEM; created on first start when
   unset, under ``PRIORGATE_SECURITY_DIR``, so all workers share it).
+* ``off``: no access tokens at all, every caller acts for the default tenant (development only; the
+  app warns on every start).
 * ``external``: an external authorization server issues tokens; PriorGate verifies them against
   ``PRIORGATE_EXTERNAL_ISSUER`` + ``PRIORGATE_EXTERNAL_JWKS_URL`` and reads tenants from
   ``PRIORGATE_EXTERNAL_TENANT_CLAIM``.
@@ -50,8 +52,10 @@ from server.security.tokens import (
 class SecuritySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRIORGATE_", frozen=True, extra="ignore")
 
-    auth_mode: Literal["local", "external"] = Field(
-        default="local", description="local: PriorGate issues tokens; external: trust another server's"
+    auth_mode: Literal["local", "external", "off"] = Field(
+        default="local",
+        description="local: PriorGate issues tokens; external: trust another server's; "
+        "off: no authentication (development only; warns on every start)",
     )
     security_dir: Path = Field(
         default=Path(".priorgate"), description="Where the generated signing key and demo keys are kept"
@@ -181,6 +185,21 @@ def build_security(
     )
     endpoints = SecurityEndpoints(base_url=base, token_service=service, keys=keys)
     return SecurityComponents(LocalTokenVerifier(keys, policy, now), endpoints, registry, service, keys)
+
+
+def load_security_settings(**overrides: object) -> SecuritySettings:
+    """Security settings from the environment plus overrides; a bad value fails with one line naming it
+    (``server.settings.SettingsError``, as for the other settings)."""
+    from pydantic import ValidationError
+
+    from server.settings import SettingsError
+
+    try:
+        return SecuritySettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "auth_mode"
+        raise SettingsError(f"invalid setting PRIORGATE_{name.upper()}: {first['msg']}") from None
 
 
 def token_endpoint_url(public_base_url: str) -> str:

@@ -13,11 +13,10 @@ Clients:
 
 Getting a token, one command (server running on the default port)::
 
-    .venv/bin/python -m server.security.cli token --client demo-ehr
+    .venv/bin/priorgate token --client demo-ehr
 
-(``priorgate token --client demo-ehr`` once the subcommand is in ``server/cli.py``) prints a token
-response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes and key folder. Then:
-``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
+prints a token response; ``--base-url``, ``--scope`` and ``--keys`` change the server, scopes and key
+folder. Then: ``curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8080/fhir/Claim``.
 """
 
 from __future__ import annotations

@@ -196,6 +196,14 @@ def unprotected_routes(app: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> l
     return found
 
 
+def _relative(path: str, prefixes: tuple[str, ...]) -> str | None:
+    """``path`` relative to the first of ``prefixes`` it lies under (``Claim/1``), else ``None``."""
+    for prefix in prefixes:
+        if path == prefix or path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+    return None
+
+
 class FhirScopeGuard:
     """ASGI middleware guarding the whole FHIR REST API in one place.
 
@@ -208,22 +216,24 @@ class FhirScopeGuard:
     """
 
     def __init__(
-        self, app: ASGIApp, *, fhir_prefix: str = FHIR_BASE_PATH, public: frozenset[str] = PUBLIC_PATHS
+        self,
+        app: ASGIApp,
+        *,
+        fhir_prefix: str = FHIR_BASE_PATH,
+        public: frozenset[str] = PUBLIC_PATHS,
+        more_prefixes: tuple[str, ...] = (),
     ):
         self.app = app
-        self.prefix = fhir_prefix.rstrip("/")
+        self.prefixes = tuple(p.rstrip("/") for p in (fhir_prefix, *more_prefixes))
         self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if (
-            scope["type"] != "http"
-            or not (path == self.prefix or path.startswith(self.prefix + "/"))
-            or path in self.public
-        ):
+        relative = _relative(path, self.prefixes) if scope["type"] == "http" else None
+        if relative is None or path in self.public:
             await self.app(scope, receive, send)
             return
-        requirement = fhir_request_requirement(scope["method"], path[len(self.prefix) :])
+        requirement = fhir_request_requirement(scope["method"], relative)
         if requirement.kind == "public":
             await self.app(scope, receive, send)
             return
@@ -259,16 +269,18 @@ class AuditTrail:
         source: AuditSource,
         now: Callable[[], datetime],
         fhir_prefix: str = FHIR_BASE_PATH,
+        more_prefixes: tuple[str, ...] = (),
     ):
         self.app = app
         self.sink = sink
         self.source = source
         self.now = now
-        self.prefix = fhir_prefix.rstrip("/")
+        self.prefixes = tuple(p.rstrip("/") for p in (fhir_prefix, *more_prefixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == self.prefix or path.startswith(self.prefix + "/")):
+        relative = _relative(path, self.prefixes) if scope["type"] == "http" else None
+        if relative is None:
             await self.app(scope, receive, send)
             return
         status = 500
@@ -284,7 +296,7 @@ class AuditTrail:
         try:
             await self.app(scope, receive, capture)
         finally:
-            await self._record(scope, path[len(self.prefix) :], status, location)
+            await self._record(scope, relative, status, location)
 
     async def _record(self, scope: Scope, fhir_path: str, status: int, location: str | None) -> None:
         principal = scope.get("state", {}).get("principal")

@@ -12,9 +12,11 @@ Both return a :class:`~server.security.principal.Principal`. Tokens are never lo
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -297,3 +299,44 @@ class ExternalTokenVerifier:
             issuer=self.issuer.issuer,
             token_id=str(claims.get("jti", "")),
         )
+
+
+@dataclass
+class CachingVerifier:
+    """Remembers the principal of each token verified until the token's ``exp``, so a client sending
+    the same token on every call pays for one signature check (per process), not one per request.
+
+    Only successfully verified tokens are kept, keyed by the whole token; an entry is dropped at
+    ``exp`` (no leeway), and the oldest entries go first beyond ``max_entries``.
+    """
+
+    inner: AccessTokenVerifier
+    now: Callable[[], datetime]
+    max_entries: int = 4096
+    _seen: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+
+    async def verify(self, token: str) -> Principal:
+        hit = self._seen.get(token)
+        if hit is not None:
+            known, until = hit
+            if self.now().timestamp() < until:
+                return known
+            self._seen.pop(token, None)
+        principal = await self.inner.verify(token)
+        expires = _unverified_exp(token)
+        if expires is not None:
+            while len(self._seen) >= self.max_entries:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[token] = (principal, expires)
+        return principal
+
+
+def _unverified_exp(token: str) -> float | None:
+    """The ``exp`` of a token whose signature was just verified (payload read without checking again)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None

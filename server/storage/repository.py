@@ -14,10 +14,25 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from igs.outcome import Failure, OperationOutcomeError, invalid, not_found
@@ -47,6 +62,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class TenantAccess(Protocol):
+    """Which tenants' resources a caller sees and where its writes go (``server/security/access.py``).
+
+    A repository without one sees and writes only its own ``tenant``."""
+
+    def readable(self, resource_type: str | None) -> tuple[str, ...] | None:
+        """The tenants whose ``resource_type`` resources the caller reads; ``None``: every tenant
+        (``resource_type`` ``None``: system-level history)."""
+        ...
+
+    def tenant_for_new(self, resource_type: str) -> str:
+        """The tenant a new resource is stored in (raises 403/405/422 OperationOutcomes)."""
+        ...
+
+    def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
+        """Raise unless the caller may change this existing (readable) resource."""
+        ...
+
+
 @dataclass(frozen=True)
 class StoredResource:
     """One version of a resource as stored: its exact JSON bytes (empty for a deletion)."""
@@ -57,6 +91,7 @@ class StoredResource:
     last_updated: str  # fixed-width UTC text, see server.search.values.timestamp
     deleted: bool
     raw: bytes
+    tenant: str = ""
 
     @property
     def etag(self) -> str:
@@ -131,6 +166,7 @@ def _row_to_stored(row: Any) -> StoredResource:
         last_updated=row.last_updated,
         deleted=bool(row.deleted),
         raw=bytes(row.raw) if row.raw is not None else b"",
+        tenant=row.tenant,
     )
 
 
@@ -141,11 +177,29 @@ class Transaction:
         self._conn = connection
         self._repo = repository
         self._tenant = repository.tenant
+        self._access = repository.access
+
+    def _visible(self, column: Any, resource_type: str | None) -> ColumnElement[bool]:
+        """The tenant condition on ``column`` for reading ``resource_type``: in SQL, so paging holds."""
+        if self._access is None:
+            return column == self._tenant  # type: ignore[no-any-return]
+        tenants = self._access.readable(resource_type)
+        if tenants is None:
+            return true()
+        if not tenants:
+            return false()
+        if len(tenants) == 1:
+            return column == tenants[0]  # type: ignore[no-any-return]
+        return column.in_(tenants)  # type: ignore[no-any-return]
+
+    def _index_visible(self, table: Any, resource_type: str) -> ColumnElement[bool]:
+        return self._visible(table.c.tenant, resource_type)
 
     # --- reads -----------------------------------------------------------------------------------
 
     def _current(self) -> Select[Any]:
         return select(
+            resource.c.tenant,
             resource.c.resource_type,
             resource.c.resource_id,
             resource.c.version_id,
@@ -162,16 +216,22 @@ class Transaction:
             ),
         )
 
-    def _key(self, resource_type: str, resource_id: str) -> Any:
+    def _key(self, resource_type: str, resource_id: str, tenant: str | None = None) -> Any:
+        """The row of one resource: in ``tenant``, or in any tenant the caller reads."""
         return and_(
-            resource.c.tenant == self._tenant,
+            self._visible(resource.c.tenant, resource_type)
+            if tenant is None
+            else resource.c.tenant == tenant,
             resource.c.resource_type == resource_type,
             resource.c.resource_id == resource_id,
         )
 
     def find(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        """The current version (possibly a deletion), or None when the id was never used."""
-        row = self._conn.execute(self._current().where(self._key(resource_type, resource_id))).first()
+        """The current version (possibly a deletion), or None when the id was never used (or belongs to
+        a tenant the caller does not read: the two are indistinguishable)."""
+        row = self._conn.execute(
+            self._current().where(self._key(resource_type, resource_id)).order_by(resource.c.tenant)
+        ).first()
         return None if row is None else _row_to_stored(row)
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
@@ -192,12 +252,14 @@ class Transaction:
         if not version_id.isdigit():
             raise not_found(f"{resource_type}/{resource_id} has no version {version_id!r}")
         row = self._conn.execute(
-            select(resource_version).where(
-                resource_version.c.tenant == self._tenant,
+            select(resource_version)
+            .where(
+                self._visible(resource_version.c.tenant, resource_type),
                 resource_version.c.resource_type == resource_type,
                 resource_version.c.resource_id == resource_id,
                 resource_version.c.version_id == int(version_id),
             )
+            .order_by(resource_version.c.tenant)
         ).first()
         if row is None:
             raise not_found(f"{resource_type}/{resource_id} has no version {version_id}")
@@ -214,7 +276,7 @@ class Transaction:
         rows = self._conn.execute(
             select(resource_version)
             .where(
-                resource_version.c.tenant == self._tenant,
+                self._visible(resource_version.c.tenant, resource_type),
                 resource_version.c.resource_type == resource_type,
                 resource_version.c.resource_id == resource_id,
             )
@@ -222,14 +284,15 @@ class Transaction:
         ).all()
         if not rows:
             raise not_found(f"{resource_type}/{resource_id} is not known")
-        return [_row_to_stored(row) for row in rows]
+        owner = rows[0].tenant
+        return [_row_to_stored(row) for row in rows if row.tenant == owner]
 
     def changes(
         self, resource_type: str | None, *, since: str | None, count: int, offset: int
     ) -> tuple[list[StoredResource], bool]:
         """Type or system history, newest first, one page (https://hl7.org/fhir/R4/http.html#history);
         returns the versions and whether more follow. ``since`` is a FHIR instant."""
-        stmt = select(resource_version).where(resource_version.c.tenant == self._tenant)
+        stmt = select(resource_version).where(self._visible(resource_version.c.tenant, resource_type))
         if resource_type is not None:
             check_type(resource_type)
             stmt = stmt.where(resource_version.c.resource_type == resource_type)
@@ -265,7 +328,25 @@ class Transaction:
                 return WriteResult(existing, created=False)
         new_id = resource_id or str(uuid.uuid4())
         check_id(new_id)
-        return WriteResult(self._insert(resource_type, new_id, body, "create"), created=True)
+        tenant = self._new_tenant(resource_type, new_id)
+        return WriteResult(self._insert(tenant, resource_type, new_id, body, "create"), created=True)
+
+    def _new_tenant(self, resource_type: str, resource_id: str) -> str:
+        """The tenant a new resource goes to. Ids stay unique across tenants, so callers reading several
+        tenants name one resource by type and id; an id taken in an unseen tenant is a conflict."""
+        if self._access is None:
+            return self._tenant
+        tenant = self._access.tenant_for_new(resource_type)
+        taken = self._conn.execute(
+            select(resource.c.tenant).where(
+                resource.c.resource_type == resource_type, resource.c.resource_id == resource_id
+            )
+        ).first()
+        if taken is not None:
+            raise OperationOutcomeError.of(
+                Failure.CONFLICT, f"The id {resource_id!r} is not available for a new {resource_type}"
+            )
+        return tenant
 
     def update(
         self, resource_type: str, resource_id: str, body: dict[str, Any], *, if_match: str | None = None
@@ -290,15 +371,16 @@ class Transaction:
                     Failure.PRECONDITION_FAILED,
                     f"If-Match {if_match} given but {resource_type}/{resource_id} does not exist",
                 )
-            return WriteResult(self._insert(resource_type, resource_id, body, "update"), created=True)
-        version, deleted = current
+            tenant = self._new_tenant(resource_type, resource_id)
+            return WriteResult(self._insert(tenant, resource_type, resource_id, body, "update"), created=True)
+        version, deleted, tenant = current
         if expected is not None and expected != version:
             raise OperationOutcomeError.of(
                 Failure.PRECONDITION_FAILED,
                 f"{resource_type}/{resource_id} is at version {version}, not {expected} (If-Match)",
                 code="conflict",
             )
-        stored = self._write_version(resource_type, resource_id, body, version + 1, "update")
+        stored = self._write_version(tenant, resource_type, resource_id, body, version + 1, "update")
         return WriteResult(stored, created=deleted)
 
     def delete(
@@ -310,7 +392,7 @@ class Transaction:
         current = self._locked_version(resource_type, resource_id)
         if current is None:
             raise not_found(f"{resource_type}/{resource_id} is not known")
-        version, deleted = current
+        version, deleted, tenant = current
         if if_match is not None and parse_etag(if_match) != version:
             raise OperationOutcomeError.of(
                 Failure.PRECONDITION_FAILED,
@@ -322,12 +404,12 @@ class Transaction:
         stamp = self._repo.stamp()
         self._conn.execute(
             update(resource)
-            .where(self._key(resource_type, resource_id))
+            .where(self._key(resource_type, resource_id, tenant))
             .values(version_id=version + 1, last_updated=stamp, deleted=True, content=None)
         )
         self._conn.execute(
             insert(resource_version).values(
-                tenant=self._tenant,
+                tenant=tenant,
                 resource_type=resource_type,
                 resource_id=resource_id,
                 version_id=version + 1,
@@ -337,25 +419,32 @@ class Transaction:
                 raw=b"",
             )
         )
-        self._clear_index(resource_type, resource_id)
-        return StoredResource(resource_type, resource_id, version + 1, stamp, True, b"")
+        self._clear_index(tenant, resource_type, resource_id)
+        return StoredResource(resource_type, resource_id, version + 1, stamp, True, b"", tenant)
 
-    def _locked_version(self, resource_type: str, resource_id: str) -> tuple[int, bool] | None:
+    def _locked_version(self, resource_type: str, resource_id: str) -> tuple[int, bool, str] | None:
+        """The current version, deletion flag and tenant of a resource the caller may change (locked);
+        ``None`` when it is unknown or unseen. A seen but unwritable one raises (403/405)."""
         row = self._conn.execute(
-            select(resource.c.version_id, resource.c.deleted)
+            select(resource.c.version_id, resource.c.deleted, resource.c.tenant)
             .where(self._key(resource_type, resource_id))
+            .order_by(resource.c.tenant)
             .with_for_update()
         ).first()
-        return None if row is None else (int(row.version_id), bool(row.deleted))
+        if row is None:
+            return None
+        if self._access is not None:
+            self._access.check_write(resource_type, resource_id, row.tenant)
+        return int(row.version_id), bool(row.deleted), str(row.tenant)
 
     def _insert(
-        self, resource_type: str, resource_id: str, body: dict[str, Any], method: str
+        self, tenant: str, resource_type: str, resource_id: str, body: dict[str, Any], method: str
     ) -> StoredResource:
         stamp = self._repo.stamp()
         raw = _with_server_fields(body, resource_id, 1, stamp)
         self._conn.execute(
             insert(resource).values(
-                tenant=self._tenant,
+                tenant=tenant,
                 resource_type=resource_type,
                 resource_id=resource_id,
                 version_id=1,
@@ -364,19 +453,27 @@ class Transaction:
                 content=self._content(raw),
             )
         )
-        return self._finish_write(resource_type, resource_id, 1, stamp, raw, method, fresh=True)
+        return self._finish_write(tenant, resource_type, resource_id, 1, stamp, raw, method, fresh=True)
 
     def _write_version(
-        self, resource_type: str, resource_id: str, body: dict[str, Any], version: int, method: str
+        self,
+        tenant: str,
+        resource_type: str,
+        resource_id: str,
+        body: dict[str, Any],
+        version: int,
+        method: str,
     ) -> StoredResource:
         stamp = self._repo.stamp()
         raw = _with_server_fields(body, resource_id, version, stamp)
         self._conn.execute(
             update(resource)
-            .where(self._key(resource_type, resource_id))
+            .where(self._key(resource_type, resource_id, tenant))
             .values(version_id=version, last_updated=stamp, deleted=False, content=self._content(raw))
         )
-        return self._finish_write(resource_type, resource_id, version, stamp, raw, method, fresh=False)
+        return self._finish_write(
+            tenant, resource_type, resource_id, version, stamp, raw, method, fresh=False
+        )
 
     def _content(self, raw: bytes) -> Any:
         # PostgreSQL keeps a JSONB copy for ad-hoc queries (numeric keeps decimals exact); SQLite needs none.
@@ -384,6 +481,7 @@ class Transaction:
 
     def _finish_write(
         self,
+        tenant: str,
         resource_type: str,
         resource_id: str,
         version: int,
@@ -395,7 +493,7 @@ class Transaction:
     ) -> StoredResource:
         self._conn.execute(
             insert(resource_version).values(
-                tenant=self._tenant,
+                tenant=tenant,
                 resource_type=resource_type,
                 resource_id=resource_id,
                 version_id=version,
@@ -406,23 +504,23 @@ class Transaction:
             )
         )
         if not fresh:
-            self._clear_index(resource_type, resource_id)
-        self._write_index(resource_type, resource_id, loads(raw))
-        return StoredResource(resource_type, resource_id, version, stamp, False, raw)
+            self._clear_index(tenant, resource_type, resource_id)
+        self._write_index(tenant, resource_type, resource_id, loads(raw))
+        return StoredResource(resource_type, resource_id, version, stamp, False, raw, tenant)
 
-    def _clear_index(self, resource_type: str, resource_id: str) -> None:
+    def _clear_index(self, tenant: str, resource_type: str, resource_id: str) -> None:
         for table in INDEX_TABLES:
             self._conn.execute(
                 delete(table).where(
-                    table.c.tenant == self._tenant,
+                    table.c.tenant == tenant,
                     table.c.resource_type == resource_type,
                     table.c.resource_id == resource_id,
                 )
             )
 
-    def _write_index(self, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
+    def _write_index(self, tenant: str, resource_type: str, resource_id: str, body: dict[str, Any]) -> None:
         rows = self._repo.extractor.rows(resource_type, body)
-        key = {"tenant": self._tenant, "resource_type": resource_type, "resource_id": resource_id}
+        key = {"tenant": tenant, "resource_type": resource_type, "resource_id": resource_id}
         if rows.tokens:
             self._conn.execute(
                 insert(idx_token),
@@ -471,11 +569,11 @@ class Transaction:
         check_type(query.resource_type)
         now = self._repo.now()
         where = [
-            resource.c.tenant == self._tenant,
+            self._visible(resource.c.tenant, query.resource_type),
             resource.c.resource_type == query.resource_type,
             resource.c.deleted.is_(False),
         ]
-        where += [criterion_clause(c, self._tenant, query.resource_type, now) for c in query.criteria]
+        where += [criterion_clause(c, self._index_visible, query.resource_type, now) for c in query.criteria]
         total: int | None = None
         if query.total or query.summary_count:
             total = int(
@@ -489,7 +587,7 @@ class Transaction:
                 column: Any = resource.c.resource_id if key.code == ID else resource.c.last_updated
                 order.append(column.desc() if key.descending else column.asc())
             else:
-                column = sort_value(key, self._tenant, query.resource_type)
+                column = sort_value(key, query.resource_type)
                 order.append((column.desc() if key.descending else column.asc()).nulls_last())
         order.append(resource.c.resource_id.asc())
         rows = self._conn.execute(
@@ -508,7 +606,7 @@ class Transaction:
             if include.source_type not in ("*", query.resource_type):
                 continue
             stmt = select(idx_reference.c.target_type, idx_reference.c.target_id).where(
-                idx_reference.c.tenant == self._tenant,
+                self._visible(idx_reference.c.tenant, query.resource_type),
                 idx_reference.c.resource_type == query.resource_type,
                 idx_reference.c.resource_id.in_(ids),
                 idx_reference.c.target_id.is_not(None),
@@ -520,7 +618,6 @@ class Transaction:
             wanted.update((row.target_type, row.target_id) for row in self._conn.execute(stmt))
         for include in query.revincludes:
             stmt = select(idx_reference.c.resource_type, idx_reference.c.resource_id).where(
-                idx_reference.c.tenant == self._tenant,
                 idx_reference.c.target_type == query.resource_type,
                 idx_reference.c.target_id.in_(ids),
             )
@@ -532,14 +629,21 @@ class Transaction:
         wanted -= {(m.resource_type, m.id) for m in matches}
         if not wanted:
             return ()
+        # Every included resource passes the caller's tenant filter for its own type, in the SQL.
+        visible = or_(
+            *(
+                and_(resource.c.resource_type == rt, self._visible(resource.c.tenant, rt))
+                for rt in sorted({rt for rt, _ in wanted})
+            )
+        )
         rows = self._conn.execute(
             self._current()
             .where(
-                resource.c.tenant == self._tenant,
+                visible,
                 resource.c.deleted.is_(False),
                 tuple_(resource.c.resource_type, resource.c.resource_id).in_(sorted(wanted)),
             )
-            .order_by(resource.c.resource_type, resource.c.resource_id)
+            .order_by(resource.c.resource_type, resource.c.resource_id, resource.c.tenant)
         ).all()
         return tuple(_row_to_stored(row) for row in rows)
 
@@ -581,12 +685,14 @@ class Repository:
         *,
         now: Clock = utc_now,
         tenant: str = "",
+        access: TenantAccess | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.extractor = Extractor(registry)
         self.now = now
         self.tenant = tenant
+        self.access = access
         self.stores_content = is_postgresql(engine)
 
     def stamp(self) -> str:
@@ -609,6 +715,13 @@ class Repository:
     def for_tenant(self, tenant: str) -> Repository:
         """The same store seen by another tenant (shares the engine and the compiled index expressions)."""
         other = Repository(self.engine, self.registry, now=self.now, tenant=tenant)
+        other.extractor = self.extractor
+        return other
+
+    def acting_for(self, access: TenantAccess) -> Repository:
+        """The same store seen by one caller: reads filtered to ``access.readable`` tenants (in the SQL),
+        new resources stored in ``access.tenant_for_new``, changes checked by ``access.check_write``."""
+        other = Repository(self.engine, self.registry, now=self.now, tenant=self.tenant, access=access)
         other.extractor = self.extractor
         return other
 
@@ -679,6 +792,7 @@ __all__ = [
     "Repository",
     "SearchPage",
     "StoredResource",
+    "TenantAccess",
     "Transaction",
     "WriteResult",
     "parse_etag",

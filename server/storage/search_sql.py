@@ -24,6 +24,9 @@ from server.search.values import (
 )
 from server.storage.schema import idx_date, idx_reference, idx_string, idx_token, resource
 
+# The tenant condition on an index table's rows for a resource type (the caller's tenant filter).
+TenantClause = Callable[[Table, str], ColumnElement[bool]]
+
 _INDEX_TABLE: dict[ParamType, Table] = {
     ParamType.TOKEN: idx_token,
     ParamType.URI: idx_token,
@@ -38,7 +41,7 @@ def _like_escape(text: str) -> str:
 
 
 def criterion_clause(
-    criterion: Criterion, tenant: str, resource_type: str, now: datetime
+    criterion: Criterion, tenant: TenantClause, resource_type: str, now: datetime
 ) -> ColumnElement[bool]:
     """The WHERE clause (over ``resource``) for one criterion."""
     code = criterion.param.code
@@ -62,13 +65,15 @@ def criterion_clause(
     return not_(matched) if criterion.modifier == "not" else matched
 
 
-def _owned(table: Table, tenant: str, resource_type: str, code: str) -> Select[tuple[str]]:
+def _owned(table: Table, tenant: TenantClause, resource_type: str, code: str) -> Select[tuple[str]]:
     return select(table.c.resource_id).where(
-        table.c.tenant == tenant, table.c.resource_type == resource_type, table.c.param == code
+        tenant(table, resource_type), table.c.resource_type == resource_type, table.c.param == code
     )
 
 
-def _matching_ids(criterion: Criterion, tenant: str, resource_type: str, now: datetime) -> Select[tuple[str]]:
+def _matching_ids(
+    criterion: Criterion, tenant: TenantClause, resource_type: str, now: datetime
+) -> Select[tuple[str]]:
     """Ids of ``resource_type`` resources whose index rows match any of the criterion's values."""
     table = _INDEX_TABLE[criterion.param.type]
     build = _VALUE_CLAUSE[criterion.param.type]
@@ -76,7 +81,9 @@ def _matching_ids(criterion: Criterion, tenant: str, resource_type: str, now: da
     return _owned(table, tenant, resource_type, criterion.param.code).where(alternatives)
 
 
-def _chained_ids(criterion: Criterion, tenant: str, resource_type: str, now: datetime) -> Select[tuple[str]]:
+def _chained_ids(
+    criterion: Criterion, tenant: TenantClause, resource_type: str, now: datetime
+) -> Select[tuple[str]]:
     """Ids whose reference parameter points at a resource matching the chained criterion."""
     targets = []
     for target_type, inner in criterion.chain:
@@ -91,7 +98,7 @@ def _chained_ids(criterion: Criterion, tenant: str, resource_type: str, now: dat
     return _owned(idx_reference, tenant, resource_type, criterion.param.code).where(or_(*targets))
 
 
-def sort_value(key: SortKey, tenant: str, resource_type: str) -> Any:
+def sort_value(key: SortKey, resource_type: str) -> Any:
     """The value a resource sorts by for a search parameter (https://hl7.org/fhir/R4/search.html#sort):
     the earliest date or smallest string or code ascending, the latest or largest descending."""
     assert key.param is not None
@@ -105,7 +112,7 @@ def sort_value(key: SortKey, tenant: str, resource_type: str) -> Any:
     return (
         select(column)
         .where(
-            table.c.tenant == tenant,
+            table.c.tenant == resource.c.tenant,
             table.c.resource_type == resource_type,
             table.c.resource_id == resource.c.resource_id,
             table.c.param == key.param.code,

@@ -13,7 +13,10 @@ from starlette.testclient import TestClient
 from conformance.framework import Outcome, Suite, Target, run_suite
 from conformance.suites import crd_server
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 def _app_client(tmp_path: Path, *, development_mode: bool) -> TestClient:
@@ -23,7 +26,9 @@ def _app_client(tmp_path: Path, *, development_mode: bool) -> TestClient:
         ig_path=tmp_path / "no-igs",
         cds_development_mode=development_mode,
     )
-    return TestClient(create_app(settings, prepare_database=True), base_url="http://testserver")
+    return TestClient(
+        create_app(settings, prepare_database=True, security=AUTH_OFF), base_url="http://testserver"
+    )
 
 
 @pytest.fixture

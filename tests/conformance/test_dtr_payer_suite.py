@@ -16,7 +16,10 @@ from starlette.testclient import TestClient
 from conformance.framework import Outcome, Target, run_suite
 from conformance.suites import dtr_payer
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         ig_path=Path(ig_path),
         cds_development_mode=True,
     )
-    with TestClient(create_app(settings, prepare_database=True), base_url="http://testserver") as test_client:
+    with TestClient(
+        create_app(settings, prepare_database=True, security=AUTH_OFF), base_url="http://testserver"
+    ) as test_client:
         yield test_client
 
 

@@ -1,17 +1,45 @@
-"""Run the black-box conformance suites against the in-process app, on SQLite and on PostgreSQL."""
+"""Run the black-box conformance suites against the in-process app, on SQLite and on PostgreSQL, with
+security on: the suites send a client's Bearer token, as ``python -m conformance --token`` does."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
 from server.app import create_app
+from server.security.backend_client import fetch_token
+from server.security.clients import dump_clients, register_client
+from server.security.config import SecuritySettings
+from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
+
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def private_pg_schema() -> Iterator[str]:
+    """A schema of its own in the shared test database, so other branches' migrations there never
+    collide with this one's."""
+    base = os.environ["PRIORGATE_TEST_DATABASE_URL"]
+    schema = f"conformance_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -19,12 +47,35 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'conformance.db'}"
     else:
-        url = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
-        if not url:
+        base = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
+        if not base:
             pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    settings = Settings(database_url=url, demo_content=False)
-    with TestClient(create_app(settings, prepare_database=True), base_url="http://testserver") as test_client:
-        yield test_client
+        url = request.getfixturevalue("private_pg_schema")
+    key = SigningKey.of(generate_private_key("ES384"), "ES384")
+    client = register_client(
+        "conformance",
+        tenants=["org-conformance"],
+        scopes="system/*.cruds",
+        jwks={"keys": [public_jwk(key.private_key, "ES384")]},
+    )
+    (tmp_path / "clients.json").write_bytes(dump_clients([client]))
+    security = SecuritySettings(
+        security_dir=tmp_path, clients_file=tmp_path / "clients.json", demo_clients=False
+    )
+    settings = Settings(database_url=url, demo_content=False, base_url=BASE)
+    with TestClient(create_app(settings, prepare_database=True, security=security), base_url=BASE) as http:
+        from datetime import UTC, datetime
+
+        token = fetch_token(
+            "conformance",
+            key,
+            token_url=BASE + "/auth/token",
+            scope="system/*.cruds",
+            now=datetime.now(UTC),
+            http=http,
+        )
+        http.headers["Authorization"] = f"Bearer {token['access_token']}"
+        yield http
 
 
 def test_fhir_core_suite_passes(client: TestClient) -> None:

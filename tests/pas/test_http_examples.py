@@ -13,8 +13,11 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.pas import PasVersion
+from server.security.config import SecuritySettings
 from server.settings import Settings
 from server.storage.schema import pas_review, pas_submission, pas_submission_key
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         pytest.skip("PRIORGATE_IG_PATH is not set")
     db = tmp_path_factory.mktemp("pas-examples") / "pas.db"
     settings = Settings(database_url=f"sqlite:///{db}", demo_content=False, ig_path=Path(ig_path))
-    with TestClient(create_app(settings, prepare_database=True)) as test_client:
+    with TestClient(create_app(settings, prepare_database=True, security=AUTH_OFF)) as test_client:
         yield test_client
 
 

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from questionnaires import BASE
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
 
 HCPCS = "https://bluebutton.cms.gov/resources/codesystem/hcpcs"
@@ -29,6 +30,8 @@ COVERAGE = {
         }
     ],
 }
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 def _device_request(code: str) -> dict[str, Any]:
@@ -68,7 +71,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         ig_path=tmp_path / "no-igs",
         cds_development_mode=True,
     )
-    with TestClient(create_app(settings, prepare_database=True)) as test_client:
+    with TestClient(create_app(settings, prepare_database=True, security=AUTH_OFF)) as test_client:
         yield test_client
 
 

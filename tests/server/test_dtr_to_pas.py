@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from conformance.suites import pas_server
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
 
 from .test_crd_to_dtr import COVERAGE, EXT_COVERAGE_INFORMATION, HCPCS, _assertion_id, _order_sign
@@ -26,13 +27,15 @@ QR_CONTEXT = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/qr-context"
 EHR = "https://ehr.example.org/fhir"
 Json = dict[str, Any]
 
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
+
 
 @pytest.fixture
 def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         database_url=database_url, demo_content=False, ig_path=tmp_path / "no-igs", cds_development_mode=True
     )
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings, security=AUTH_OFF)) as test_client:
         yield test_client
 
 

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from questionnaires import BASE
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -23,6 +24,8 @@ COVERAGE = {
     "beneficiary": {"reference": "Patient/pat-1"},
     "payor": [{"reference": "Organization/payer"}],
 }
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -37,7 +40,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(_settings(tmp_path, cds_development_mode=True), prepare_database=True)
+    app = create_app(_settings(tmp_path, cds_development_mode=True), prepare_database=True, security=AUTH_OFF)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -177,7 +180,7 @@ def test_validate_without_core_package_is_503(tmp_path: Path) -> None:
         ig_path=tmp_path / "empty",
         cds_development_mode=True,
     )
-    with TestClient(create_app(settings, prepare_database=True)) as client:
+    with TestClient(create_app(settings, prepare_database=True, security=AUTH_OFF)) as client:
         response = client.post("/fhir/Patient/$validate", json={"resourceType": "Patient"}, headers=FHIR_JSON)
     assert response.status_code == 503
     assert "hl7.fhir.r4.core" in response.text
@@ -198,7 +201,7 @@ def test_cds_discovery_lists_the_six_hooks(client: TestClient) -> None:
 
 
 def test_cds_hooks_refuse_calls_without_a_jwt_outside_development_mode(tmp_path: Path) -> None:
-    with TestClient(create_app(_settings(tmp_path), prepare_database=True)) as client:
+    with TestClient(create_app(_settings(tmp_path), prepare_database=True, security=AUTH_OFF)) as client:
         service_id = client.get("/cds-services").json()["services"][0]["id"]
         response = client.post(
             f"/cds-services/{service_id}",

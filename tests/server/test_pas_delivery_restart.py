@@ -37,6 +37,7 @@ class Server:
         self.env = {
             **os.environ,
             "PRIORGATE_DATABASE_URL": database_url,
+            "PRIORGATE_AUTH_MODE": "off",  # delivery is the point here, not access control
             "PRIORGATE_DEMO_CONTENT": "false",
             "PRIORGATE_IG_PATH": str(tmp_path / "no-igs"),  # profile validation is not the point here
             "PRIORGATE_NOTIFICATION_LEASE": "2",

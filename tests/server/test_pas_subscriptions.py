@@ -28,6 +28,7 @@ from server.pas.delivery import DeliverySettings, DeliveryWorker
 from server.pas.outbox import Outbox
 from server.pas.subscription import RetryPolicy, accept_subscription
 from server.pas.subscription_store import SubscriptionStore, stamp
+from server.security.config import SecuritySettings
 from server.services import Services
 from server.settings import Settings
 from server.storage.engine import make_engine
@@ -37,6 +38,8 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 HOOK = "https://ehr.example.org/pas-notifications"
 SUBMITTER = (Ident("http://hl7.org/fhir/sid/us-npi", pas_server.REQUESTOR_NPI),)
 WAIT = 15.0
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 class Receiver:
@@ -115,7 +118,8 @@ def app_client(database_url: str, tmp_path: Path, receiver: Receiver) -> Iterato
     app = create_app(
         _settings(database_url, tmp_path),
         now=AppClock(datetime(2026, 3, 2, 14, 30, tzinfo=UTC)),
-        outbound=outbound,
+        http=outbound,
+        security=AUTH_OFF,
     )
     with TestClient(app) as client:
         yield client
@@ -322,7 +326,8 @@ def test_a_decision_made_while_no_worker_runs_is_delivered_after_a_restart(
     first = create_app(
         _settings(database_url, tmp_path, notification_worker=False),
         now=AppClock(datetime(2026, 3, 2, 14, 30, tzinfo=UTC)),
-        outbound=outbound,
+        http=outbound,
+        security=AUTH_OFF,
     )
     with TestClient(first) as client:
         created = _subscribe(client, "2.2.1")
@@ -338,7 +343,8 @@ def test_a_decision_made_while_no_worker_runs_is_delivered_after_a_restart(
     second = create_app(
         _settings(database_url, tmp_path),
         now=AppClock(datetime(2026, 3, 2, 14, 33, tzinfo=UTC)),
-        outbound=outbound,
+        http=outbound,
+        security=AUTH_OFF,
     )
     with TestClient(second) as client:
         (note,) = receiver.wait_for("event-notification")

@@ -36,6 +36,7 @@ from server.pas.x12_gateway import HttpX12Gateway, SimulatedX12Payer, X12Gateway
 from server.pas.x12_log import ExchangeLog
 from server.pas.x12_route import X12Routing
 from server.search.definitions import load_registry
+from server.security.config import SecuritySettings
 from server.settings import Settings, SettingsError
 from server.storage.engine import make_engine
 from server.storage.repository import Repository
@@ -48,6 +49,8 @@ from .conftest import Clock
 PAYER_ID_SYSTEM = "https://priorgate.org/fhir/sid/payer-id"
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 Json = dict[str, Any]
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 def legacy_bundle(trace: str, codes: tuple[str, ...], *, member: str | None = None) -> Json:
@@ -395,14 +398,19 @@ def test_routes_files_in_toml_and_json(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     with pytest.raises(SettingsError, match="PRIORGATE_PAYER_ROUTES_FILE"):
-        create_app(Settings(database_url="sqlite://", payer_routes_file=broken, demo_content=False))
+        create_app(
+            Settings(database_url="sqlite://", payer_routes_file=broken, demo_content=False),
+            security=AUTH_OFF,
+        )
 
 
 @pytest.fixture
 def demo_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     ig_path = os.environ.get("PRIORGATE_IG_PATH") or str(tmp_path / "no-igs")
     settings = Settings(database_url=database_url, ig_path=Path(ig_path), cds_development_mode=True)
-    with TestClient(create_app(settings, now=Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)))) as c:
+    with TestClient(
+        create_app(settings, now=Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)), security=AUTH_OFF)
+    ) as c:
         yield c
 
 

@@ -18,11 +18,14 @@ from server.cli import COMMANDS, main
 from server.database import load_demo
 from server.search.definitions import DEFINITIONS_FILE, load_registry
 from server.search.generate import generate, render
+from server.security.config import SecuritySettings
 from server.settings import Settings
 from server.storage.engine import make_engine
 from server.storage.migrate import current_revision, head_revision
 from server.storage.repository import Repository
 from server.storage.schema import metadata
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 def test_migrations_match_the_schema(database_url: str) -> None:
@@ -54,7 +57,7 @@ def test_demo_content_loads_once(database_url: str) -> None:
 
 def test_first_start_with_demo_content(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'fresh.db'}", demo_content=True)
-    with TestClient(create_app(settings, prepare_database=True)) as client:
+    with TestClient(create_app(settings, prepare_database=True, security=AUTH_OFF)) as client:
         assert client.get("/fhir/metadata").status_code == 200
         assert client.get("/fhir/Patient?_summary=count").json()["total"] == 3
 

@@ -10,15 +10,18 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.security.config import SecuritySettings
 from server.settings import Settings
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
+
+AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
 
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     settings = Settings(database_url=database_url, demo_content=False, max_body_bytes=64 * 1024)
-    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+    with TestClient(create_app(settings, security=AUTH_OFF), base_url="http://testserver") as test_client:
         yield test_client
 
 
@@ -282,12 +285,13 @@ def test_metadata_is_built_from_what_is_mounted(client: TestClient) -> None:
 
 
 def test_faults_are_500_outcomes_without_traces(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = create_app(Settings(database_url=database_url, demo_content=False))
+    app = create_app(Settings(database_url=database_url, demo_content=False), security=AUTH_OFF)
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(app.state.services.repository, "read", broken)
+    # on the class: each request reads through its own tenant-scoped view of the repository
+    monkeypatch.setattr(type(app.state.services.repository), "read", broken)
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/fhir/Patient/x")
     assert response.status_code == 500
@@ -322,7 +326,7 @@ def test_post_search_and_format_json(client: TestClient) -> None:
 
 
 def test_tenants_do_not_see_each_other(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, demo_content=False))
+    app = create_app(Settings(database_url=database_url, demo_content=False), security=AUTH_OFF)
     repository = app.state.services.repository
     mine = repository.for_tenant("tenant-a").create("Patient", patient("Tenant")).stored
     assert repository.for_tenant("tenant-a").read("Patient", mine.id).id == mine.id
