@@ -38,6 +38,8 @@ from server.cds_storage import SqlFeedbackSink, SqlJtiStore
 from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
+from server.ops import web as ops_web
+from server.ops.wiring import build_ops
 from server.pas import PolicyCoverageRules
 from server.pas.profiles import profile_gate
 from server.pas.service import PasService
@@ -67,6 +69,7 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(dtr.router, dtr.register),
         Mount(validate.router, validate.register),
         Mount(pas.router, pas.register),
+        Mount(ops_web.router),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -166,6 +169,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.ops = build_ops(services)  # payer operations pages and public metrics (server/ops)
     install_error_handlers(app)
     for mount in mounts(cds_router(chosen, http, now, engine, services.assertions)):
         app.include_router(mount.router)

@@ -56,6 +56,10 @@ def serve(argv: Sequence[str]) -> int:
         prepare(engine, load_registry(), demo_content=settings.demo_content)
     finally:
         engine.dispose()
+    if settings.demo_content:
+        from server.ops.demo import load_app_demo
+
+        load_app_demo(settings)  # demo staff users and review work (server/ops/demo.py)
     # Worker processes read their settings from the environment: pass the flags on.
     os.environ["PRIORGATE_DATABASE_URL"] = settings.database_url
     uvicorn.run(

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     outbound_timeout: float = Field(
         default=2.0, gt=0, le=15, description="Timeout in seconds for outbound HTTP (EHR FHIR servers, JWKS)"
     )
+    ops_session_minutes: int = Field(
+        default=480, ge=5, le=7 * 24 * 60, description="Lifetime of a staff sign-in to the operations pages"
+    )
+    ops_secure_cookies: bool = Field(
+        default=False, description="Mark the operations session cookie Secure (set it when served over HTTPS)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

@@ -13,13 +13,13 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from igs.outcome import Failure, OperationOutcomeError, not_found
 from server.storage.repository import Repository
 
-from .decision import Reviewer
+from .decision import InfoRequest, Reviewer
 from .inquiry import (
     StoredAuthorization,
     find_matches,
@@ -30,8 +30,15 @@ from .inquiry import (
 from .ports import CoverageEvaluator, IdFactory
 from .request import PasRequest, parse_pas_request
 from .response import build_submit_response, claim_response_of
-from .review import ReviewerDecision, ReviewStatus, apply_review
-from .store import IdentifierTaken, PasStore, QueueEntry
+from .review import (
+    ReviewerDecision,
+    ReviewItem,
+    ReviewStatus,
+    apply_review,
+    extend_due,
+    request_more_information,
+)
+from .store import IdentifierTaken, PasStore, QueueEntry, SubmissionRecord
 from .submission import StoredSubmission, lookup_keys, process_submit
 from .versions import PasVersion
 
@@ -159,6 +166,49 @@ class PasService:
         self.store.update_review(item)
         self._publish(entry.submission_id, None, response)
         return response
+
+    def request_information(
+        self, review_id: str, requests: Sequence[InfoRequest], reviewer: Reviewer
+    ) -> Json:
+        """Ask the submitter for more information: items stay pended (A4), the ClaimResponse gets a new
+        version carrying the CommunicationRequests (PAS ainfo-2/3), and the review waits for the answer."""
+        entry, record = self._open_review(review_id)
+        now = self.now()
+        current = record.stored
+        decision = request_more_information(current.decision, requests, reviewer=reviewer, now=now)
+        response = build_submit_response(
+            current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
+        )
+        updated = StoredSubmission(
+            current.request, current.fingerprint, decision, response, current.claim_response_id
+        )
+        request_bundle = self._request_bundle(entry.submission_id)
+        self.store.save(
+            entry.submission_id, record.version, updated, request_bundle, (), now.isoformat(), existing=True
+        )
+        self.store.update_review(replace(entry.item, status=ReviewStatus.INFO_REQUESTED))
+        self._publish(entry.submission_id, None, response)
+        return response
+
+    def extend_review(self, review_id: str, by: timedelta, reason: str, reviewer_id: str) -> ReviewItem:
+        """Extend an open review's due time; the reason is recorded on the review item."""
+        entry, _ = self._open_review(review_id)
+        item = extend_due(entry.item, by=by, reason=reason, at=self.now(), reviewer_id=reviewer_id)
+        self.store.update_review(item)
+        return item
+
+    def _open_review(self, review_id: str) -> tuple[QueueEntry, SubmissionRecord]:
+        entry = self.store.review(review_id)
+        if entry is None:
+            raise not_found(f"No review item {review_id!r}")
+        if entry.item.status is ReviewStatus.DECIDED:
+            raise OperationOutcomeError.of(Failure.CONFLICT, f"Review item {review_id!r} is already decided")
+        record = self.store.get(entry.submission_id)
+        if record is None:
+            raise OperationOutcomeError.of(
+                Failure.INTERNAL, f"Review {review_id!r} names a missing submission"
+            )
+        return entry, record
 
     def _request_bundle(self, submission_id: str) -> Json:
         raw = self.store.request_bundle(submission_id)

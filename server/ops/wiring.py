@@ -1,0 +1,49 @@
+"""Building the :class:`OpsService` from the app's services (one call in ``create_app``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cds_hooks import DEMO_POLICY_DIR, load_policies
+from cds_hooks.policy import PolicySet
+from server.pas.evaluator import PolicyCoverageRules
+from server.services import Services
+from server.storage.repository import Repository
+
+from .auth import Passwords
+from .service import AuditSink, OpsService
+from .store import OpsStore
+
+
+def repository_audit(repository: Repository) -> AuditSink:
+    """Store each AuditEvent in the FHIR repository (searchable by auditors under ``/fhir/AuditEvent``)."""
+
+    def record(event: dict[str, Any]) -> None:
+        repository.create("AuditEvent", event)
+
+    return record
+
+
+def build_ops(
+    svc: Services, *, audit: AuditSink | None = None, passwords: Passwords | None = None
+) -> OpsService:
+    evaluate = svc.pas.evaluate
+    policies: PolicySet = (
+        evaluate.policies if isinstance(evaluate, PolicyCoverageRules) else load_policies(DEMO_POLICY_DIR)
+    )
+    payer = next(iter(policies.payers.values()), None)
+    return OpsService(
+        pas=svc.pas,
+        store=OpsStore(svc.engine),
+        resources=svc.repository,
+        assertions=svc.assertions,
+        policies=policies,
+        now=svc.now,
+        passwords=passwords or Passwords(),
+        audit=audit or repository_audit(svc.repository),
+        payer_name=payer.name if payer is not None else "PriorGate",
+        server_url=svc.settings.base_url or "urn:priorgate",
+        session_lifetime=timedelta(minutes=svc.settings.ops_session_minutes),
+        secure_cookies=svc.settings.ops_secure_cookies,
+    )

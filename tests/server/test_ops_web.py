@@ -1,0 +1,385 @@
+"""Payer operations over HTTP on SQLite and PostgreSQL: sign-in, CSRF, roles, the work queue, decisions
+through PAS, history and audit, the dashboard and the public CMS-0057-F metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.ops.auth import Role
+from server.ops.demo import CPT, HCPCS, SITES, request_bundle
+from server.ops.service import OpsService
+from server.settings import Settings
+
+FHIR_JSON = {"Content-Type": "application/fhir+json"}
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+BASE = "http://testserver"
+
+
+class Clock:
+    """Stands still unless moved (plus 1 ms per reading, so versions stay ordered)."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.current += timedelta(milliseconds=1)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
+    settings = Settings(database_url=database_url, demo_content=False, ig_path=tmp_path / "no-igs")
+    app = create_app(settings, now=clock)
+    ops = app.state.ops
+    assert isinstance(ops, OpsService)
+    ops.add_user("rev", "Riley Reviewer", Role.REVIEWER, "rev-password")
+    ops.add_user("doc", "Dr. Casey", Role.CLINICIAN_REVIEWER, "doc-password", "1922222226")
+    ops.add_user("boss", "Morgan Manager", Role.MANAGER, "boss-password")
+    with TestClient(app, base_url=BASE) as test_client:
+        yield test_client
+
+
+def _ops(client: TestClient) -> OpsService:
+    ops = client.app.state.ops  # type: ignore[attr-defined]
+    assert isinstance(ops, OpsService)
+    return ops
+
+
+def submit(
+    client: TestClient,
+    trace: str,
+    codes: tuple[tuple[str, str, str], ...],
+    *,
+    expedited: bool = False,
+    site: int = 0,
+) -> dict[str, Any]:
+    bundle = request_bundle(trace, site=SITES[site], codes=codes, expedited=expedited)
+    answer = client.post("/pas/2.2.1/Claim/$submit", json=bundle, headers=FHIR_JSON)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def inquiry_for(trace: str, site: int = 0) -> dict[str, Any]:
+    """A PAS 2.2.1 inquiry for a request submitted with :func:`submit`."""
+    inquiry = request_bundle(trace, site=SITES[site], codes=(MRI,))
+    inquiry["meta"] = {"profile": [PAS + "profile-pas-inquiry-request-bundle"]}
+    inquiry["entry"][0]["resource"]["meta"] = {"profile": [PAS + "profile-claim-inquiry"]}
+    inquiry["entry"][0]["resource"]["identifier"][0]["value"] = f"{trace}-Q"
+    return inquiry
+
+
+def review_actions(claim_response: dict[str, Any]) -> list[str]:
+    """The X12 HCR01 review action code of each item."""
+    text = json.dumps(claim_response.get("item", []))
+    return re.findall(r'"code": "(A[0-9])"', text)
+
+
+MRI = (CPT, "72148", "73")
+CT = (CPT, "74160", "4")
+CPAP = (HCPCS, "E0601", "12")
+VISIT = (CPT, "99213", "1")
+
+
+def login(client: TestClient, username: str, password: str) -> None:
+    page = client.get("/ops/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = client.post(
+        "/ops/login",
+        data={"csrf": token.group(1), "username": username, "password": password, "next": "/ops/queue"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/ops/queue"
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def submission_ids(html: str) -> list[str]:
+    return re.findall(r'href="/ops/requests/([0-9a-f-]{36})"', html)
+
+
+def test_staff_pages_need_a_sign_in_and_the_public_metrics_do_not(client: TestClient) -> None:
+    answer = client.get("/ops/queue?urgency=standard", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ops/login?next=%2Fops%2Fqueue%3Furgency%3Dstandard"
+    assert client.get("/ops/dashboard", follow_redirects=False).status_code == 303
+    for path in ("/metrics/cms-0057", "/metrics/cms-0057.json", "/metrics/cms-0057.csv"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_sign_in_refuses_a_wrong_password_and_a_missing_csrf_token(client: TestClient) -> None:
+    page = client.get("/ops/login")
+    token = csrf_of(page.text)
+    wrong = client.post("/ops/login", data={"csrf": token, "username": "rev", "password": "nope"})
+    assert wrong.status_code == 401 and "wrong password" in wrong.text
+    assert "priorgate_ops=" not in wrong.headers.get("set-cookie", "")
+    page = client.get("/ops/login")
+    forged = client.post("/ops/login", data={"csrf": "forged", "username": "rev", "password": "rev-password"})
+    assert forged.status_code == 403
+    cross = client.post(
+        "/ops/login",
+        data={"csrf": csrf_of(page.text), "username": "rev", "password": "rev-password"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross.status_code == 403
+    # the cookie is HttpOnly, SameSite=Lax and scoped to /ops
+    login(client, "rev", "rev-password")
+    assert client.get("/ops/queue").status_code == 200
+
+
+def test_the_queue_puts_the_least_time_left_first_and_flags_aging(client: TestClient, clock: Clock) -> None:
+    clock.current -= timedelta(days=8)
+    submit(client, "OLD-STANDARD", (MRI,))  # 8 days ago: overdue
+    clock.current += timedelta(days=6, hours=12)
+    submit(client, "NEW-STANDARD", (CT,), site=3)  # due in 5.5 days
+    clock.current += timedelta(hours=12)
+    submit(client, "EXPEDITED", (CPAP,), expedited=True, site=1)  # received 1 day ago: due in 48 h
+    clock.current += timedelta(days=1)
+    login(client, "rev", "rev-password")
+    page = client.get("/ops/queue")
+    order = re.findall(r">(OLD-STANDARD|NEW-STANDARD|EXPEDITED)</a>", page.text)
+    assert order == ["OLD-STANDARD", "EXPEDITED", "NEW-STANDARD"]
+    assert page.text.count('class="flag overdue"') == 1
+    filtered = client.get("/ops/queue?urgency=expedited")
+    assert re.findall(r">(OLD-STANDARD|NEW-STANDARD|EXPEDITED)</a>", filtered.text) == ["EXPEDITED"]
+    by_site = client.get("/ops/queue", params={"site": SITES[3].name})
+    assert re.findall(r">(OLD-STANDARD|NEW-STANDARD|EXPEDITED)</a>", by_site.text) == ["NEW-STANDARD"]
+    overdue = client.get("/ops/queue?aging=overdue")
+    assert re.findall(r">(OLD-STANDARD|NEW-STANDARD|EXPEDITED)</a>", overdue.text) == ["OLD-STANDARD"]
+
+
+def test_a_reviewer_approves_and_the_pas_inquiry_and_audit_show_it(client: TestClient) -> None:
+    submitted = submit(client, "APPROVE-1", (MRI,))
+    assert review_actions(submitted["entry"][0]["resource"]) == ["A4"]
+    login(client, "rev", "rev-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    detail = client.get(f"/ops/requests/{submission_id}")
+    assert "MRI lumbar spine without contrast" in detail.text and "72148" in detail.text
+    decided = client.post(
+        f"/ops/requests/{submission_id}/decision",
+        data={"csrf": csrf_of(detail.text), "action-1": "approve"},
+        follow_redirects=False,
+    )
+    assert decided.status_code == 303
+    after = client.get(decided.headers["location"])
+    assert "Decision recorded" in after.text and "Certified in total" in after.text
+    assert submission_ids(client.get("/ops/queue").text) == []
+    stored = client.get(f"/fhir/ClaimResponse/{submitted['entry'][0]['resource']['id']}").json()
+    assert stored["meta"]["versionId"] == "2" and review_actions(stored) == ["A1"]
+    found = client.post("/pas/2.2.1/Claim/$inquire", json=inquiry_for("APPROVE-1"), headers=FHIR_JSON).json()
+    (returned,) = [p["resource"] for p in found["parameter"] if p["name"] == "return"]
+    assert review_actions(returned["entry"][0]["resource"]) == ["A1"]
+    # the reviewer shows in the history, and the decision is an AuditEvent
+    assert re.search(r"<td>rev</td><td>decision</td>", after.text)
+    events = client.get("/fhir/AuditEvent").json()
+    decisions = [e["resource"] for e in events.get("entry", []) if e["resource"].get("action") == "E"]
+    assert len(decisions) == 1
+    assert decisions[0]["entity"][0]["detail"][0]["valueString"] == "A1"
+    assert decisions[0]["agent"][0]["who"]["identifier"]["value"] == "staff/rev"
+
+
+def test_only_a_clinician_reviewer_can_deny_and_a_denial_needs_a_reason(client: TestClient) -> None:
+    submit(client, "DENY-1", (MRI,))
+    login(client, "rev", "rev-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    page = client.get(f"/ops/requests/{submission_id}")
+    form = {
+        "csrf": csrf_of(page.text),
+        "action-1": "deny",
+        "reason-code-1": "AA",
+        "reason-text-1": "Six weeks of conservative therapy are not documented",
+    }
+    refused = client.post(f"/ops/requests/{submission_id}/decision", data=form)
+    assert refused.status_code == 403 and "Only a clinician reviewer can deny" in refused.text
+    assert submission_ids(client.get("/ops/queue").text) == [submission_id]
+    client.cookies.clear()
+    login(client, "doc", "doc-password")
+    page = client.get(f"/ops/requests/{submission_id}")
+    bare = client.post(
+        f"/ops/requests/{submission_id}/decision",
+        data={"csrf": csrf_of(page.text), "action-1": "deny", "reason-code-1": "AA"},
+    )
+    assert bare.status_code == 400 and "a denial needs a reason code and a specific reason" in bare.text
+    denied = client.post(
+        f"/ops/requests/{submission_id}/decision",
+        data={**form, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert denied.status_code == 303
+    facts = _ops(client).facts(submission_id=submission_id)[0]
+    assert facts.outcome.value == "denied"
+    assert facts.denial_reasons == (("AA", "Six weeks of conservative therapy are not documented"),)
+
+
+def test_forms_without_the_session_csrf_token_change_nothing(client: TestClient) -> None:
+    submit(client, "CSRF-1", (MRI,))
+    login(client, "rev", "rev-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    forged = client.post(f"/ops/requests/{submission_id}/decision", data={"csrf": "x", "action-1": "approve"})
+    assert forged.status_code == 403
+    assert submission_ids(client.get("/ops/queue").text) == [submission_id]
+
+
+def test_extension_information_peer_to_peer_and_assignment(client: TestClient) -> None:
+    submit(client, "WORK-1", (MRI,))
+    login(client, "boss", "boss-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    page = client.get(f"/ops/requests/{submission_id}")
+    assigned = client.post(
+        f"/ops/requests/{submission_id}/assignment",
+        data={"csrf": csrf_of(page.text), "assignee": "rev"},
+        follow_redirects=False,
+    )
+    assert assigned.status_code == 303
+    # a manager does not decide
+    approve = client.post(
+        f"/ops/requests/{submission_id}/decision", data={"csrf": csrf_of(page.text), "action-1": "approve"}
+    )
+    assert approve.status_code == 403
+    client.cookies.clear()
+    login(client, "rev", "rev-password")
+    mine = client.get("/ops/queue?mine=1")
+    assert submission_ids(mine.text) == [submission_id]
+    page = client.get(f"/ops/requests/{submission_id}")
+    token = csrf_of(page.text)
+    due_before = _ops(client).facts(submission_id=submission_id)[0].due_at
+    assert due_before is not None
+    extended = client.post(
+        f"/ops/requests/{submission_id}/extension",
+        data={"csrf": token, "hours": "48", "reason": "Waiting for the imaging report"},
+        follow_redirects=False,
+    )
+    assert extended.status_code == 303
+    after = _ops(client).facts(submission_id=submission_id)[0]
+    assert after.due_at == due_before + timedelta(hours=48) and after.extended
+    no_reason = client.post(
+        f"/ops/requests/{submission_id}/extension", data={"csrf": token, "hours": "48", "reason": " "}
+    )
+    assert no_reason.status_code == 400
+    p2p = client.post(
+        f"/ops/requests/{submission_id}/peer-to-peer",
+        data={"csrf": token, "status": "scheduled", "scheduled_for": "2026-03-04T10:00", "notes": "Dr. Lee"},
+        follow_redirects=False,
+    )
+    assert p2p.status_code == 303
+    info = client.post(
+        f"/ops/requests/{submission_id}/information",
+        data={"csrf": token, "text": "Physical therapy notes", "loinc": "11506-3", "due": "2026-03-06"},
+        follow_redirects=False,
+    )
+    assert info.status_code == 303
+    detail = client.get(f"/ops/requests/{submission_id}").text
+    assert "info-requested" in detail
+    assert "scheduled</strong> for 2026-03-04T10:00" in detail
+    kinds = [e.kind for e in _ops(client).store.events(submission_id)]
+    assert kinds == ["assignment", "extension", "peer-to-peer", "information-requested"]
+    # still open: the queue keeps it, with the extended due time
+    assert submission_ids(client.get("/ops/queue?status=info-requested").text) == [submission_id]
+
+
+def _decide(client: TestClient, submission_id: str, form: dict[str, str]) -> None:
+    page = client.get(f"/ops/requests/{submission_id}")
+    answer = client.post(
+        f"/ops/requests/{submission_id}/decision",
+        data={"csrf": csrf_of(page.text), **form},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"].endswith("?notice=decided")
+
+
+def test_public_metrics_equal_the_stored_decisions_of_the_year(client: TestClient, clock: Clock) -> None:
+    clock.current = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+    submit(client, "Y-VISIT", (VISIT,))  # approved at submission: 0 h
+    submit(client, "Y-MRI", (MRI,))
+    submit(client, "Y-CT", (CT,))
+    submit(client, "Y-CPAP", (CPAP,), expedited=True)
+    login(client, "doc", "doc-password")
+    ids = {
+        m[1]: m[0]
+        for m in re.findall(
+            r'href="/ops/requests/([0-9a-f-]{36})">(Y-[A-Z]+)<', client.get("/ops/queue").text
+        )
+    }
+    clock.current += timedelta(hours=3)
+    _decide(client, ids["Y-MRI"], {"action-1": "approve"})  # standard, approved after 3 h
+    clock.current += timedelta(hours=2)
+    _decide(client, ids["Y-CPAP"], {"action-1": "approve"})  # expedited, approved after 5 h
+    clock.current += timedelta(hours=2)
+    _decide(
+        client, ids["Y-CT"], {"action-1": "deny", "reason-code-1": "BB", "reason-text-1": "Not indicated"}
+    )
+    clock.current = datetime(2026, 2, 1, tzinfo=UTC)
+    body = client.get("/metrics/cms-0057.json").json()
+    assert body["calendarYear"] == 2025
+    items = {i["item"]: i for i in body["items"]}
+    assert [s["rule"] for s in items[1]["services"]] == [
+        "lumbar-spine-mri",
+        "ct-abdomen",
+        "cpap",
+        "home-oxygen",
+        "total-knee-arthroplasty",
+    ]  # infliximab (a J code) is a drug
+    assert (items[2]["numerator"], items[2]["denominator"], items[2]["percent"]) == (2, 3, 66.67)
+    assert (items[3]["numerator"], items[3]["denominator"]) == (1, 3)
+    assert (items[4]["numerator"], items[4]["denominator"]) == (0, 0)
+    assert (items[5]["numerator"], items[5]["denominator"]) == (0, 4)
+    assert (items[6]["numerator"], items[6]["denominator"], items[6]["percent"]) == (1, 1, 100.0)
+    assert (items[7]["numerator"], items[7]["denominator"]) == (0, 1)
+    assert items[8]["count"] == 3 and items[8]["medianHours"] == 3.0
+    assert items[8]["meanHours"] == pytest.approx((0 + 3 + 7) / 3, abs=0.01)
+    assert (items[9]["count"], items[9]["meanHours"], items[9]["medianHours"]) == (1, 5.0, 5.0)
+    assert client.get("/metrics/cms-0057.json?year=2024").json()["items"][1]["denominator"] == 0
+    page = client.get("/metrics/cms-0057?year=2025")
+    assert 'data-metric="percent">66.67 %' in page.text and "2 of 3" in page.text
+    rows = list(csv.DictReader(io.StringIO(client.get("/metrics/cms-0057.csv?year=2025").text)))
+    standard_approved = next(r for r in rows if r["item"] == "2")
+    assert (standard_approved["numerator"], standard_approved["denominator"], standard_approved["value"]) == (
+        "2",
+        "3",
+        "66.67",
+    )
+
+
+def test_the_dashboard_drills_down_to_the_requests_behind_a_figure(client: TestClient, clock: Clock) -> None:
+    clock.current = datetime(2025, 4, 1, 9, 0, tzinfo=UTC)
+    submit(client, "D-VISIT", (VISIT,), site=1)
+    submit(client, "D-MRI", (MRI,))
+    login(client, "rev", "rev-password")
+    (mri,) = submission_ids(client.get("/ops/queue").text)
+    clock.current += timedelta(hours=5)
+    _decide(client, mri, {"action-1": "approve"})
+    page = client.get("/ops/dashboard?year=2025")
+    assert page.status_code == 200 and "<svg" in page.text
+    link = re.search(
+        r'href="(/ops/requests\?specialty=Sleep\+Medicine&amp;first_pass=yes&amp;year=2025)"', page.text
+    )
+    assert link is not None
+    listed = client.get(link.group(1).replace("&amp;", "&"))
+    assert re.findall(r">(D-[A-Z]+)</a>", listed.text) == ["D-VISIT"]
+    bucket = client.get(
+        "/ops/requests", params={"year": "2025", "urgency": "standard", "turnaround": "4-24 h"}
+    )
+    assert re.findall(r">(D-[A-Z]+)</a>", bucket.text) == ["D-MRI"]
