@@ -42,6 +42,7 @@ from server.ops import web as ops_web
 from server.ops.wiring import build_ops
 from server.pas import PolicyCoverageRules
 from server.pas.profiles import profile_gate
+from server.pas.review import clocks_from
 from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.search.definitions import load_registry
@@ -151,6 +152,7 @@ def create_app(
             evaluate=PolicyCoverageRules(policies, default_payer=only_payer),
             now=now,
             validate=profile_gate(ig_registry, validator),
+            clocks=clocks_from(chosen.review_clocks),
         ),
     )
     http = httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)

@@ -75,9 +75,12 @@ def request_bundle(
     line_of_business: str = "HMO",
     member: str = "",
     created: datetime | None = None,
+    birth_date: str = "1968-04-12",
+    documentation: bool = False,
 ) -> Json:
     """A PAS request Bundle (Claim, Patient, payer, requesting organization and practitioner, Coverage)."""
-    urls = {n: f"urn:uuid:{_uuid(trace, n)}" for n in ("claim", "patient", "payer", "org", "pract", "cov")}
+    names = ("claim", "patient", "payer", "org", "pract", "cov", "qr", "doc")
+    urls = {n: f"urn:uuid:{_uuid(trace, n)}" for n in names}
     member = member or f"PGM-{int(hashlib.sha256(trace.encode()).hexdigest()[:6], 16) % 90000 + 10000}"
     stamp = (created or datetime(2026, 1, 5, 9, tzinfo=UTC)).isoformat().replace("+00:00", "Z")
     items = [
@@ -143,7 +146,7 @@ def request_bundle(
                 "identifier": [{"system": "https://priorgate.org/fhir/sid/member", "value": member}],
                 "name": [{"family": family, "given": ["Sam"]}],
                 "gender": "female",
-                "birthDate": "1968-04-12",
+                "birthDate": birth_date,
             },
         ),
         (
@@ -206,6 +209,12 @@ def request_bundle(
             },
         ),
     ]
+    if documentation:
+        claim["supportingInfo"] = [
+            {"sequence": 1, "category": _info_category(), "valueReference": {"reference": urls["qr"]}},
+            {"sequence": 2, "category": _info_category(), "valueReference": {"reference": urls["doc"]}},
+        ]
+        resources.extend(_documentation(urls, stamp))
     return {
         "resourceType": "Bundle",
         "meta": {"profile": [PAS + "profile-pas-request-bundle"]},
@@ -214,6 +223,50 @@ def request_bundle(
         "timestamp": stamp,
         "entry": [{"fullUrl": url, "resource": resource} for url, resource in resources],
     }
+
+
+def _info_category() -> Json:
+    return {
+        "coding": [
+            {
+                "system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASSupportingInfoType",
+                "code": "additionalInformation",
+            }
+        ]
+    }
+
+
+def _documentation(urls: dict[str, str], stamp: str) -> list[tuple[str, Json]]:
+    """A DTR QuestionnaireResponse and a sleep-study report (DocumentReference) for the request."""
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "https://priorgate.org/fhir/Questionnaire/cpap|1.0.0",
+        "status": "completed",
+        "subject": {"reference": urls["patient"]},
+        "authored": stamp,
+        "item": [
+            {
+                "linkId": "ahi",
+                "text": "Apnea-hypopnea index (events per hour)",
+                "answer": [{"valueDecimal": 18}],
+            },
+            {
+                "linkId": "f2f",
+                "text": "Face-to-face evaluation date",
+                "answer": [{"valueDate": "2026-02-10"}],
+            },
+            {"linkId": "trial", "text": "Adherence trial planned", "answer": [{"valueBoolean": True}]},
+        ],
+    }
+    report = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}]},
+        "subject": {"reference": urls["patient"]},
+        "description": "Polysomnography report",
+        "content": [{"attachment": {"contentType": "application/pdf", "title": "psg-report.pdf"}}],
+    }
+    return [(urls["qr"], response), (urls["doc"], report)]
 
 
 def _uuid(trace: str, name: str) -> str:
@@ -271,11 +324,20 @@ def submit_case(
     codes: tuple[tuple[str, str, str], ...],
     expedited: bool = False,
     line_of_business: str = "HMO",
+    birth_date: str = "1968-04-12",
+    documentation: bool = False,
 ) -> str | None:
     """Submit a demo request as of ``at``; the review id when it pended."""
     pas = replace(ops.pas, now=_Fixed(at), validate=None)
     bundle = request_bundle(
-        trace, site=site, codes=codes, expedited=expedited, line_of_business=line_of_business, created=at
+        trace,
+        site=site,
+        codes=codes,
+        expedited=expedited,
+        line_of_business=line_of_business,
+        created=at,
+        birth_date=birth_date,
+        documentation=documentation,
     )
     pas.submit(PasVersion.V2_2_1, bundle)
     return _pended_review(ops, trace)
@@ -381,6 +443,8 @@ def load_requests(ops: OpsService, *, now: datetime | None = None) -> int:
     )
     for trace, age, expedited, site_index, service in open_cases:
         line = "MCR" if site_index % 2 else "HMO"
+        # DEMO-OPEN-006: a child's CPAP (another policy applies) with a DTR response and a report attached
+        child = trace == "DEMO-OPEN-006"
         submit_case(
             ops,
             trace,
@@ -389,6 +453,8 @@ def load_requests(ops: OpsService, *, now: datetime | None = None) -> int:
             codes=(service,),
             expedited=expedited,
             line_of_business=line,
+            birth_date="2014-09-01" if child else "1968-04-12",
+            documentation=child,
         )
         count += 1
     first = _pended_review(ops, "DEMO-OPEN-004")
@@ -412,7 +478,10 @@ def _extend_at(ops: OpsService, review_id: str, at: datetime, staff: Staff) -> N
 
 
 def load_demo(ops: OpsService, *, now: Callable[[], datetime] | None = None) -> tuple[int, int]:
-    """Demo staff users and requests; (users added, requests submitted)."""
+    """Demo staff users and requests into an empty operations database (no staff user, no PAS request);
+    (users added, requests submitted)."""
+    if ops.staff() or ops.store.requests():
+        return 0, 0
     return load_staff(ops), load_requests(ops, now=now() if now else None)
 
 

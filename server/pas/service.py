@@ -31,6 +31,7 @@ from .ports import CoverageEvaluator, IdFactory
 from .request import PasRequest, parse_pas_request
 from .response import build_submit_response, claim_response_of
 from .review import (
+    ReviewClocks,
     ReviewerDecision,
     ReviewItem,
     ReviewStatus,
@@ -66,6 +67,7 @@ class PasService:
     now: Callable[[], datetime]
     ids: IdFactory = RandomIds()
     validate: Callable[[Mapping[str, Any], PasVersion, str], None] | None = None  # raises on profile errors
+    clocks: ReviewClocks = ReviewClocks()  # decision time frames per line of business
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -88,7 +90,12 @@ class PasService:
         prior = self.store.find(version, tokens)
         now = self.now()
         result = process_submit(
-            request, prior.stored if prior else None, evaluate=self.evaluate, ids=self.ids, now=now
+            request,
+            prior.stored if prior else None,
+            evaluate=self.evaluate,
+            ids=self.ids,
+            now=now,
+            clocks=self.clocks,
         )
         if result.stored is None:
             return result.response

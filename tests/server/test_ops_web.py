@@ -383,3 +383,37 @@ def test_the_dashboard_drills_down_to_the_requests_behind_a_figure(client: TestC
         "/ops/requests", params={"year": "2025", "urgency": "standard", "turnaround": "4-24 h"}
     )
     assert re.findall(r">(D-[A-Z]+)</a>", bucket.text) == ["D-MRI"]
+
+
+def test_the_request_page_shows_dtr_answers_attachments_and_the_claim_response_versions(
+    client: TestClient,
+) -> None:
+    bundle = request_bundle(
+        "DOCS-1", site=SITES[1], codes=(CPAP,), birth_date="2014-09-01", documentation=True
+    )
+    assert client.post("/pas/2.2.1/Claim/$submit", json=bundle, headers=FHIR_JSON).status_code == 200
+    login(client, "rev", "rev-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    page = client.get(f"/ops/requests/{submission_id}").text
+    assert "Apnea-hypopnea index (events per hour)</td><td>18</td>" in page
+    assert "Face-to-face evaluation date</td><td>2026-02-10</td>" in page
+    assert "Polysomnography report" in page and "psg-report.pdf" in page
+    assert "Pediatric CPAP is reviewed under the pediatric sleep policy" in page  # the pend reason
+    assert "Birth date</dt><dd>2014-09-01" in page
+    assert "version 1," in page and "Not routed to an X12 payer" in page
+
+
+def test_review_clocks_are_configurable_per_line_of_business(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=database_url,
+        demo_content=False,
+        ig_path=tmp_path / "no-igs",
+        review_clocks={"QHP": {"standard_days": 15}},
+    )
+    clock = Clock()
+    with TestClient(create_app(settings, now=clock), base_url=BASE) as client:
+        for trace, line in (("QHP-1", "QHP"), ("HMO-1", "HMO")):
+            bundle = request_bundle(trace, site=SITES[0], codes=(MRI,), line_of_business=line)
+            assert client.post("/pas/2.2.1/Claim/$submit", json=bundle, headers=FHIR_JSON).status_code == 200
+        due = {f.claim_identifier: f.due_at - f.received_at for f in _ops(client).facts() if f.due_at}
+        assert due == {"QHP-1": timedelta(days=15), "HMO-1": timedelta(days=7)}
