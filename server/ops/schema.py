@@ -19,6 +19,8 @@ def ops_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table, Table]:
         Column("npi", String(10), nullable=True),
         Column("active", Boolean, nullable=False),
         Column("created", String(35), nullable=False),
+        Column("failed_logins", Integer, nullable=False, server_default="0"),  # since the last success
+        Column("locked_until", String(35), nullable=True),  # sign-in refused until then
         PrimaryKeyConstraint("tenant", "username", name="pk_ops_staff_user"),
     )
     session = Table(

@@ -31,9 +31,10 @@ from .auth import Passwords, Permission, Role, allowed, new_token, token_hash
 from .facts import RequestFacts, request_facts
 from .filters import RequestFilter, by_time_left, select
 from .metrics import AppealResult, Cms0057Report, PaService, cms0057_report
-from .store import Appeal, Event, OpsStore, PeerToPeer, Session, StaffUser
+from .store import Appeal, Event, OpsStore, PeerToPeer, Session, StaffUser, StoredRequest
 
 Json = dict[str, Any]
+PARSED_CACHE_LIMIT = 200_000  # parsed requests kept per process (then the copies start again)
 AuditSink = Callable[[Json], None]  # stores one AuditEvent
 
 
@@ -146,8 +147,12 @@ class OpsService:
     server_url: str = "urn:priorgate"
     session_lifetime: timedelta = timedelta(hours=8)
     secure_cookies: bool = False
+    login_attempts: int = 5  # failed sign-ins in a row before the user is locked out for ``lockout``
+    lockout: timedelta = timedelta(minutes=15)
     exchange_log: Callable[[str], Sequence[ExchangeEntry]] | None = None  # the X12 bridge, when routed
     _describe: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    # Parsed requests keyed by submission id, with the row's ``updated`` stamp they were parsed at.
+    _parsed_cache: dict[str, tuple[str, PasRequest, Decision]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for payer in self.policies.payers.values():
@@ -167,13 +172,19 @@ class OpsService:
     def login(self, username: str, password: str) -> tuple[str, Session] | None:
         """A new session (cookie value, session) for good credentials of an active user, else None."""
         user = self.store.user(username.strip())
+        now = self.now()
+        locked = self.store.locked_until(user.username) if user is not None else None
         ok = self.passwords.verify(user.password_hash if user else None, password)
-        if user is None or not ok or not user.active:
+        if user is None or not user.active:
+            return None
+        if locked is not None and locked > now:
+            return None  # locked after repeated failures: even the right password waits
+        self.store.record_login(user.username, ok, now=now, limit=self.login_attempts, lock_for=self.lockout)
+        if not ok:
             return None
         if self.passwords.needs_rehash(user.password_hash):
             self.store.set_password_hash(user.username, self.passwords.hash(password))
         token, csrf = new_token(), new_token()
-        now = self.now()
         expires = now + self.session_lifetime
         self.store.add_session(token_hash(token), user.username, csrf, now, expires)
         return token, Session(user.username, csrf, expires)
@@ -205,20 +216,39 @@ class OpsService:
     def _describe_code(self, system: str | None, code: str) -> str | None:
         return self._describe.get((system or "", code))
 
+    def _parsed(self, rows: Sequence[StoredRequest]) -> dict[str, tuple[PasRequest, Decision]]:
+        """Parsed request and decision per submission, reusing copies whose row has not changed since."""
+        cache = self._parsed_cache
+        missing = [r.submission_id for r in rows if cache.get(r.submission_id, ("",))[0] != r.updated]
+        if missing:
+            if len(cache) > PARSED_CACHE_LIMIT:
+                cache.clear()
+            versions = {r.submission_id: PasVersion(r.version) for r in rows}
+            for submission_id, (updated, raw_request, raw_decision) in self.store.bodies(missing).items():
+                request = parse_pas_request(fhir_json.loads(raw_request), versions[submission_id])
+                cache[submission_id] = (updated, request, codec.loads(Decision, raw_decision))
+        out = {}
+        for row in rows:
+            held = cache.get(row.submission_id)
+            if held is not None:
+                out[row.submission_id] = (held[1], held[2])
+        return out
+
     def facts(self, *, open_only: bool = False, submission_id: str | None = None) -> list[RequestFacts]:
         appeals = self.store.appeals()
-        chosen: dict[str, tuple[Any, ReviewItem | None]] = {}
+        chosen: dict[str, tuple[StoredRequest, ReviewItem | None]] = {}
         for row in self.store.requests(open_only=open_only, submission_id=submission_id):
             review = codec.loads(ReviewItem, row.review_record) if row.review_record else None
             held = chosen.get(row.submission_id)
             if held is not None and not _preferred(review, held[1]):
                 continue
             chosen[row.submission_id] = (row, review)
+        parsed = self._parsed([row for row, _ in chosen.values()])
         out = []
         for row, review in chosen.values():
-            version = PasVersion(row.version)
-            request = parse_pas_request(fhir_json.loads(row.request), version)
-            decision = codec.loads(Decision, row.decision)
+            if row.submission_id not in parsed:
+                continue  # written between the two reads; the next page load shows it
+            request, decision = parsed[row.submission_id]
             appeal = appeals.get(row.submission_id)
             out.append(
                 request_facts(

@@ -4,8 +4,9 @@ back for the queue, the dashboard and the metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
@@ -68,13 +69,12 @@ class Appeal:
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """A ``pas_submission`` row with its review row, undecoded (the service parses what it shows)."""
+    """A ``pas_submission`` row (without its Bundles) with its review row."""
 
     submission_id: str
     version: str
-    request: str
-    decision: str
     created: str
+    updated: str  # changes with every write of the submission: the key of parsed copies
     review_record: str | None
     assignee: str | None
 
@@ -129,6 +129,36 @@ class OpsStore:
             StaffUser(r["username"], r["display_name"], r["role"], r["password_hash"], r["npi"], r["active"])
             for r in rows
         ]
+
+    def locked_until(self, username: str) -> datetime | None:
+        query = select(ops_staff_user.c.locked_until).where(
+            ops_staff_user.c.tenant == self._tenant, ops_staff_user.c.username == username
+        )
+        with self._engine.connect() as connection:
+            return _dt(connection.execute(query).scalar_one_or_none())
+
+    def record_login(
+        self, username: str, ok: bool, *, now: datetime, limit: int, lock_for: timedelta
+    ) -> None:
+        """Reset the failure count on success; count a failure, locking the user at ``limit`` failures."""
+        key = (ops_staff_user.c.tenant == self._tenant) & (ops_staff_user.c.username == username)
+        with self._engine.begin() as connection:
+            if ok:
+                connection.execute(
+                    update(ops_staff_user).where(key).values(failed_logins=0, locked_until=None)
+                )
+                return
+            connection.execute(
+                update(ops_staff_user).where(key).values(failed_logins=ops_staff_user.c.failed_logins + 1)
+            )
+            failed = connection.execute(
+                select(ops_staff_user.c.failed_logins).where(key)
+            ).scalar_one_or_none()
+            if failed is not None and failed >= limit:
+                until = (now + lock_for).isoformat()
+                connection.execute(
+                    update(ops_staff_user).where(key).values(failed_logins=0, locked_until=until)
+                )
 
     def set_password_hash(self, username: str, password_hash: str) -> None:
         with self._engine.begin() as connection:
@@ -309,9 +339,8 @@ class OpsStore:
             select(
                 pas_submission.c.submission_id,
                 pas_submission.c.version,
-                pas_submission.c.request,
-                pas_submission.c.decision,
                 pas_submission.c.created,
+                pas_submission.c.updated,
                 pas_review.c.record,
                 pas_review.c.assignee,
             )
@@ -325,4 +354,20 @@ class OpsStore:
         query = query.order_by(pas_submission.c.created, pas_submission.c.submission_id)
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [StoredRequest(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [StoredRequest(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def bodies(self, submission_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+        """``submission_id -> (updated, request Bundle JSON, Decision JSON)`` for the given submissions."""
+        out: dict[str, tuple[str, str, str]] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(submission_ids), 500):
+                chunk = list(submission_ids[start : start + 500])
+                query = select(
+                    pas_submission.c.submission_id,
+                    pas_submission.c.updated,
+                    pas_submission.c.request,
+                    pas_submission.c.decision,
+                ).where(pas_submission.c.tenant == self._tenant, pas_submission.c.submission_id.in_(chunk))
+                for row in connection.execute(query):
+                    out[row[0]] = (row[1], row[2], row[3])
+        return out

@@ -417,3 +417,15 @@ def test_review_clocks_are_configurable_per_line_of_business(database_url: str, 
             assert client.post("/pas/2.2.1/Claim/$submit", json=bundle, headers=FHIR_JSON).status_code == 200
         due = {f.claim_identifier: f.due_at - f.received_at for f in _ops(client).facts() if f.due_at}
         assert due == {"QHP-1": timedelta(days=15), "HMO-1": timedelta(days=7)}
+
+
+def test_repeated_wrong_passwords_lock_the_user_for_a_while(client: TestClient, clock: Clock) -> None:
+    def attempt(password: str) -> int:
+        page = client.get("/ops/login")
+        data = {"csrf": csrf_of(page.text), "username": "rev", "password": password}
+        return client.post("/ops/login", data=data, follow_redirects=False).status_code
+
+    assert [attempt("wrong") for _ in range(5)] == [401] * 5
+    assert attempt("rev-password") == 401  # locked: even the right password waits
+    clock.current += timedelta(minutes=16)
+    assert attempt("rev-password") == 303

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("npi", sa.String(10), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created", sa.String(35), nullable=False),
+        sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("locked_until", sa.String(35), nullable=True),
         sa.PrimaryKeyConstraint("tenant", "username", name="pk_ops_staff_user"),
     )
     op.create_table(
