@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from server.pas.decision import Modification
 from server.pas.fhirdata import Code
 from server.pas.review import ReviewerAction, ReviewerDecision
+from server.pas.urls import CS_X12_REVIEW_DECISION_REASON
 from server.pas.versions import PasVersion
 from server.settings import Settings
 
@@ -31,7 +32,7 @@ X12: Final = "https://codesystem.x12.org/005010/"
 CPT: Final = "http://www.ama-assn.org/go/cpt"
 HCPCS: Final = "https://bluebutton.cms.gov/resources/codesystem/hcpcs"
 NUCC: Final = "http://nucc.org/provider-taxonomy"
-X12_886: Final = "https://codesystem.x12.org/005010/886"
+X12_886: Final = CS_X12_REVIEW_DECISION_REASON
 DEMO_PAYER_NPI: Final = "1999999984"
 
 # (username, display name, role, password, NPI). The passwords are for the demo only: README lists them.

@@ -8,6 +8,7 @@ refused. The public metrics are ``/metrics/cms-0057`` (``.json``, ``.csv``).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from igs.outcome import Failure, OperationOutcomeError
 from server.errors import status_of
+from server.pas import urls
 from server.pas.decision import Modification
 from server.pas.fhirdata import Code
 from server.pas.review import ReviewerAction, ReviewerDecision
@@ -33,7 +35,7 @@ from .metrics import report_csv, report_items, report_json
 from .service import OpsService, Staff
 from .store import Session
 
-X12_886: Final = "https://codesystem.x12.org/005010/886"
+X12_886: Final = urls.CS_X12_REVIEW_DECISION_REASON  # HCR03 decision reason codes
 PUBLIC_PATHS: Final = ("/metrics/cms-0057", "/metrics/cms-0057.json", "/metrics/cms-0057.csv")
 NOTICES: Final[Mapping[str, str]] = {
     "decided": "Decision recorded and sent to the submitter.",
@@ -44,14 +46,6 @@ NOTICES: Final[Mapping[str, str]] = {
     "appeal": "Appeal recorded.",
     "signed-out": "You are signed out.",
 }
-# X12 886 reason codes offered for denials (the reason text is always required as well).
-DENIAL_REASONS: Final = (
-    ("AA", "Authorization / access restrictions"),
-    ("BB", "Not medically necessary"),
-    ("CC", "Benefit exhausted or not covered"),
-    ("DD", "Documentation does not support the request"),
-)
-
 router = APIRouter(include_in_schema=False)
 
 
@@ -336,7 +330,6 @@ async def _detail_page(
             now=ops.now(),
             error=error,
             notice=NOTICES.get(request.query_params.get("notice", "")),
-            denial_reasons=DENIAL_REASONS,
             reviewers=[u for u in ops.staff() if allowed(u.role, Permission.DECIDE)],
         ),
     )
@@ -360,7 +353,11 @@ def _decisions(form: Mapping[str, str], sequences: list[int]) -> list[ReviewerDe
             chosen = ReviewerAction(action)
         except ValueError:
             raise OperationOutcomeError.of(Failure.INVALID, f"Unknown decision {action!r}") from None
-        reason_code = form.get(f"reason-code-{sequence}", "").strip()
+        reason_code = form.get(f"reason-code-{sequence}", "").strip().upper()
+        if reason_code and not re.fullmatch(r"[A-Z0-9]{1,10}", reason_code):
+            raise OperationOutcomeError.of(
+                Failure.INVALID, f"Item {sequence}: {reason_code!r} is not a reason code"
+            )
         reason_text = form.get(f"reason-text-{sequence}", "").strip()
         modification = None
         if chosen is ReviewerAction.MODIFY:

@@ -429,3 +429,59 @@ def test_repeated_wrong_passwords_lock_the_user_for_a_while(client: TestClient, 
     assert attempt("rev-password") == 401  # locked: even the right password waits
     clock.current += timedelta(minutes=16)
     assert attempt("rev-password") == 303
+
+
+def test_sign_out_and_expiry_end_the_session(client: TestClient, clock: Clock) -> None:
+    login(client, "rev", "rev-password")
+    cookie = client.cookies.get("priorgate_ops")
+    queue = client.get("/ops/queue")
+    out = client.post("/ops/logout", data={"csrf": csrf_of(queue.text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ops/login?notice=signed-out"
+    client.cookies.set("priorgate_ops", cookie or "", path="/ops")  # a kept copy of the cookie is dead too
+    assert client.get("/ops/queue", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    login(client, "rev", "rev-password")
+    clock.current += timedelta(hours=8, minutes=1)
+    assert client.get("/ops/queue", follow_redirects=False).status_code == 303
+
+
+def test_an_unknown_request_is_a_404_page(client: TestClient) -> None:
+    login(client, "rev", "rev-password")
+    answer = client.get("/ops/requests/no-such-request")
+    assert answer.status_code == 404 and "No request" in answer.text
+
+
+def test_an_appeal_that_overturns_a_denial_counts_in_item_4(client: TestClient, clock: Clock) -> None:
+    clock.current = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
+    submit(client, "APPEAL-1", (MRI,))
+    login(client, "doc", "doc-password")
+    (submission_id,) = submission_ids(client.get("/ops/queue").text)
+    bad_code = {"action-1": "deny", "reason-code-1": "A A", "reason-text-1": "Not indicated"}
+    page = client.get(f"/ops/requests/{submission_id}")
+    refused = client.post(
+        f"/ops/requests/{submission_id}/decision", data={"csrf": csrf_of(page.text), **bad_code}
+    )
+    assert refused.status_code == 400
+    _decide(
+        client, submission_id, {"action-1": "deny", "reason-code-1": "aa", "reason-text-1": "Not indicated"}
+    )
+    assert _ops(client).facts(submission_id=submission_id)[0].denial_reasons == (("AA", "Not indicated"),)
+    page = client.get(f"/ops/requests/{submission_id}")
+    for status in ("pending", "approved"):
+        answer = client.post(
+            f"/ops/requests/{submission_id}/appeal",
+            data={"csrf": csrf_of(page.text), "status": status, "notes": "records supplied"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+    clock.current = datetime(2026, 1, 10, tzinfo=UTC)
+    item4 = client.get("/metrics/cms-0057.json").json()["items"][3]
+    assert (item4["numerator"], item4["denominator"], item4["percent"]) == (1, 1, 100.0)
+    # a reviewer cannot record appeals
+    client.cookies.clear()
+    login(client, "rev", "rev-password")
+    page = client.get(f"/ops/requests/{submission_id}")
+    refused = client.post(
+        f"/ops/requests/{submission_id}/appeal", data={"csrf": csrf_of(page.text), "status": "upheld"}
+    )
+    assert refused.status_code == 403
