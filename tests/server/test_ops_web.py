@@ -15,10 +15,14 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from cds_hooks.coverage import CoverageDecision
+from cds_hooks.service import CoverageAssertion
+from cds_hooks.versions import CrdVersion
 from server.app import create_app
 from server.ops.auth import Role
 from server.ops.demo import CPT, HCPCS, SITES, request_bundle
 from server.ops.service import OpsService
+from server.pas.urls import EXT_CRD_COVERAGE_INFORMATION
 from server.settings import Settings
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -391,6 +395,17 @@ def test_the_request_page_shows_dtr_answers_attachments_and_the_claim_response_v
     bundle = request_bundle(
         "DOCS-1", site=SITES[1], codes=(CPAP,), birth_date="2014-09-01", documentation=True
     )
+    response = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    response["extension"] = [
+        {
+            "url": EXT_CRD_COVERAGE_INFORMATION,
+            "extension": [{"url": "coverage-assertion-id", "valueString": a}],
+        }
+        for a in ("asrt-cpap-1", "asrt-elsewhere")
+    ]
+    _ops(client).assertions.save([_assertion("asrt-cpap-1")], "2026-03-01T10:00:00+00:00")
     assert client.post("/pas/2.2.1/Claim/$submit", json=bundle, headers=FHIR_JSON).status_code == 200
     login(client, "rev", "rev-password")
     (submission_id,) = submission_ids(client.get("/ops/queue").text)
@@ -401,6 +416,45 @@ def test_the_request_page_shows_dtr_answers_attachments_and_the_claim_response_v
     assert "Pediatric CPAP is reviewed under the pediatric sleep policy" in page  # the pend reason
     assert "Birth date</dt><dd>2014-09-01" in page
     assert "version 1," in page and "Not routed to an X12 payer" in page
+    assert "<td>asrt-cpap-1</td><td>covered</td><td>auth-needed</td><td>clinical</td><td>cpap</td>" in page
+    assert "<td>asrt-elsewhere</td>" in page and "not issued by this server" in page
+
+
+def _assertion(assertion_id: str) -> CoverageAssertion:
+    decision = CoverageDecision(
+        covered="covered",
+        pa_needed="auth-needed",
+        doc_needed=("clinical",),
+        doc_purpose=("withpa",),
+        info_needed=(),
+        billing_codes=(),
+        reasons=(),
+        questionnaires=("https://priorgate.org/fhir/Questionnaire/cpap|1.0.0",),
+        policy_links=(),
+        instructions=None,
+        expiry_date=None,
+        payer_id="PGDEMO",
+        payer_name="PriorGate Demo Health Plan",
+        rule_id="cpap",
+        topic="cpap",
+        title="CPAP",
+        matched_case=None,
+        undetermined=(),
+        stale=False,
+        alternate=None,
+        companions=(),
+    )
+    return CoverageAssertion(
+        assertion_id,
+        "order-sign",
+        "hook-1",
+        "DeviceRequest/cpap-1",
+        "Coverage/cov-1",
+        "PGDEMO",
+        CrdVersion.V2_0,
+        decision,
+        {},
+    )
 
 
 def test_review_clocks_are_configurable_per_line_of_business(database_url: str, tmp_path: Path) -> None:
