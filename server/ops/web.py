@@ -486,10 +486,18 @@ async def appeal(submission_id: str, request: Request, ops: Ops) -> Response:
 # -- dashboard --------------------------------------------------------------------------------------------
 
 
-def _year(raw: str | None, default: int) -> int:
+def _year(raw: str | None, default: int, *, strict: bool = False) -> int:
+    """The ``year`` parameter (2000-2100); without it, ``default``. ``strict``: a bad value is a 400."""
     if raw and raw.isdigit() and 2000 <= int(raw) <= 2100:
         return int(raw)
+    if strict and raw is not None:
+        raise OperationOutcomeError.of(
+            Failure.INVALID, f"year must be a calendar year (2000-2100), not {raw!r}"
+        )
     return default
+
+
+PUBLIC_CACHE: Final = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
 
 @router.get("/ops/dashboard")
@@ -561,19 +569,22 @@ async def metrics_page(request: Request, ops: Ops) -> Response:
 
 @router.get("/metrics/cms-0057.json")
 async def metrics_json(request: Request, ops: Ops) -> Response:
-    year = _year(request.query_params.get("year"), ops.now().year - 1)
+    year = _year(request.query_params.get("year"), ops.now().year - 1, strict=True)
     report = await run_in_threadpool(ops.cms_report, year)
-    return JSONResponse(report_json(report, payer=ops.payer_name))
+    return JSONResponse(report_json(report, payer=ops.payer_name), headers=PUBLIC_CACHE)
 
 
 @router.get("/metrics/cms-0057.csv")
 async def metrics_csv(request: Request, ops: Ops) -> Response:
-    year = _year(request.query_params.get("year"), ops.now().year - 1)
+    year = _year(request.query_params.get("year"), ops.now().year - 1, strict=True)
     report = await run_in_threadpool(ops.cms_report, year)
     return Response(
         report_csv(report),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="cms-0057-metrics-{year}.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="cms-0057-metrics-{year}.csv"',
+            **PUBLIC_CACHE,
+        },
     )
 
 

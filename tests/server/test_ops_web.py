@@ -539,3 +539,12 @@ def test_an_appeal_that_overturns_a_denial_counts_in_item_4(client: TestClient, 
         f"/ops/requests/{submission_id}/appeal", data={"csrf": csrf_of(page.text), "status": "upheld"}
     )
     assert refused.status_code == 403
+
+
+def test_the_metrics_api_refuses_a_bad_year_and_may_be_cached_publicly(client: TestClient) -> None:
+    bad = client.get("/metrics/cms-0057.json?year=20x5")
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+    assert client.get("/metrics/cms-0057.csv?year=1900").status_code == 400
+    good = client.get("/metrics/cms-0057.json?year=2025")
+    assert good.headers["cache-control"] == "public, max-age=300"
+    assert client.get("/metrics/cms-0057?year=abc").status_code == 200  # the page shows the default year
