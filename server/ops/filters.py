@@ -128,3 +128,7 @@ def choices(facts: Iterable[RequestFacts]) -> dict[str, list[str]]:
         if f.assignee:
             seen["assignee"].add(f.assignee)
     return {k: sorted(v) for k, v in seen.items()}
+
+
+def most_recent_first(facts: Iterable[RequestFacts]) -> list[RequestFacts]:
+    return sorted(facts, key=lambda f: (f.received_at, f.submission_id), reverse=True)

@@ -29,7 +29,7 @@ from server.storage.repository import Repository
 
 from .auth import Passwords, Permission, Role, allowed, new_token, token_hash
 from .facts import RequestFacts, request_facts
-from .filters import RequestFilter, by_time_left, select
+from .filters import RequestFilter, by_time_left, most_recent_first, select
 from .metrics import AppealResult, Cms0057Report, PaService, cms0057_report
 from .store import Appeal, Event, OpsStore, PeerToPeer, Session, StaffUser, StoredRequest
 
@@ -147,6 +147,7 @@ class OpsService:
     server_url: str = "urn:priorgate"
     session_lifetime: timedelta = timedelta(hours=8)
     secure_cookies: bool = False
+    public_origin: str | None = None  # scheme://host[:port] of PRIORGATE_BASE_URL, accepted as Origin
     login_attempts: int = 5  # failed sign-ins in a row before the user is locked out for ``lockout``
     lockout: timedelta = timedelta(minutes=15)
     exchange_log: Callable[[str], Sequence[ExchangeEntry]] | None = None  # the X12 bridge, when routed
@@ -271,8 +272,7 @@ class OpsService:
 
     def requests(self, wanted: RequestFilter) -> list[RequestFacts]:
         """Any requests matching ``wanted`` (the dashboard's drill-down), most recent first."""
-        found = select(self.facts(), wanted, self.now())
-        return sorted(found, key=lambda f: (f.received_at, f.submission_id), reverse=True)
+        return most_recent_first(select(self.facts(), wanted, self.now()))
 
     def detail(self, submission_id: str) -> RequestDetail:
         record = self.pas.store.get(submission_id)

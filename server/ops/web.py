@@ -30,7 +30,7 @@ from server.pas.review import ReviewerAction, ReviewerDecision
 from . import dashboard as figures
 from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Permission, Role, allowed, new_token, same_token
 from .facts import RequestFacts
-from .filters import RequestFilter, choices
+from .filters import RequestFilter, by_time_left, choices, most_recent_first, select
 from .metrics import report_csv, report_items, report_json
 from .service import OpsService, Staff
 from .store import Session
@@ -132,12 +132,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[-1] for k, v in parsed.items()}
 
 
-def _same_origin(request: Request) -> bool:
+def _same_origin(request: Request, ops: OpsService) -> bool:
+    """No ``Origin`` header (older browsers, same-origin GET-then-POST), or this server's own origin: the
+    request's, or the public one from ``PRIORGATE_BASE_URL`` behind a proxy."""
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    expected = f"{request.url.scheme}://{request.url.netloc}"
-    return origin == expected
+    if origin is None:
+        return True
+    allowed_origins = {f"{request.url.scheme}://{request.url.netloc}"}
+    if ops.public_origin:
+        allowed_origins.add(ops.public_origin)
+    return origin in allowed_origins
 
 
 async def _signed_in(request: Request, ops: OpsService) -> tuple[Staff, Session] | None:
@@ -202,7 +206,9 @@ def _set_cookie(response: Response, name: str, value: str, ops: OpsService, *, m
 @router.post("/ops/login")
 async def login(request: Request, ops: Ops) -> Response:
     form = await _form(request)
-    if not _same_origin(request) or not same_token(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
+    if not _same_origin(request, ops) or not same_token(
+        request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")
+    ):
         return _page(
             "error.html", 403, title="Sign-in refused", message="The sign-in form expired; try again."
         )
@@ -232,7 +238,11 @@ async def login(request: Request, ops: Ops) -> Response:
 async def logout(request: Request, ops: Ops) -> Response:
     form = await _form(request)
     signed = await _signed_in(request, ops)
-    if signed is not None and same_token(signed[1].csrf_token, form.get("csrf")) and _same_origin(request):
+    if (
+        signed is not None
+        and same_token(signed[1].csrf_token, form.get("csrf"))
+        and _same_origin(request, ops)
+    ):
         await run_in_threadpool(ops.logout, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/ops/login?notice=signed-out", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ops")
@@ -253,7 +263,7 @@ async def queue_page(request: Request, ops: Ops) -> Response:
         query["assignee"] = staff.username
     wanted = RequestFilter.from_query(query)
     everything = await run_in_threadpool(ops.facts, open_only=True)
-    rows = await run_in_threadpool(ops.queue, wanted)
+    rows = by_time_left(select(everything, wanted, ops.now()))
     return _page(
         "queue.html",
         **_context(
@@ -277,8 +287,8 @@ async def requests_page(request: Request, ops: Ops) -> Response:
         return _to_sign_in(request)
     staff, session = signed
     wanted = RequestFilter.from_query(dict(request.query_params))
-    rows = await run_in_threadpool(ops.requests, wanted)
     everything = await run_in_threadpool(ops.facts)
+    rows = most_recent_first(select(everything, wanted, ops.now()))
     return _page(
         "queue.html",
         **_context(
@@ -400,7 +410,7 @@ async def _action(request: Request, ops: OpsService, submission_id: str, notice:
         return _to_sign_in(request)
     staff, session = signed
     form = await _form(request)
-    if not _same_origin(request) or not same_token(session.csrf_token, form.get("csrf")):
+    if not _same_origin(request, ops) or not same_token(session.csrf_token, form.get("csrf")):
         return _page(
             "error.html",
             403,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from cds_hooks import DEMO_POLICY_DIR, load_policies
 from cds_hooks.policy import PolicySet
@@ -23,6 +24,13 @@ def repository_audit(repository: Repository) -> AuditSink:
         repository.create("AuditEvent", event)
 
     return record
+
+
+def _origin(base_url: str | None) -> str | None:
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def build_ops(
@@ -46,4 +54,5 @@ def build_ops(
         server_url=svc.settings.base_url or "urn:priorgate",
         session_lifetime=timedelta(minutes=svc.settings.ops_session_minutes),
         secure_cookies=svc.settings.ops_secure_cookies,
+        public_origin=_origin(svc.settings.base_url),
     )
