@@ -54,6 +54,11 @@ class StaleRule:
     last_reviewed: date
     due_for_review: date
     days_overdue: int
+    codes: tuple[str, ...] = ()  # the rule's procedure codes: the drill-down to requests it decided
+
+    @property
+    def drill(self) -> RequestFilter:
+        return RequestFilter(procedure=",".join(self.codes))
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -150,14 +155,18 @@ def denial_reasons(facts: Iterable[RequestFacts], year: int) -> list[tuple[str, 
 
 
 def stale_rules(
-    rules: Iterable[tuple[str, str, date, int]], today: date, *, horizon: timedelta = timedelta(0)
+    rules: Iterable[tuple[str, str, date, int, tuple[str, ...]]],
+    today: date,
+    *,
+    horizon: timedelta = timedelta(0),
 ) -> list[StaleRule]:
-    """Rules (id, title, last reviewed, review every N days) whose review is due by ``today + horizon``."""
+    """Rules (id, title, last reviewed, review every N days, codes) whose review is due by
+    ``today + horizon``."""
     out = []
-    for rule_id, title, last_reviewed, every in rules:
+    for rule_id, title, last_reviewed, every, codes in rules:
         due = last_reviewed + timedelta(days=every)
         if due <= today + horizon:
-            out.append(StaleRule(rule_id, title, last_reviewed, due, (today - due).days))
+            out.append(StaleRule(rule_id, title, last_reviewed, due, (today - due).days, codes))
     return sorted(out, key=lambda r: (r.due_for_review, r.rule_id))
 
 

@@ -41,7 +41,7 @@ class RequestFilter:
     site: str = ""  # submitting organization or site
     urgency: str = ""  # standard | expedited
     assignee: str = ""  # a username, or "-" for unassigned
-    procedure: str = ""  # a procedure code on any item
+    procedure: str = ""  # a procedure code on any item (or several, comma-separated: any of them)
     status: str = ""  # open (undecided) | a review or request status
     outcome: str = ""  # approved | partially-approved | denied | pended | cancelled
     first_pass: str = ""  # "yes": determined without a reviewer; "no": determined after review
@@ -73,7 +73,7 @@ class RequestFilter:
             return False
         if self.assignee and (facts.assignee or "-") != self.assignee:
             return False
-        if self.procedure and self.procedure not in {p.code for p in facts.procedures}:
+        if self.procedure and not set(self.procedure.split(",")) & {p.code for p in facts.procedures}:
             return False
         if self.status == "open":
             if not facts.is_open:

@@ -541,9 +541,10 @@ class OpsService:
                 out.append(PaService(rule.id, rule.title, codes))
         return out
 
-    def rules(self) -> list[tuple[str, str, date, int]]:
+    def rules(self) -> list[tuple[str, str, date, int, tuple[str, ...]]]:
+        """Coverage rules: (id, title, last reviewed, review every N days, procedure codes)."""
         return [
-            (r.id, r.title, r.last_reviewed, r.review_every_days)
+            (r.id, r.title, r.last_reviewed, r.review_every_days, tuple(c.code for c in r.codes))
             for payer in self.policies.payers.values()
             for r in payer.rules
         ]

@@ -292,6 +292,14 @@ class OpsStore:
             datetime.fromisoformat(row["updated_at"]),
         )
 
+    def peer_to_peer_states(self) -> dict[str, str]:
+        """``review_id -> status`` of every peer-to-peer conversation (for the queue)."""
+        query = select(ops_peer_to_peer.c.review_id, ops_peer_to_peer.c.status).where(
+            ops_peer_to_peer.c.tenant == self._tenant
+        )
+        with self._engine.connect() as connection:
+            return {row[0]: row[1] for row in connection.execute(query)}
+
     def set_appeal(self, submission_id: str, value: Appeal) -> None:
         values = {
             "status": value.status,

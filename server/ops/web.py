@@ -264,6 +264,7 @@ async def queue_page(request: Request, ops: Ops) -> Response:
     wanted = RequestFilter.from_query(query)
     everything = await run_in_threadpool(ops.facts, open_only=True)
     rows = by_time_left(select(everything, wanted, ops.now()))
+    peer_to_peer = await run_in_threadpool(ops.store.peer_to_peer_states)
     return _page(
         "queue.html",
         **_context(
@@ -276,6 +277,7 @@ async def queue_page(request: Request, ops: Ops) -> Response:
             now=ops.now(),
             reviewers=[u for u in ops.staff() if allowed(u.role, Permission.DECIDE)],
             queue=True,
+            peer_to_peer=peer_to_peer,
         ),
     )
 
@@ -301,6 +303,7 @@ async def requests_page(request: Request, ops: Ops) -> Response:
             now=ops.now(),
             reviewers=[],
             queue=False,
+            peer_to_peer={},
         ),
     )
 

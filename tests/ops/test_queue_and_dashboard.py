@@ -137,12 +137,17 @@ def test_turnaround_distribution_exposure_and_denial_reasons() -> None:
 
 def test_stale_rules_are_those_past_their_review_interval() -> None:
     rules = [
-        ("a", "A", date(2025, 1, 1), 365),
-        ("b", "B", date(2025, 6, 1), 365),
-        ("c", "C", date(2024, 1, 1), 90),
+        ("a", "A", date(2025, 1, 1), 365, ("72148", "72149")),
+        ("b", "B", date(2025, 6, 1), 365, ("E0601",)),
+        ("c", "C", date(2024, 1, 1), 90, ("27447",)),
     ]
     stale = stale_rules(rules, date(2026, 3, 1))
     assert [(r.rule_id, r.days_overdue) for r in stale] == [("c", 700), ("a", 59)]
+    rows = [
+        facts(1, code="72149", due_in=timedelta(days=1)),
+        facts(2, code="E0601", due_in=timedelta(days=1)),
+    ]
+    assert [f.submission_id for f in select(rows, stale[1].drill, NOW)] == ["s1"]
 
 
 def test_bar_chart_svg_links_each_bar_and_escapes_labels() -> None:

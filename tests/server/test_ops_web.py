@@ -300,7 +300,9 @@ def test_extension_information_peer_to_peer_and_assignment(client: TestClient) -
     kinds = [e.kind for e in _ops(client).store.events(submission_id)]
     assert kinds == ["assignment", "extension", "peer-to-peer", "information-requested"]
     # still open: the queue keeps it, with the extended due time
-    assert submission_ids(client.get("/ops/queue?status=info-requested").text) == [submission_id]
+    in_queue = client.get("/ops/queue?status=info-requested").text
+    assert submission_ids(in_queue) == [submission_id]
+    assert "peer-to-peer scheduled" in in_queue
 
 
 def _decide(client: TestClient, submission_id: str, form: dict[str, str]) -> None:
