@@ -8,6 +8,7 @@ notification); each is also recorded in the request's history and as an AuditEve
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -34,6 +35,7 @@ from .metrics import AppealResult, Cms0057Report, PaService, cms0057_report
 from .store import Appeal, Event, OpsStore, PeerToPeer, Session, StaffUser, StoredRequest
 
 Json = dict[str, Any]
+log = logging.getLogger("priorgate.ops")
 PARSED_CACHE_LIMIT = 200_000  # parsed requests kept per process (then the copies start again)
 AuditSink = Callable[[Json], None]  # stores one AuditEvent
 
@@ -226,8 +228,14 @@ class OpsService:
                 cache.clear()
             versions = {r.submission_id: PasVersion(r.version) for r in rows}
             for submission_id, (updated, raw_request, raw_decision) in self.store.bodies(missing).items():
-                request = parse_pas_request(fhir_json.loads(raw_request), versions[submission_id])
-                cache[submission_id] = (updated, request, codec.loads(Decision, raw_decision))
+                try:
+                    request = parse_pas_request(fhir_json.loads(raw_request), versions[submission_id])
+                    decision = codec.loads(Decision, raw_decision)
+                except (OperationOutcomeError, ValueError, TypeError, KeyError) as exc:
+                    # one unreadable row must not take the queue, dashboard or metrics down with it
+                    log.warning("stored PAS request %s cannot be read: %s", submission_id, exc)
+                    continue
+                cache[submission_id] = (updated, request, decision)
         out = {}
         for row in rows:
             held = cache.get(row.submission_id)

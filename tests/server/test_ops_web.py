@@ -24,6 +24,7 @@ from server.ops.demo import CPT, HCPCS, SITES, request_bundle
 from server.ops.service import OpsService
 from server.pas.urls import EXT_CRD_COVERAGE_INFORMATION
 from server.settings import Settings
+from server.storage.schema import pas_submission
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -550,3 +551,23 @@ def test_the_metrics_api_refuses_a_bad_year_and_may_be_cached_publicly(client: T
     good = client.get("/metrics/cms-0057.json?year=2025")
     assert good.headers["cache-control"] == "public, max-age=300"
     assert client.get("/metrics/cms-0057?year=abc").status_code == 200  # the page shows the default year
+
+
+def test_an_unreadable_stored_request_does_not_take_the_queue_down(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    submit(client, "GOOD-1", (MRI,))
+    submit(client, "BROKEN-1", (CT,))
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        connection.execute(
+            pas_submission.update()
+            .where(pas_submission.c.request.contains("BROKEN-1"))
+            .values(request='{"resourceType": "Bundle"}', updated="2026-03-02T15:00:00+00:00")
+        )
+    login(client, "rev", "rev-password")
+    page = client.get("/ops/queue")
+    assert page.status_code == 200
+    assert re.findall(r">(GOOD-1|BROKEN-1)</a>", page.text) == ["GOOD-1"]
+    assert "cannot be read" in caplog.text
+    assert client.get("/metrics/cms-0057.json").status_code == 200
