@@ -38,11 +38,14 @@ from server.cds_storage import SqlFeedbackSink, SqlJtiStore
 from server.coverage_assertions import CoverageAssertionStore
 from server.database import prepare
 from server.errors import install_error_handlers
+from server.ops import web as ops_web
+from server.ops.wiring import build_ops
 from server.pas import PasVersion, PolicyCoverageRules
 from server.pas.delivery import DeliveryWorker, delivery_settings
 from server.pas.dtr_responses import DtrResponseFinder
 from server.pas.outbox import Outbox
 from server.pas.profiles import profile_gate
+from server.pas.review import clocks_from
 from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.pas.subscription_store import SubscriptionStore
@@ -82,6 +85,7 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(validate.router, validate.register),
         Mount(pas.router, pas.register),
         Mount(pas_subscriptions.router, pas_subscriptions.register),
+        Mount(ops_web.router),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -234,6 +238,7 @@ def create_app(
             subscriptions=subscriptions,
             x12=x12,
             dtr_responses=DtrResponseFinder(repository, assertions),
+            clocks=clocks_from(chosen.review_clocks),
         ),
         subscriptions=subscriptions,
         delivery=delivery,
@@ -267,6 +272,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.ops = build_ops(services)  # payer operations pages and public metrics (server/ops)
     install_error_handlers(app)
     secure(app, chosen_security, services, http)
     for mount in mounts(cds_router(chosen, http, now, engine, services.assertions)):

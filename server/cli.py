@@ -2,7 +2,7 @@
 
 ``priorgate serve [--host] [--port] [--database-url] [--workers N]``, ``priorgate db upgrade``,
 ``priorgate igs list|install``, ``priorgate validate FILE``, ``priorgate x12 ...``, ``priorgate token`` and
-``priorgate clients``. Another
+``priorgate clients``, ``priorgate staff add|list``. Another
 package adds a subcommand with one line in :data:`COMMANDS` (e.g. ``"x12": x12_cli.main``).
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from igs import cli as igs_cli
 from igs.outcome import OperationOutcomeError
+from server.ops import cli as ops_cli
 from server.security import cli as security_cli
 from server.settings import Settings, SettingsError, load_settings
 from x12 import cli as x12_cli
@@ -56,6 +57,10 @@ def serve(argv: Sequence[str]) -> int:
         prepare(engine, load_registry(), demo_content=settings.demo_content)
     finally:
         engine.dispose()
+    if settings.demo_content:
+        from server.ops.demo import load_app_demo
+
+        load_app_demo(settings)  # demo staff users and review work (server/ops/demo.py)
     # Worker processes read their settings from the environment: pass the flags on.
     os.environ["PRIORGATE_DATABASE_URL"] = settings.database_url
     uvicorn.run(
@@ -103,6 +108,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "x12": x12,
     "token": security_cli.token,
     "clients": security_cli.clients,
+    "staff": ops_cli.main,
 }
 
 

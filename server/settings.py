@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -92,9 +92,28 @@ class Settings(BaseSettings):
         default=None,
         description="JSON or TOML payer routes: payer id -> fhir-local or x12 (endpoint URL or 'simulated')",
     )
+    review_clocks: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Decision time frames per line of business (Coverage.type code; '*' for the default), "
+        'JSON, e.g. {"QHP": {"standard_days": 15, "expedited_hours": 72}}',
+    )
+    ops_session_minutes: int = Field(
+        default=480, ge=5, le=7 * 24 * 60, description="Lifetime of a staff sign-in to the operations pages"
+    )
+    ops_secure_cookies: bool = Field(
+        default=False, description="Mark the operations session cookie Secure (set it when served over HTTPS)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )
+
+    @field_validator("review_clocks")
+    @classmethod
+    def _review_clocks(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for line, clock in value.items():
+            if set(clock) - {"expedited_hours", "standard_days"} or any(v <= 0 for v in clock.values()):
+                raise ValueError(f"{line}: use positive expedited_hours and standard_days only")
+        return value
 
 
 class SettingsError(Exception):

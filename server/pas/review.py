@@ -59,6 +59,27 @@ class ReviewClocks:
         return self.default
 
 
+def clocks_from(settings: Mapping[str, Mapping[str, float]]) -> ReviewClocks:
+    """Review clocks from configuration: ``{"QHP": {"standard_days": 15, "expedited_hours": 72}}``; the key
+    ``*`` replaces the default (72 hours / 7 calendar days). Keys are Coverage.type codes."""
+    known = {"expedited_hours", "standard_days"}
+    default = ReviewClock()
+    lines: dict[str, ReviewClock] = {}
+    for line, values in settings.items():
+        unknown = set(values) - known
+        if unknown or any(v <= 0 for v in values.values()):
+            raise ValueError(f"review clock {line!r}: use positive expedited_hours and standard_days only")
+        clock = ReviewClock(
+            expedited=timedelta(hours=values.get("expedited_hours", 72)),
+            standard=timedelta(days=values.get("standard_days", 7)),
+        )
+        if line == "*":
+            default = clock
+        else:
+            lines[line] = clock
+    return ReviewClocks(default, MappingProxyType(lines))
+
+
 class ReviewStatus(StrEnum):
     OPEN = "open"
     INFO_REQUESTED = "info-requested"

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Connection
@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from igs.outcome import Failure, OperationOutcomeError, not_found, unprocessable
 from server.storage.repository import Repository
 
-from .decision import Decision, Reviewer
+from .decision import Decision, InfoRequest, Reviewer
 from .inquiry import (
     StoredAuthorization,
     find_matches,
@@ -33,10 +33,19 @@ from .inquiry import (
 from .ports import CoverageEvaluator, IdFactory, StoredResponse
 from .request import PasRequest, parse_pas_request
 from .response import build_error_response, build_submit_response, claim_response_of
-from .review import ReviewerDecision, ReviewStatus, apply_review, open_review
+from .review import (
+    ReviewClocks,
+    ReviewerDecision,
+    ReviewItem,
+    ReviewStatus,
+    apply_review,
+    extend_due,
+    open_review,
+    request_more_information,
+)
 from .routing import PayerRoute
-from .store import IdentifierTaken, PasStore, QueueEntry
-from .submission import DEFAULT_CLOCKS, RejectedRequest, StoredSubmission, lookup_keys, process_submit
+from .store import IdentifierTaken, PasStore, QueueEntry, SubmissionRecord
+from .submission import RejectedRequest, StoredSubmission, lookup_keys, process_submit
 from .subscription_store import SubscriptionStore
 from .versions import PasVersion
 from .x12_log import AWAITING, FAILED, ExchangeRecord
@@ -70,6 +79,7 @@ class PasService:
     subscriptions: SubscriptionStore | None = None  # result notifications queued with each decision
     x12: X12Routing | None = None  # payers whose requests go to a legacy system as X12 278
     dtr_responses: Callable[[PasRequest], tuple[StoredResponse, ...]] | None = None  # stored DTR responses
+    clocks: ReviewClocks = ReviewClocks()  # decision time frames per line of business
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -102,6 +112,7 @@ class PasService:
             ids=self.ids,
             now=now,
             dtr_responses=held,
+            clocks=self.clocks,
         )
         if result.stored is None:
             return result.response
@@ -154,7 +165,7 @@ class PasService:
                 result.stored.decision,
                 review_id=self.ids.new_id(),
                 received_at=now,
-                clocks=DEFAULT_CLOCKS,
+                clocks=self.clocks,
             )
         self.store.save(
             submission_id,
@@ -201,7 +212,7 @@ class PasService:
             record.stored.decision,
             review_id=self.ids.new_id(),
             received_at=self.now(),
-            clocks=DEFAULT_CLOCKS,
+            clocks=self.clocks,
         )
         request_bundle = self._request_bundle(submission_id)
         self.store.save(
@@ -440,6 +451,56 @@ class PasService:
             )
 
         return notify
+
+    def request_information(
+        self, review_id: str, requests: Sequence[InfoRequest], reviewer: Reviewer
+    ) -> Json:
+        """Ask the submitter for more information: items stay pended (A4), the ClaimResponse gets a new
+        version carrying the CommunicationRequests (PAS ainfo-2/3), and the review waits for the answer."""
+        entry, record = self._open_review(review_id)
+        now = self.now()
+        current = record.stored
+        decision = request_more_information(current.decision, requests, reviewer=reviewer, now=now)
+        response = build_submit_response(
+            current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
+        )
+        updated = StoredSubmission(
+            current.request, current.fingerprint, decision, response, current.claim_response_id
+        )
+        request_bundle = self._request_bundle(entry.submission_id)
+        self.store.save(
+            entry.submission_id,
+            record.version,
+            updated,
+            request_bundle,
+            (),
+            now.isoformat(),
+            existing=True,
+            updated_review=replace(entry.item, status=ReviewStatus.INFO_REQUESTED),
+            also=self._notifier(record.version, updated, now),
+        )
+        self._publish(entry.submission_id, None, response)
+        return response
+
+    def extend_review(self, review_id: str, by: timedelta, reason: str, reviewer_id: str) -> ReviewItem:
+        """Extend an open review's due time; the reason is recorded on the review item."""
+        entry, _ = self._open_review(review_id)
+        item = extend_due(entry.item, by=by, reason=reason, at=self.now(), reviewer_id=reviewer_id)
+        self.store.update_review(item)
+        return item
+
+    def _open_review(self, review_id: str) -> tuple[QueueEntry, SubmissionRecord]:
+        entry = self.store.review(review_id)
+        if entry is None:
+            raise not_found(f"No review item {review_id!r}")
+        if entry.item.status is ReviewStatus.DECIDED:
+            raise OperationOutcomeError.of(Failure.CONFLICT, f"Review item {review_id!r} is already decided")
+        record = self.store.get(entry.submission_id)
+        if record is None:
+            raise OperationOutcomeError.of(
+                Failure.INTERNAL, f"Review {review_id!r} names a missing submission"
+            )
+        return entry, record
 
     def _request_bundle(self, submission_id: str) -> Json:
         raw = self.store.request_bundle(submission_id)

@@ -164,8 +164,8 @@ class PasStore:
         """Insert (or, ``existing``, replace) a submission, add its identifier keys and its review item, in
         one transaction. Raises :class:`IdentifierTaken` when a key was taken concurrently (nothing saved).
 
-        ``updated_review`` (a decided review item) and ``also`` (e.g. queueing notifications) are written
-        in the same transaction, so a decision is never saved without them."""
+        ``updated_review`` (a decided or otherwise changed review item) and ``also`` (e.g. queueing
+        notifications) are written in the same transaction, so a decision is never saved without them."""
         values = {
             "fingerprint": stored.fingerprint,
             "claim_response_id": stored.claim_response_id,

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 
+from server.ops.schema import ops_tables
 from server.security.replay_sql import jti_table
 
 metadata = MetaData()
@@ -266,3 +267,5 @@ cds_feedback = Table(
 )
 # Token ids seen, for replay protection of CDS client JWTs and SMART client assertions, across workers.
 security_jti = jti_table(metadata)
+# Payer operations: staff users, sessions, request history, peer-to-peer, appeals (server/ops/schema.py).
+ops_staff_user, ops_session, ops_event, ops_peer_to_peer, ops_appeal = ops_tables(metadata)

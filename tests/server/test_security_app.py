@@ -117,7 +117,8 @@ def _issue(response: Any) -> str:
 # -- anonymous callers ---------------------------------------------------------------------------------
 
 PUBLIC = {"/fhir/metadata", "/.well-known/smart-configuration", "/fhir/.well-known/smart-configuration"}
-OWN_AUTHENTICATION = ("/cds-services", "/auth/", "/docs", "/openapi.json")  # CDS JWTs; OAuth; API docs
+# CDS JWTs; OAuth; API docs; payer staff pages (their own sign-in and session cookie); public CMS metrics
+OWN_AUTHENTICATION = ("/cds-services", "/auth/", "/docs", "/openapi.json", "/ops", "/metrics/cms-0057")
 
 
 def test_every_protected_route_refuses_anonymous_calls(secured: Secured) -> None:
@@ -140,6 +141,9 @@ def test_every_protected_route_refuses_anonymous_calls(secured: Secured) -> None
     assert smart["token_endpoint"] == TOKEN_URL
     assert "private_key_jwt" in smart["token_endpoint_auth_methods_supported"]
     assert secured.http.get("/cds-services").status_code == 200  # discovery is public
+    staff_page = secured.http.get("/ops/queue", follow_redirects=False)  # staff sign in first
+    assert staff_page.status_code in (302, 303) and "/ops/login" in staff_page.headers["location"]
+    assert secured.http.get("/metrics/cms-0057.json").status_code == 200  # public, as CMS-0057-F requires
 
 
 # -- tokens --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The X12 exchange log of PAS requests routed to legacy payers.
 
 Revision ID: 0012_x12_exchange
-Revises: 0010_pas_subscription_outbox
+Revises: 0011_ops
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_x12_exchange"
-down_revision = "0010_pas_subscription_outbox"
+down_revision = "0011_ops"
 branch_labels = None
 depends_on = None
 
