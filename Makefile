@@ -47,8 +47,9 @@ elm-check: $(CQL_DIR)/node_modules
 pytest: install
 	$(BIN)/python -m pytest
 
+# Every bench/*.py once; each figure beside its baseline -> bench/results.json and bench/results.md.
 bench: install
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/_report.py
 
 format: install
 	$(BIN)/ruff format .
