@@ -140,7 +140,7 @@ def parse_json(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         return dict(body)
     try:
         value = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise invalid(f"Request body is not valid JSON: {exc}", code="structure") from exc
     if not isinstance(value, dict):
         raise invalid("Request body must be a JSON object", code="structure")
