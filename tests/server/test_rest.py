@@ -209,6 +209,9 @@ def test_batch_reports_each_entry(client: TestClient) -> None:
         (b"", 400, "empty"),
         (b"\xff\xfe", 400, "not valid JSON"),
         (b'{"resourceType": "Patient", "x": NaN}', 400, "not valid JSON"),
+        # nested past orjson's writing limit (254) but within the parser's: was a 500 when stored
+        (b'{"resourceType": "Patient", "extension": ' + b"[" * 300 + b"]" * 300 + b"}", 400, "nests more"),
+        (b'{"resourceType": "Patient", "extension": ' + b"[" * 128 + b"]" * 128 + b"}", 400, "than 128"),
     ],
 )
 def test_bad_bodies_are_400(client: TestClient, content: bytes, status: int, fragment: str) -> None:
