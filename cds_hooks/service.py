@@ -32,7 +32,14 @@ from .cards import (
     instructions_card,
 )
 from .configuration import Configuration, configuration_options, read_configuration
-from .coverage import CoverageDecision, EvaluationContext, OrderFacts, PatientFacts, evaluate_coverage
+from .coverage import (
+    CoverageDecision,
+    EvaluationContext,
+    OrderFacts,
+    PatientFacts,
+    evaluate_coverage,
+    technical_failure,
+)
 from .coverage_information import render_coverage_information, with_coverage_information
 from .facts import REQUEST_TYPES, order_facts_from_request, patient_facts, request_codes
 from .hooks import HOOK_SPECS, HookSpec
@@ -522,15 +529,17 @@ class CdsServices:
         bundles = await asyncio.gather(
             *(self._hydrator.fetch(source, q) for q in queries), return_exceptions=True
         )
+        failed: set[str] = set()
         for name, bundle in zip(names, bundles, strict=True):
             if isinstance(bundle, BaseException):
                 log.info("history for %s unavailable: %s", name, bundle)
+                failed.add(name)
                 continue
             fetched[_LAZY_QUERIES[name][0]] = [
                 r for r in walk_resources(bundle) if r.get("resourceType") != "Bundle"
             ]
         if not fetched:
-            return decisions
+            return [technical_failure(d, [n for n in d.undetermined if n in failed]) for d in decisions]
         enriched = patient_facts(patient.resource, fetched.get("conditions", ()), fetched.get("medications"))
         facts = PatientFacts(
             birth_date=patient.birth_date,
@@ -539,12 +548,13 @@ class CdsServices:
             prior_therapies=enriched.prior_therapies,
             resource=patient.resource,
         )
-        return [
+        redone = [
             evaluate_coverage(self._policies, self._facts(o, known), facts, evaluation)
             if d.undetermined
             else d
             for o, d in zip(orders, decisions, strict=True)
         ]
+        return [technical_failure(d, [n for n in d.undetermined if n in failed]) for d in redone]
 
     @staticmethod
     def _facts(order: _Order, known: Mapping[str, Mapping[str, Any]]) -> OrderFacts:
