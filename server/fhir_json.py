@@ -54,10 +54,17 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _integer(text: str) -> int | JsonDecimal:
+    """An integer as int, unless orjson could not write it back (beyond 64 bits): then kept as exact text
+    like a decimal (FHIR integers are 32-bit, so such a value only ever fails validation, never a write)."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else JsonDecimal(text)
+
+
 def loads(raw: bytes | str) -> Any:
     """Parse JSON keeping decimals exact; raise a 400 OperationOutcomeError on anything malformed."""
     try:
-        return json.loads(raw, parse_float=JsonDecimal, parse_constant=_reject_constant)
+        return json.loads(raw, parse_float=JsonDecimal, parse_int=_integer, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise invalid(f"The body is not valid JSON: {exc}", code="structure") from None
 

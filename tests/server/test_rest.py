@@ -397,3 +397,12 @@ def test_version_aware_delete(client: TestClient) -> None:
     pid = client.post("/fhir/Patient", json=patient("VDel")).json()["id"]
     assert_outcome(client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"7"'}), 412, "version 1")
     assert client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"1"'}).status_code == 204
+
+
+def test_integers_beyond_64_bits_are_stored_exactly(client: TestClient) -> None:
+    # Regression: orjson cannot write integers beyond 64 bits, so storing one was a 500.
+    body = b'{"resourceType": "Patient", "multipleBirthInteger": 123456789012345678901234567}'
+    created = client.post("/fhir/Patient", content=body, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    read = client.get(f"/fhir/Patient/{created.json()['id']}")
+    assert b'"multipleBirthInteger":123456789012345678901234567' in read.content
