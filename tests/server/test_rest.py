@@ -406,3 +406,16 @@ def test_integers_beyond_64_bits_are_stored_exactly(client: TestClient) -> None:
     assert created.status_code == 201, created.text
     read = client.get(f"/fhir/Patient/{created.json()['id']}")
     assert b'"multipleBirthInteger":123456789012345678901234567' in read.content
+
+
+@pytest.mark.parametrize("method", [[], {}, 7, None])
+def test_a_transaction_entry_with_a_method_that_is_not_a_string_is_400(
+    client: TestClient, method: object
+) -> None:
+    # Regression: an unhashable method (an array or object) was looked up in a dict: a 500.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": {"resourceType": "Patient"}, "request": {"method": method, "url": "Patient"}}],
+    }
+    assert_outcome(client.post("/fhir", json=bundle, headers=FHIR_JSON), 400, "request.method")
