@@ -141,12 +141,18 @@ class _Order:
     target: Mapping[str, Any]  # usually the order itself; an Appointment without a resolvable order
 
 
+def _integer(text: str) -> int | Decimal:
+    """Integers beyond 64 bits stay exact as Decimal: the response writer (orjson) cannot write them."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else Decimal(text)
+
+
 def parse_json(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """Decode a JSON body keeping decimals exact; 400 when it is not a JSON object."""
     if isinstance(body, Mapping):
         return dict(body)
     try:
-        value = json.loads(body, parse_float=Decimal)
+        value = json.loads(body, parse_float=Decimal, parse_int=_integer)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise invalid(f"Request body is not valid JSON: {exc}", code="structure") from exc
     if not isinstance(value, dict):

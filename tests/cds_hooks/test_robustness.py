@@ -78,3 +78,11 @@ def test_json_nested_past_the_parser_stack_is_a_400() -> None:
     with pytest.raises(OperationOutcomeError) as caught:
         parse_json(deep)
     assert caught.value.failure is Failure.INVALID
+
+
+def test_an_integer_beyond_64_bits_is_answered_exactly(crd: Any, kit: ModuleType) -> None:
+    # Regression: the order (with its id) is echoed in the system action; orjson cannot write an integer
+    # beyond 64 bits, so the answer was a 500.
+    order = kit.service_request("sr1", kit.CPT, "72148") | {"id": 123456789012345678901234567}
+    response = crd.call("order-sign-crd", kit.order_sign(order))
+    assert response.status_code in (200, 400), response.text
