@@ -7,6 +7,7 @@ packages when PRIORGATE_IG_PATH is set. Hypothesis runs derandomized with a smal
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterator
@@ -164,3 +165,115 @@ def wrong_types(draw: st.DrawFn, resource_type: str) -> dict[str, Any]:
 @given(data=st.data(), route=st.sampled_from(ROUTES))
 def test_wrong_types(client: TestClient, route: tuple[str, str, str], data: st.DataObject) -> None:
     send(client, route, json.dumps(data.draw(wrong_types(route[2]))).encode())  # any integer size
+
+
+# -- valid requests with one value anywhere replaced ---------------------------------------------------
+
+HCPCS = "https://bluebutton.cms.gov/resources/codesystem/hcpcs"
+COVERAGE = {
+    "resourceType": "Coverage",
+    "id": "cov1",
+    "status": "active",
+    "beneficiary": {"reference": "Patient/pat1"},
+    "payor": [{"identifier": {"system": "https://priorgate.org/fhir/sid/payer-id", "value": "PGDEMO"}}],
+}
+ORDER = {
+    "resourceType": "DeviceRequest",
+    "id": "dr1",
+    "status": "draft",
+    "intent": "order",
+    "subject": {"reference": "Patient/pat1"},
+    "codeCodeableConcept": {"coding": [{"system": HCPCS, "code": "E0601"}]},
+    "parameter": [{"code": {"text": "pressure"}, "valueQuantity": {"value": 10.5}}],
+}
+
+
+def valid_bodies() -> dict[str, dict[str, Any]]:
+    """One valid request per route family (the PAS Bundle from the conformance suite)."""
+    from conformance.suites import pas_server
+
+    pas = pas_server.request_bundle("FUZZ", ("72148",))
+    pas["entry"][0]["resource"]["item"][0]["quantity"] = {"value": 1.5}
+    return {
+        "POST /fhir/Patient": {
+            "resourceType": "Patient",
+            "name": [{"family": "Fuzz", "given": ["A"]}],
+            "birthDate": "1970-01-01",
+            "extension": [{"url": "http://example.org/x", "valueDecimal": 2.50}],
+        },
+        "POST /fhir": {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": COVERAGE, "request": {"method": "POST", "url": "Coverage"}}],
+        },
+        "POST /pas/2.2.1/Claim/$submit": pas,
+        "POST /cds-services/order-sign-crd": {
+            "hook": "order-sign",
+            "hookInstance": "0b4a3f6e-4a8f-4c51-9a53-2f6f9a1b2c3d",
+            "context": {
+                "userId": "Practitioner/p1",
+                "patientId": "pat1",
+                "draftOrders": {
+                    "resourceType": "Bundle",
+                    "type": "collection",
+                    "entry": [{"resource": ORDER}],
+                },
+            },
+            "prefetch": {
+                "patient": {"resourceType": "Patient", "id": "pat1", "birthDate": "1960-01-01"},
+                "coverage": {
+                    "resourceType": "Bundle",
+                    "type": "searchset",
+                    "entry": [{"resource": COVERAGE}],
+                },
+            },
+        },
+        "POST /fhir/Questionnaire/$questionnaire-package": {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "coverage", "resource": COVERAGE}, {"name": "order", "resource": ORDER}],
+        },
+    }
+
+
+VALID = valid_bodies()
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            out += paths(child, (*prefix, key))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            out += paths(child, (*prefix, index))
+    return out
+
+
+def replaced(body: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
+    out = copy.deepcopy(body)
+    node = out
+    for step in path[:-1]:
+        node = node[step]
+    if delete and isinstance(node, dict):
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+def test_the_valid_requests_are_accepted(client: TestClient) -> None:
+    """The base of the mutations below: each unmutated request succeeds."""
+    for route, body in VALID.items():
+        method, path = route.split(" ", 1)
+        response = client.request(method, path, content=json.dumps(body), headers=FHIR)
+        assert response.status_code in (200, 201), f"{route}: {response.text[:300]}"
+
+
+@FUZZ
+@given(data=st.data(), route=st.sampled_from(sorted(VALID)))
+def test_valid_requests_with_one_value_replaced(client: TestClient, route: str, data: st.DataObject) -> None:
+    body = VALID[route]
+    path = data.draw(st.sampled_from(paths(body)), label="path")
+    mutated = replaced(body, path, data.draw(JSON, label="value"), data.draw(st.booleans(), label="delete"))
+    method, url = route.split(" ", 1)
+    send(client, (method, url, ""), json.dumps(mutated).encode())
