@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test check lint typecheck imports pytest bench format clean elm elm-check
+.PHONY: install run test check lint typecheck imports pytest bench load format clean elm elm-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,8 +47,15 @@ elm-check: $(CQL_DIR)/node_modules
 pytest: install
 	$(BIN)/python -m pytest
 
+# Every bench/*.py once; each figure beside its baseline -> bench/results.json and bench/results.md.
 bench: install
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/_report.py
+
+# Bounded mixed-traffic run against PostgreSQL on loopback (PRIORGATE_TEST_DATABASE_URL); e.g.
+# make load LOAD_ARGS="--rate 60 --seconds 60 --workers 2"
+LOAD_ARGS ?= --rate 40 --seconds 30
+load: install
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 format: install
 	$(BIN)/ruff format .

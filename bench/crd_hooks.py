@@ -3,9 +3,9 @@
 Starts one uvicorn worker on 127.0.0.1 in a child process serving both the CRD router (with client
 JWT verification, ES384, inline JWKS) and ``POST /echo``, then drives each at several concurrency
 levels with a bounded number of requests (a fresh signed JWT per CRD call, minted before timing).
-Prints p50/p99 latency and requests/s for both, and the CRD/echo throughput ratio.
+Reports p50/p99 latency and requests/s for both, and the CRD/echo ratios (bench/_report.py).
 
-    .venv/bin/python bench/crd_hooks.py [--requests 600] [--levels 1,8,32,64] [--rate 200] [--alg RS384]
+    .venv/bin/python bench/crd_hooks.py [--requests 400] [--levels 1,8,32] [--rate 200] [--alg RS384]
 
 Closed loop: N clients each send the next request when the previous answer arrives. Open loop
 (``--rate``): requests start on a fixed schedule and latency counts from the scheduled start, so a
@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 import jwt
+from _report import Figure, Report
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -275,13 +276,17 @@ def _measured(pid: int, run: Any) -> dict[str, float]:
     return row
 
 
-def _row(level: str, name: str, row: dict[str, float]) -> None:
-    cells = " ".join(
-        f"{row[key]:>8.{digits}f}"
-        for key, digits in (("rps", 0), ("p50_ms", 2), ("p99_ms", 2), ("cpu_ms", 2))
+def _figures(report: Report, label: str, crd: dict[str, float], echo: dict[str, float]) -> None:
+    """Throughput and server CPU per request, each beside the echo of the same payload."""
+    baseline = "FastAPI echo, same payload"
+    errors = int(crd["errors"] + echo["errors"])
+    latency = (crd["p50_ms"], crd["p99_ms"], echo["p50_ms"], echo["p99_ms"])
+    report.add(
+        Figure(f"order-sign {label} throughput", "/s", crd["rps"], baseline, echo["rps"], *latency, errors)
     )
-    cells += f" {row['errors']:>6.0f}"
-    print(f"{level:>7} {name:>9} {cells}")
+    report.add(
+        Figure(f"order-sign {label} server CPU/request", "ms", crd["cpu_ms"], baseline, echo["cpu_ms"])
+    )
 
 
 def main() -> int:
@@ -289,11 +294,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--requests", type=int, default=600, help="requests per concurrency level and endpoint"
+        "--requests", type=int, default=400, help="requests per concurrency level and endpoint"
     )
-    parser.add_argument("--levels", default="1,8,32,64", help="closed-loop concurrency levels")
+    parser.add_argument("--levels", default="1,8,32", help="closed-loop concurrency levels")
     parser.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s (0 to skip)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
+    parser.add_argument("--seconds", type=float, default=3.0, help="open-loop duration")
     parser.add_argument("--alg", choices=("ES384", "RS384"), default="ES384", help="client JWT algorithm")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--jwks", help=argparse.SUPPRESS)
@@ -331,24 +336,22 @@ def main() -> int:
         else:
             raise SystemExit("server did not start")
         body = json.dumps(payload()).encode()
-        print(
-            f"order-sign, full prefetch, {len(body)} bytes, {args.alg} client JWT per call; 1 uvicorn worker"
+        report = Report(
+            "crd_hooks",
+            f"order-sign, full prefetch, {len(body)} bytes, {args.alg} client JWT per call, "
+            f"1 uvicorn worker, {args.requests} requests per level closed loop; "
+            "baseline: FastAPI echo of the same payload",
         )
-        heads = ("req/s", "p50 ms", "p99 ms", "cpu ms")
-        print(f"{'conc':>7} {'endpoint':>9} " + " ".join(f"{h:>8}" for h in heads) + f" {'errors':>6}")
         n = args.requests
         for level in [int(x) for x in args.levels.split(",") if x]:
             asyncio.run(drive("127.0.0.1", port, "/echo", body, None, 50, level))  # warm-up
             echo = _measured(child.pid, drive("127.0.0.1", port, "/echo", body, None, n, level))
             tokens = _tokens(pem, audience, n, args.alg)
             crd = _measured(child.pid, drive("127.0.0.1", port, SERVICE, body, tokens, n, level))
-            _row(str(level), "echo", echo)
-            _row(str(level), "crd", crd)
-            print(f"{level:>7} {'crd/echo':>9} {crd['rps'] / echo['rps']:>8.0%}")
+            _figures(report, f"{level} concurrent", crd, echo)
             failed = failed or bool(echo["errors"] or crd["errors"])
         if args.rate > 0:
             count = int(args.rate * args.seconds)
-            label = f"@{args.rate:.0f}/s"
             echo = _measured(
                 child.pid, paced("127.0.0.1", port, "/echo", body, None, args.rate, args.seconds)
             )
@@ -356,9 +359,9 @@ def main() -> int:
             crd = _measured(
                 child.pid, paced("127.0.0.1", port, SERVICE, body, tokens, args.rate, args.seconds)
             )
-            _row(label, "echo", echo)
-            _row(label, "crd", crd)
+            _figures(report, f"open loop @{args.rate:.0f}/s for {args.seconds:g} s", crd, echo)
             failed = failed or bool(echo["errors"] or crd["errors"])
+        report.finish()
         return 1 if failed else 0
     finally:
         child.terminate()

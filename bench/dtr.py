@@ -2,11 +2,13 @@
 
 DTR 2.2.0 asks 5 s for the first adaptive call and 1 s after; PriorGate's budget is p99 <= 100 ms for
 the package and <= 30 ms for a next-question step. Run: `.venv/bin/python bench/dtr.py [iterations]`.
+
+Baseline in the same run: what an echo endpoint does with the same payload, i.e. parsing and serializing
+the request and the answer with orjson; the ratio says how many times that cost the DTR work takes.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from _report import Figure, Report
 
 from questionnaires import BASE, Catalog, load_catalog, next_question, questionnaire_package
 
@@ -92,33 +95,61 @@ def adaptive_steps(catalog: Catalog) -> list[dict[str, Any]]:
     return steps
 
 
+def echo_cost(request: Any, answer: Any) -> Callable[[], object]:
+    """The baseline: parse and serialize the request and the answer, as an echo endpoint would."""
+    raw_request, raw_answer = orjson.dumps(request), orjson.dumps(answer)
+    return lambda: (orjson.dumps(orjson.loads(raw_request)), orjson.dumps(orjson.loads(raw_answer)))
+
+
 def main() -> None:
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     start = time.perf_counter()
     catalog = load_catalog()
     load_ms = (time.perf_counter() - start) * 1000
-    results: dict[str, Any] = {"load_catalog_ms": round(load_ms, 1)}
+    report = Report(
+        "dtr",
+        f"questionnaire_package and next_question as functions, {iterations} calls each after warm-up; "
+        "baseline: orjson parse+serialize of the same request and answer (an echo's work)",
+    )
+    report.note(f"load_catalog: {load_ms:.1f} ms")
+    base = "orjson echo of same payload"
+
+    def add(name: str, fn: Callable[[], object], request: Any, answer: Any, per: int = 1) -> None:
+        ours = measure(fn, iterations)
+        echo = measure(echo_cost(request, answer), iterations)
+        p50, p99 = ours["p50_ms"] / per, ours["p99_ms"] / per
+        report.add(Figure(name, "ms", p50, base, echo["p50_ms"], p50, p99, echo["p50_ms"], echo["p99_ms"]))
+
     for version in ("2.0.1", "2.2.0"):
         body = package_input("E0601")
-        results[f"questionnaire_package_{version}"] = measure(
+        answer = questionnaire_package(catalog, body, version, now=NOW)
+        add(
+            f"$questionnaire-package {version} (p50)",
             lambda body=body, version=version: questionnaire_package(catalog, body, version, now=NOW),
-            iterations,
+            body,
+            answer,
         )
     body = package_input("E0601")
-    size = len(orjson.dumps(questionnaire_package(catalog, body, "2.0.1", now=NOW)))
-    results["questionnaire_package_serialized"] = measure(
-        lambda: orjson.dumps(questionnaire_package(catalog, body, "2.0.1", now=NOW)), iterations
+    answer = questionnaire_package(catalog, body, "2.0.1", now=NOW)
+    report.note(f"questionnaire package: {len(orjson.dumps(answer))} bytes")
+    add(
+        "$questionnaire-package 2.0.1 serialized (p50)",
+        lambda: orjson.dumps(questionnaire_package(catalog, body, "2.0.1", now=NOW)),
+        body,
+        answer,
     )
-    results["questionnaire_package_bytes"] = size
     steps = adaptive_steps(catalog)
-    results["next_question_first"] = measure(lambda: next_question(catalog, steps[0], now=NOW), iterations)
-    results["next_question_step"] = measure(
-        lambda: [next_question(catalog, step, now=NOW) for step in steps[1:5]], iterations
+    first = next_question(catalog, steps[0], now=NOW)
+    add("$next-question first (p50)", lambda: next_question(catalog, steps[0], now=NOW), steps[0], first)
+    later = next_question(catalog, steps[2], now=NOW)
+    add(
+        "$next-question step, mean of 4 (p50)",
+        lambda: [next_question(catalog, step, now=NOW) for step in steps[1:5]],
+        steps[2],
+        later,
+        per=4,
     )
-    results["next_question_step"] = {
-        k: (round(v / 4, 3) if k != "n" else v) for k, v in results["next_question_step"].items()
-    }
-    print(json.dumps(results, indent=2))
+    report.finish()
 
 
 if __name__ == "__main__":

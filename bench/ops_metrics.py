@@ -27,6 +27,7 @@ from server.ops.demo import CPT, SITES, request_bundle  # noqa: E402
 from server.ops.service import OpsService, Staff  # noqa: E402
 from server.pas.review import ReviewerAction, ReviewerDecision  # noqa: E402
 from server.pas.versions import PasVersion  # noqa: E402
+from server.security.config import SecuritySettings
 from server.settings import Settings  # noqa: E402
 
 
@@ -64,7 +65,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", demo_content=False, ig_path=Path(tmp))
-        app = create_app(settings, prepare_database=True)
+        app = create_app(settings, prepare_database=True, security=SecuritySettings(auth_mode="off"))
         ops = app.state.ops
         assert isinstance(ops, OpsService)
         seed(ops, args.requests)

@@ -7,9 +7,9 @@ levels. Every ``$submit`` is a new request (a fresh Claim identifier per call, b
 10 Bundle entries and two items (one pended for review, one approved): each call stores a submission, its
 keys, a review item, the Claim and the ClaimResponse.
 
-    .venv/bin/python bench/pas_submit.py [--requests 300] [--levels 1,8,32] [--timeout 120]
+    .venv/bin/python bench/pas_submit.py [--requests 200] [--levels 1,8] [--timeout 120]
 
-Prints p50/p99 latency and requests/s for both, and the $submit/echo throughput ratio.
+Reports p50/p99 latency and requests/s for both, and the $submit/echo ratio (bench/_report.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _report import Figure, Report
 
 SUBMIT = "/pas/2.2.1/Claim/$submit"
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
@@ -129,19 +130,12 @@ async def drive(port: int, path: str, bodies: list[bytes], concurrency: int) -> 
     }
 
 
-def _row(level: int, name: str, row: dict[str, float]) -> None:
-    print(
-        f"{level:>5} {name:>8} {row['rps']:>8.1f} {row['p50_ms']:>8.1f} {row['p99_ms']:>8.1f} "
-        f"{int(row['errors']):>6}"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=300, help="requests per level and endpoint")
-    parser.add_argument("--levels", default="1,8,32", help="closed-loop concurrency levels")
+    parser.add_argument("--requests", type=int, default=200, help="requests per level and endpoint")
+    parser.add_argument("--levels", default="1,8", help="closed-loop concurrency levels")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--ig-path", default="/nonexistent", help="IG packages (enables profile validation)")
     parser.add_argument("--timeout", type=float, default=120.0, help="overall bound in seconds")
@@ -172,11 +166,14 @@ def main() -> int:
         template = bundle("BENCH")
         levels = [int(x) for x in args.levels.split(",") if x]
         engine = database_url.split(":")[0]
-        print(f"$submit 2.2.1, {len(template['entry'])} entries, 2 items, {engine}; 1 uvicorn worker")
-        print(f"{'conc':>5} {'endpoint':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        report = Report(
+            "pas_submit",
+            f"$submit 2.2.1, {len(template['entry'])} entries, 2 items, {engine}, 1 uvicorn worker, "
+            f"{args.requests} requests per level closed loop; baseline: FastAPI echo of the same Bundle",
+        )
         for level in levels:
             if time.monotonic() > deadline:
-                print("time bound reached; remaining levels skipped")
+                report.note("time bound reached; remaining levels skipped")
                 break
             bodies = []
             for _ in range(args.requests):
@@ -186,10 +183,22 @@ def main() -> int:
             asyncio.run(drive(port, "/echo", bodies[:20], level))  # warm-up
             echo = asyncio.run(drive(port, "/echo", bodies, level))
             submit = asyncio.run(drive(port, SUBMIT, bodies, level))
-            _row(level, "echo", echo)
-            _row(level, "$submit", submit)
-            print(f"{level:>5} {'ratio':>8} {submit['rps'] / echo['rps']:>8.1%}")
+            report.add(
+                Figure(
+                    f"$submit {level} concurrent throughput",
+                    "/s",
+                    submit["rps"],
+                    "FastAPI echo, same Bundle",
+                    echo["rps"],
+                    submit["p50_ms"],
+                    submit["p99_ms"],
+                    echo["p50_ms"],
+                    echo["p99_ms"],
+                    int(submit["errors"] + echo["errors"]),
+                )
+            )
             failed = failed or bool(echo["errors"] or submit["errors"])
+        report.finish()
     finally:
         child.terminate()
         try:

@@ -24,6 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _report import Figure, Report, percentiles  # noqa: E402
+
 from x12 import (  # noqa: E402
     ControlNumbers,
     bundle_to_278_request,
@@ -36,25 +38,38 @@ GOLDEN = ROOT / "tests" / "x12" / "golden"
 NOW = datetime(2026, 3, 4, 5, 6, tzinfo=UTC)
 
 
-def rate(fn: Callable[[], Any], seconds: float = 1.5) -> float:
+class Rate(float):
+    """Calls per CPU second, carrying the per-call wall-clock p50/p99 in milliseconds."""
+
+    p50_ms: float
+    p99_ms: float
+
+
+def rate(fn: Callable[[], Any], seconds: float = 1.0) -> Rate:
     """Calls per CPU second over about ``seconds`` of this process's CPU time (after a warm-up call).
 
     CPU time rather than wall time, so other load on a shared machine does not count against us.
     """
     fn()
     n = 0
+    samples: list[float] = []
+    clock = time.perf_counter
     start = time.process_time()
     deadline = start + seconds
     while True:
         for _ in range(20):
+            began = clock()
             fn()
+            samples.append(clock() - began)
         n += 20
         now = time.process_time()
         if now >= deadline:
-            return n / (now - start)
+            result = Rate(n / (now - start))
+            result.p50_ms, result.p99_ms = percentiles(samples)
+            return result
 
 
-def pyx12_rates(text: str) -> tuple[float | None, float | None, str]:
+def pyx12_rates(text: str) -> tuple[Rate | None, Rate | None, str]:
     try:
         import pyx12.map_if
         import pyx12.params
@@ -101,28 +116,52 @@ def main() -> int:
     pyx12_validate, pyx12_tokenize, status = pyx12_rates(request_278)
     segments = request_278.count("~")
     python = sys.version.split()[0]
-    print(f"x12 bench, one core, {len(request_278)}-byte 278 ({segments} segments), Python {python}")
-    rows = [
+    report = Report(
+        "x12",
+        f"one core, CPU time, {len(request_278)}-byte 278 ({segments} segments), Python {python}; baseline: "
+        "pyx12 4.0 x12n_document (maps cached) on the same 278 relabelled 004010X094A1",
+    )
+    if pyx12_validate is None or pyx12_tokenize is None:
+        report.note(f"pyx12: {status}; no baseline, nothing reported")
+        report.finish()
+        return 1
+    base = "pyx12 parse+validate, same 278"
+    for label, value in (
         ("Bundle -> 278 request", to_278),
         ("278 response -> PAS Bundle", from_278),
         ("278 parse to typed model", parse),
-    ]
-    if pyx12_validate and pyx12_tokenize:
-        rows += [
-            ("pyx12 x12n_document (maps cached)", pyx12_validate),
-            ("pyx12 X12Reader tokenize only", pyx12_tokenize),
-        ]
-    for label, value in rows:
-        print(f"  {label:<36}{value:10,.0f} /s  ({1e3 / value:.3f} ms)")
-    if pyx12_validate:
-        print(f"  {'ratio 278->Bundle / pyx12 parse':<36}{from_278 / pyx12_validate:10.1f} x")
-        print(f"  {'ratio Bundle->278 / pyx12 parse':<36}{to_278 / pyx12_validate:10.1f} x")
-    else:
-        print(f"  pyx12: {status}")
+    ):
+        report.add(
+            Figure(
+                label,
+                "/s",
+                value,
+                base,
+                pyx12_validate,
+                value.p50_ms,
+                value.p99_ms,
+                pyx12_validate.p50_ms,
+                pyx12_validate.p99_ms,
+            )
+        )
+    report.add(
+        Figure(
+            "278 parse to typed model",
+            "/s",
+            parse,
+            "pyx12 X12Reader tokenize only",
+            pyx12_tokenize,
+            parse.p50_ms,
+            parse.p99_ms,
+            pyx12_tokenize.p50_ms,
+            pyx12_tokenize.p99_ms,
+        )
+    )
     target = 2000
     worst = min(to_278, from_278)
     verdict = "met" if worst >= target else "NOT met"
-    print(f"  aim >= {target:,} translations/s per core: {verdict} (slower direction {worst:,.0f}/s)")
+    report.note(f"aim >= {target:,} translations/s per core: {verdict} (slower direction {worst:,.0f}/s)")
+    report.finish()
     return 0
 
 

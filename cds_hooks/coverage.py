@@ -249,6 +249,26 @@ GOLD_CARD_REASON = Reason(
 )
 
 
+def technical_failure(decision: CoverageDecision, lost: Sequence[str]) -> CoverageDecision:
+    """CRD resp-43: a decision that hinges on data the EHR's FHIR server failed to return (down, slow past
+    the outbound timeout) is ``indeterminate`` with reason ``technical``, not a guess."""
+    if not lost or "conditional" not in (decision.covered, decision.pa_needed):
+        return decision
+    reason = Reason(
+        code="technical",
+        system=CS_CRD_TEMP,
+        text=f"The EHR FHIR server could not be queried for: {', '.join(lost)}; ask again later",
+    )
+    return _apply_invariants(
+        replace(
+            decision,
+            covered="indeterminate" if decision.covered == "conditional" else decision.covered,
+            pa_needed="indeterminate" if decision.pa_needed == "conditional" else decision.pa_needed,
+            reasons=(*decision.reasons, reason),
+        )
+    )
+
+
 def _apply_invariants(decision: CoverageDecision) -> CoverageDecision:
     """Make the decision satisfy invariants crd-ci-q1..q9 of both 2.0.1 and 2.2 whatever the rule says."""
     d = decision

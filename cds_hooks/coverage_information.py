@@ -45,7 +45,14 @@ ASSERTION_REASONS: Mapping[CrdVersion, frozenset[str]] = MappingProxyType(
     {
         CrdVersion.V2_0: frozenset({"gold-card", "detail-code"}),
         CrdVersion.V2_2: frozenset(
-            {"gold-card", "no-member-found", "no-active-coverage", "coverage-not-found", "auth-out-network"}
+            {
+                "gold-card",
+                "no-member-found",
+                "no-active-coverage",
+                "coverage-not-found",
+                "auth-out-network",
+                "technical",
+            }
         ),
     }
 )

@@ -32,7 +32,14 @@ from .cards import (
     instructions_card,
 )
 from .configuration import Configuration, configuration_options, read_configuration
-from .coverage import CoverageDecision, EvaluationContext, OrderFacts, PatientFacts, evaluate_coverage
+from .coverage import (
+    CoverageDecision,
+    EvaluationContext,
+    OrderFacts,
+    PatientFacts,
+    evaluate_coverage,
+    technical_failure,
+)
 from .coverage_information import render_coverage_information, with_coverage_information
 from .facts import REQUEST_TYPES, order_facts_from_request, patient_facts, request_codes
 from .hooks import HOOK_SPECS, HookSpec
@@ -134,13 +141,19 @@ class _Order:
     target: Mapping[str, Any]  # usually the order itself; an Appointment without a resolvable order
 
 
+def _integer(text: str) -> int | Decimal:
+    """Integers beyond 64 bits stay exact as Decimal: the response writer (orjson) cannot write them."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else Decimal(text)
+
+
 def parse_json(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
     """Decode a JSON body keeping decimals exact; 400 when it is not a JSON object."""
     if isinstance(body, Mapping):
         return dict(body)
     try:
-        value = json.loads(body, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(body, parse_float=Decimal, parse_int=_integer)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise invalid(f"Request body is not valid JSON: {exc}", code="structure") from exc
     if not isinstance(value, dict):
         raise invalid("Request body must be a JSON object", code="structure")
@@ -522,15 +535,17 @@ class CdsServices:
         bundles = await asyncio.gather(
             *(self._hydrator.fetch(source, q) for q in queries), return_exceptions=True
         )
+        failed: set[str] = set()
         for name, bundle in zip(names, bundles, strict=True):
             if isinstance(bundle, BaseException):
                 log.info("history for %s unavailable: %s", name, bundle)
+                failed.add(name)
                 continue
             fetched[_LAZY_QUERIES[name][0]] = [
                 r for r in walk_resources(bundle) if r.get("resourceType") != "Bundle"
             ]
         if not fetched:
-            return decisions
+            return [technical_failure(d, [n for n in d.undetermined if n in failed]) for d in decisions]
         enriched = patient_facts(patient.resource, fetched.get("conditions", ()), fetched.get("medications"))
         facts = PatientFacts(
             birth_date=patient.birth_date,
@@ -539,12 +554,13 @@ class CdsServices:
             prior_therapies=enriched.prior_therapies,
             resource=patient.resource,
         )
-        return [
+        redone = [
             evaluate_coverage(self._policies, self._facts(o, known), facts, evaluation)
             if d.undetermined
             else d
             for o, d in zip(orders, decisions, strict=True)
         ]
+        return [technical_failure(d, [n for n in d.undetermined if n in failed]) for d in redone]
 
     @staticmethod
     def _facts(order: _Order, known: Mapping[str, Mapping[str, Any]]) -> OrderFacts:

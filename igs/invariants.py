@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any
 
 import fhirpathpy
@@ -31,6 +32,13 @@ UNSUPPORTED_FUNCTIONS = ("memberOf(", "conformsTo(", "htmlChecks(", "defineVaria
 _CONTEXT_MARKERS = ("%resource", "%rootResource", "%context", "resolve()", "%", "$index", "now()", "today()")
 
 Resolver = Callable[[str], dict[str, Any] | None]
+
+
+def _memo_default(value: object) -> object:
+    """Memo keys for nodes holding exact decimals (JSON numbers with a fraction parse as Decimal)."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 class Invariants:
@@ -94,7 +102,7 @@ class Invariants:
         if pure is None:
             pure = self._pure[expression] = not any(m in expression for m in _CONTEXT_MARKERS)
         if pure and self.memo_size:
-            key = (f"{type_path}\n{expression}", orjson.dumps(node))
+            key = (f"{type_path}\n{expression}", orjson.dumps(node, default=_memo_default))
             if key in self._results:
                 return self._results[key]
             outcome = self._evaluate(expression, node, type_path, resource, root, resolver)

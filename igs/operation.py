@@ -31,7 +31,10 @@ def validate_operation(
     mode: str | None = None
     if body["resourceType"] == "Parameters" and resource_type != "Parameters":
         resource = None
-        for parameter in body.get("parameter") or []:
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list):
+            raise invalid("Parameters.parameter must be an array", "Parameters.parameter")
+        for parameter in parameters:
             if not isinstance(parameter, dict):
                 raise invalid("Parameters.parameter must be objects", "Parameters.parameter")
             name = parameter.get("name")
@@ -41,7 +44,7 @@ def validate_operation(
                 profile = parameter.get("valueUri") or parameter.get("valueCanonical") or profile
             elif name == "mode":
                 mode = parameter.get("valueCode")
-        if mode is not None and mode not in MODES:
+        if mode is not None and (not isinstance(mode, str) or mode not in MODES):
             raise invalid(f"Unknown $validate mode '{mode}'", "Parameters.parameter")
         if resource is None:
             if mode == "delete":
@@ -49,6 +52,8 @@ def validate_operation(
             raise invalid("The $validate Parameters has no 'resource' parameter", "Parameters.parameter")
     if not isinstance(resource, dict):
         raise invalid("The resource to validate must be a JSON object")
+    if profile is not None and not isinstance(profile, str):
+        raise invalid("The $validate profile must be a canonical URL", "Parameters.parameter")
     if resource_type is not None and resource.get("resourceType") != resource_type:
         raise OperationOutcomeError.of(
             Failure.INVALID,

@@ -1068,7 +1068,7 @@ class Validator:
         if not targets:
             return
         actual = target.get("resourceType") if isinstance(target, dict) else _type_from_reference(ref)
-        if actual is None:
+        if not isinstance(actual, str):  # a target without a usable resourceType is reported on its own
             return
         allowed: dict[str, list[str]] = {}
         for url in targets:

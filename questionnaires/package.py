@@ -134,8 +134,9 @@ def _order_codings(order: Resource) -> Iterator[tuple[str, str]]:
     ):
         concepts = order.get(field)
         for concept in concepts if isinstance(concepts, list) else [concepts]:
-            if isinstance(concept, dict):
-                for coding in concept.get("coding", []):
+            codings = concept.get("coding") if isinstance(concept, dict) else None
+            if isinstance(codings, list):
+                for coding in codings:
                     system, code = (
                         (coding.get("system"), coding.get("code")) if isinstance(coding, dict) else (0, 0)
                     )

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from cds_hooks import CoverageAssertion
+from server.search.values import timestamp
 from server.storage.schema import coverage_assertion
 
 
@@ -52,7 +54,9 @@ class CoverageAssertionStore:
         self._tenant = tenant
 
     def save(self, assertions: Iterable[CoverageAssertion], created: str) -> None:
-        """Store each assertion once; a repeated id (the same order asked again) keeps the first."""
+        """Store each assertion once; a repeated id (the same order asked again) keeps the first.
+        ``created`` is any ISO 8601 instant; it is stored in the fixed-width UTC form of every stamp."""
+        created = timestamp(datetime.fromisoformat(created))
         for assertion in assertions:
             row = {
                 "tenant": self._tenant,

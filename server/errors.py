@@ -6,6 +6,8 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -66,6 +68,32 @@ async def _on_request_validation(_: Request, exc: Exception) -> Response:
     return outcome_response(OperationOutcomeError(Failure.INVALID, tuple(issues)))
 
 
+# The database could not be reached or dropped the connection (stopped, restarting, network cut, pool
+# exhausted): an outage, not a fault in the request. The pool pings before reuse, so the next request
+# after the database is back is served; nothing was committed for the request that got the 503.
+RETRY_AFTER_SECONDS = "2"
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _on_database(request: Request, exc: Exception) -> Response:
+    if not database_unavailable(exc):
+        return await _on_unexpected(request, exc)
+    log.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
+    return outcome_response(
+        OperationOutcomeError.of(
+            Failure.UNAVAILABLE,
+            "The database is unavailable; retry shortly",
+            code="transient",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    )
+
+
 async def _on_unexpected(_: Request, exc: Exception) -> Response:
     # A real fault: log the trace, never send it.
     log.exception("unhandled error", exc_info=exc)
@@ -76,4 +104,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationOutcomeError, _on_outcome)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(DBAPIError, _on_database)
+    app.add_exception_handler(PoolTimeoutError, _on_database)
     app.add_exception_handler(Exception, _on_unexpected)

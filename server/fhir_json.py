@@ -54,10 +54,17 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def _integer(text: str) -> int | JsonDecimal:
+    """An integer as int, unless orjson could not write it back (beyond 64 bits): then kept as exact text
+    like a decimal (FHIR integers are 32-bit, so such a value only ever fails validation, never a write)."""
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else JsonDecimal(text)
+
+
 def loads(raw: bytes | str) -> Any:
     """Parse JSON keeping decimals exact; raise a 400 OperationOutcomeError on anything malformed."""
     try:
-        return json.loads(raw, parse_float=JsonDecimal, parse_constant=_reject_constant)
+        return json.loads(raw, parse_float=JsonDecimal, parse_int=_integer, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise invalid(f"The body is not valid JSON: {exc}", code="structure") from None
 
@@ -72,6 +79,28 @@ def embed(raw: bytes, *, pretty: bool = False) -> Any:
     return loads(raw) if pretty else orjson.Fragment(raw)
 
 
+# Nested objects and arrays a request body may have. Real resources stay far below (a Bundle holding a
+# Questionnaire with 20 levels of nested items is about 50); deeper input would exhaust the stack of
+# the recursive code that reads it (copying, validation) or orjson's limit of 254 when it is stored.
+MAX_NESTING = 128
+
+
+def check_nesting(value: Any, limit: int = MAX_NESTING) -> None:
+    """Raise a 400 when parsed JSON nests more than ``limit`` arrays and objects (level by level, so no
+    recursion; about a third of the parse time of the same body)."""
+    level: list[Any] = [value]
+    depth = 1
+    while level:
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            below += [c for c in children if type(c) is dict or type(c) is list]
+        if below and depth >= limit:
+            raise invalid(f"The body nests more than {limit} levels deep", code="too-costly")
+        level = below
+        depth += 1
+
+
 def parse_resource(raw: bytes, expected_type: str | None = None) -> dict[str, Any]:
     """Parse a request body that must be one FHIR resource (https://hl7.org/fhir/R4/json.html)."""
     if not raw.strip():
@@ -79,6 +108,7 @@ def parse_resource(raw: bytes, expected_type: str | None = None) -> dict[str, An
     value = loads(raw)
     if not isinstance(value, dict):
         raise invalid("The body is not a FHIR resource: a JSON object is required", code="structure")
+    check_nesting(value)
     resource_type = value.get("resourceType")
     if not isinstance(resource_type, str) or not resource_type:
         raise invalid("The body is not a FHIR resource: it has no resourceType", "resourceType")

@@ -63,7 +63,7 @@ def _parse_entries(bundle: dict[str, Any]) -> list[Entry]:
         request = raw["request"]
         method = request.get("method")
         url = request.get("url")
-        if method not in _ORDER or method == "PATCH":
+        if not isinstance(method, str) or method not in _ORDER or method == "PATCH":
             raise invalid(f"{where}.request.method {method!r} is not supported", f"{where}.request.method")
         if not isinstance(url, str) or not url:
             raise invalid(f"{where}.request.url is missing", f"{where}.request.url")

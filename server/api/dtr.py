@@ -187,10 +187,13 @@ async def expand_post(request: Request, svc: Svc) -> Response:
     body = await read_resource(request)
     if body.get("resourceType") != "Parameters":
         raise invalid("ValueSet/$expand takes a Parameters resource", "Parameters")
+    parameters = body.get("parameter", [])
+    if not isinstance(parameters, list):
+        raise invalid("Parameters.parameter must be an array", "Parameters.parameter", code="structure")
     pairs = [
-        (p.get("name"), next((v for k, v in p.items() if k.startswith("value")), None))
-        for p in body.get("parameter", [])
-        if isinstance(p, dict)
+        (p["name"], next((v for k, v in p.items() if k.startswith("value")), None))
+        for p in parameters
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
     ]
     url, version, text = _expand_arguments(pairs)
     expansion = expand_valueset(svc.catalog, url, version, now=svc.now(), text_filter=text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +38,13 @@ def fingerprint(request: PasRequest) -> str:
     return _Hasher(request.index).digest(request.claim)
 
 
+def _exact_decimal(value: object) -> object:
+    """FHIR decimals arrive as Decimal (their exact text): hashed as that text."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 class _Hasher:
     def __init__(self, index: BundleIndex) -> None:
         self.index = index
@@ -51,7 +59,7 @@ class _Hasher:
         self.active.add(entry.full_url)
         canonical = self._canonical(entry.resource, entry, top=True)
         self.active.discard(entry.full_url)
-        blob = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+        blob = orjson.dumps(canonical, default=_exact_decimal, option=orjson.OPT_SORT_KEYS)
         value = hashlib.sha256(blob).hexdigest()
         self.done[entry.full_url] = value
         return value

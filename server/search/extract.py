@@ -80,8 +80,8 @@ def _extension_step(url: str) -> Step:
     return lambda nodes: [
         ext
         for node in nodes
-        if isinstance(node, dict)
-        for ext in node.get("extension", ())
+        if isinstance(node, dict) and isinstance(node.get("extension"), list)
+        for ext in node["extension"]
         if isinstance(ext, dict) and ext.get("url") == url
     ]
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from cds_hooks import CdsServices
+from cds_hooks.service import parse_json
+from igs.outcome import Failure, OperationOutcomeError
 
 JUNK: list[Any] = [
     None,
@@ -68,3 +70,19 @@ def test_junk_in_other_hooks(crd: Any, kit: ModuleType) -> None:
             body = kit.hook_request(spec.hook, context, prefetch=kit.full_prefetch())
             status = crd.call(spec.id, body).status_code
             assert status in (200, 400, 412, 422), (spec.id, context, status)
+
+
+def test_json_nested_past_the_parser_stack_is_a_400() -> None:
+    # Regression: json.loads raised RecursionError, which escaped as a 500.
+    deep = b'{"context":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(OperationOutcomeError) as caught:
+        parse_json(deep)
+    assert caught.value.failure is Failure.INVALID
+
+
+def test_an_integer_beyond_64_bits_is_answered_exactly(crd: Any, kit: ModuleType) -> None:
+    # Regression: the order (with its id) is echoed in the system action; orjson cannot write an integer
+    # beyond 64 bits, so the answer was a 500.
+    order = kit.service_request("sr1", kit.CPT, "72148") | {"id": 123456789012345678901234567}
+    response = crd.call("order-sign-crd", kit.order_sign(order))
+    assert response.status_code in (200, 400), response.text

@@ -76,3 +76,19 @@ def test_memo_is_bounded() -> None:
         period = {"start": f"2024-01-{day}", "end": "2024-01-02"}
         invariants.holds("start.exists() or end.exists()", period, "Period", {}, {}, None)
     assert len(invariants._results) <= 2  # noqa: SLF001 - the bound is the point of the test
+
+
+@pytest.mark.igs
+def test_exact_decimals_in_a_memoised_node(validator: Any) -> None:
+    # Regression: the memo key was orjson.dumps(node), which refuses Decimal: a 500 on any decimal.
+    from decimal import Decimal
+
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "valueQuantity": {"value": Decimal("72.50"), "unit": "kg"},
+    }
+    assert [i for i in validator.validate(observation) if i.severity == "error"] == []
+    wrong = {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": Decimal("0.0")}]}
+    assert any("fullUrl" in " ".join(i.expression) for i in validator.validate(wrong))

@@ -14,7 +14,21 @@ PAS_CLAIM = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-clai
 
 def test_malformed_requests_are_invalid_not_crashes() -> None:
     validator = Validator.__new__(Validator)  # never reached: the request is rejected before validation
-    for body in (None, [], {"no": "type"}, {"resourceType": "Parameters", "parameter": [1]}):
+    patient = {"resourceType": "Patient"}
+    for body in (
+        None,
+        [],
+        {"no": "type"},
+        {"resourceType": "Parameters", "parameter": [1]},
+        # regressions: each of these was a TypeError (a 500)
+        {"resourceType": "Parameters", "parameter": True},
+        {"resourceType": "Parameters", "parameter": 5},
+        {"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": ["create"]}]},
+        {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "resource", "resource": patient}, {"name": "profile", "valueUri": 3}],
+        },
+    ):
         with pytest.raises(OperationOutcomeError) as caught:
             validate_operation(validator, body)
         assert caught.value.failure is Failure.INVALID

@@ -61,3 +61,20 @@ def test_odd_values_never_raise(validator: Validator, example: tuple[Package, st
             {"resourceType": original["resourceType"], "meta": odd, "extension": odd}, package=package
         )
     assert tried > 0
+
+
+@pytest.mark.parametrize("odd_type", [[], {}, 7])
+def test_a_reference_target_with_an_odd_resource_type(validator: Validator, odd_type: object) -> None:
+    # Regression: the target's resourceType was looked up in a dict of allowed types, so an array or
+    # object there was a TypeError (a 500 on PAS $submit).
+    from igs.registry import Registry
+
+    registry: Registry = validator.registry
+    package = registry.require("hl7.fhir.us.davinci-pas", "2.2.1")
+    from conformance.suites import pas_server
+
+    bundle = pas_server.request_bundle("ODD")  # urn:uuid references: resolved by fullUrl, whatever the type
+    (patient,) = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    patient["resource"]["resourceType"] = odd_type  # the target of Claim.patient
+    issues = validator.validate(bundle, package=package)
+    assert any(i.severity == "error" for i in issues)

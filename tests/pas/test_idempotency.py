@@ -165,3 +165,21 @@ def test_fingerprint_survives_reference_cycles(ig: Any, now: datetime) -> None:
                 {"other": {"reference": bundle["entry"][0]["fullUrl"]}, "type": "seealso"}
             ]
     assert len(_fp(bundle)) == 64
+
+
+def test_fingerprint_of_a_claim_with_exact_decimals() -> None:
+    # Regression: the fingerprint hashed with orjson, which refuses Decimal: every $submit carrying a
+    # fractional number (a quantity, a unit price) was a 500.
+    from conformance.suites import pas_server
+    from server.fhir_json import loads
+
+    def with_quantity(text: str) -> Json:
+        bundle = pas_server.request_bundle("DEC", ("72148",))
+        raw = json.dumps(bundle).replace(
+            '"sequence": 1,', f'"sequence": 1, "quantity": {{"value": {text}}},', 1
+        )
+        parsed: Json = loads(raw)
+        return parsed
+
+    assert _fp(with_quantity("1.5")) == _fp(with_quantity("1.5"))
+    assert _fp(with_quantity("1.5")) != _fp(with_quantity("2.5"))

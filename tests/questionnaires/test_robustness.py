@@ -102,3 +102,21 @@ def test_parameters_inputs_reject_malformed_bodies(
             call()
         except OperationOutcomeError:
             pass
+
+
+def test_an_order_coding_that_is_not_an_array_is_ignored() -> None:
+    # Regression: `"coding": null` (or a number) in the order's code was iterated: a 500.
+    forms = catalog()
+    for odd in (None, 5, True, "x"):
+        order = {"resourceType": "DeviceRequest", "codeCodeableConcept": {"coding": odd}}
+        body = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "coverage", "resource": {"resourceType": "Coverage", "id": "c"}},
+                {"name": "order", "resource": order},
+            ],
+        }
+        try:
+            questionnaire_package(forms, body, "2.0.1", now=NOW)
+        except OperationOutcomeError:
+            pass

@@ -59,3 +59,12 @@ def test_saved_assertions_are_found_and_first_one_wins(database_url: str) -> Non
     assert store.find("missing") is None
     assert CoverageAssertionStore(engine, tenant="other-org").find("a1") is None
     engine.dispose()
+
+
+def test_created_with_microseconds_and_offset_fits_on_both_engines(database_url: str) -> None:
+    # Regression: the app passes now().isoformat() (32 characters) into a 26-character column, which
+    # PostgreSQL refused: every CRD hook that handed out an assertion answered 500 there.
+    engine = make_engine(database_url)
+    CoverageAssertionStore(engine).save([_assertion("a1", ())], "2026-03-01T12:00:00.123456+00:00")
+    assert CoverageAssertionStore(engine).find("a1") is not None
+    engine.dispose()

@@ -124,6 +124,17 @@ def test_valueset_expand_and_missing_url(client: TestClient) -> None:
     assert missing.json()["resourceType"] == "OperationOutcome"
 
 
+@pytest.mark.parametrize(
+    "parameter", [None, True, "url", [{"name": ["url"], "valueUri": "x"}], [{"name": {"a": 1}}]]
+)
+def test_valueset_expand_post_with_malformed_parameters_is_400(client: TestClient, parameter: object) -> None:
+    # Regression: a non-array parameter or an unhashable name was a 500.
+    body = {"resourceType": "Parameters", "parameter": parameter}
+    response = client.post("/fhir/ValueSet/$expand", json=body, headers=FHIR_JSON)
+    assert response.status_code == 400, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
 def test_log_questionnaire_errors_is_accepted(client: TestClient) -> None:
     body = {
         "resourceType": "Parameters",

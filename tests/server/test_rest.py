@@ -212,6 +212,9 @@ def test_batch_reports_each_entry(client: TestClient) -> None:
         (b"", 400, "empty"),
         (b"\xff\xfe", 400, "not valid JSON"),
         (b'{"resourceType": "Patient", "x": NaN}', 400, "not valid JSON"),
+        # nested past orjson's writing limit (254) but within the parser's: was a 500 when stored
+        (b'{"resourceType": "Patient", "extension": ' + b"[" * 300 + b"]" * 300 + b"}", 400, "nests more"),
+        (b'{"resourceType": "Patient", "extension": ' + b"[" * 128 + b"]" * 128 + b"}", 400, "than 128"),
     ],
 )
 def test_bad_bodies_are_400(client: TestClient, content: bytes, status: int, fragment: str) -> None:
@@ -398,3 +401,25 @@ def test_version_aware_delete(client: TestClient) -> None:
     pid = client.post("/fhir/Patient", json=patient("VDel")).json()["id"]
     assert_outcome(client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"7"'}), 412, "version 1")
     assert client.delete(f"/fhir/Patient/{pid}", headers={"If-Match": 'W/"1"'}).status_code == 204
+
+
+def test_integers_beyond_64_bits_are_stored_exactly(client: TestClient) -> None:
+    # Regression: orjson cannot write integers beyond 64 bits, so storing one was a 500.
+    body = b'{"resourceType": "Patient", "multipleBirthInteger": 123456789012345678901234567}'
+    created = client.post("/fhir/Patient", content=body, headers=FHIR_JSON)
+    assert created.status_code == 201, created.text
+    read = client.get(f"/fhir/Patient/{created.json()['id']}")
+    assert b'"multipleBirthInteger":123456789012345678901234567' in read.content
+
+
+@pytest.mark.parametrize("method", [[], {}, 7, None])
+def test_a_transaction_entry_with_a_method_that_is_not_a_string_is_400(
+    client: TestClient, method: object
+) -> None:
+    # Regression: an unhashable method (an array or object) was looked up in a dict: a 500.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": {"resourceType": "Patient"}, "request": {"method": method, "url": "Patient"}}],
+    }
+    assert_outcome(client.post("/fhir", json=bundle, headers=FHIR_JSON), 400, "request.method")

@@ -77,6 +77,15 @@ def test_extractor_covers_paths_casts_and_fhirpath() -> None:
     assert [rng.high for code, rng in rows.dates if code == "date"] == ["9999-12-31T23:59:59.999999"]
 
 
+@pytest.mark.parametrize("extension", [None, 5, True, "x", {"url": "u"}])
+def test_extractor_ignores_an_extension_that_is_not_an_array(extension: object) -> None:
+    # Regression: `"extension": null` made the extension() step iterate None (a 500 on create).
+    rows = Extractor(load_registry()).rows(
+        "Patient", {"resourceType": "Patient", "extension": extension, "name": [{"family": "Ng"}]}
+    )
+    assert ("family", "Ng") in rows.strings
+
+
 def test_compiled_expression_unions() -> None:
     evaluate = compile_expression("Claim.patient | Claim.provider")
     found = evaluate(
