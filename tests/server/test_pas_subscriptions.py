@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from conformance.suites import pas_server
@@ -32,7 +32,9 @@ from server.security.config import SecuritySettings
 from server.services import Services
 from server.settings import Settings
 from server.storage.engine import make_engine
-from server.storage.schema import metadata, pas_outbox, pas_subscription
+from server.storage.schema import pas_outbox, pas_subscription
+
+from .conftest import empty_database
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
 HOOK = "https://ehr.example.org/pas-notifications"
@@ -598,11 +600,7 @@ def pg_url(pg_schema_url: str | None) -> str:
     """PostgreSQL only: row locking is PostgreSQL's (SQLite serializes claims with BEGIN IMMEDIATE)."""
     if pg_schema_url is None:
         pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    engine = make_engine(pg_schema_url)
-    with engine.begin() as connection:
-        names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-        connection.execute(text(f"TRUNCATE {names}"))
-    engine.dispose()
+    empty_database(pg_schema_url)
     return pg_schema_url
 
 
