@@ -157,13 +157,31 @@ def test_staff_see_and_decide_requests_the_demo_clients_submitted_for_their_orga
         follow_redirects=False,
     )
     assert taken.status_code == 303, taken.text
+    for action, fields in (
+        ("extension", {"hours": "48", "reason": "Waiting for the imaging report"}),
+        ("peer-to-peer", {"status": "requested", "notes": "Ordering physician asked"}),
+    ):
+        answer = served.http.post(
+            f"/ops/requests/{hospital_id}/{action}",
+            data={"csrf": _csrf(hospital_page.text), "tenant": HOSPITAL} | fields,
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+    (hospital,) = served.ops.facts(submission_id=hospital_id)
+    assert hospital.tenant == HOSPITAL and hospital.extended
     queue = served.http.get("/ops/queue").text
     assert "1 request," in queue and "HOSP-CT-1" in queue and "EHR-MRI-1" not in queue
+    assert "peer-to-peer requested" in queue
     with served.engine.connect() as connection:
         reviews = dict(connection.execute(select(pas_review.c.tenant, pas_review.c.assignee)).all())
         events = sorted(connection.execute(select(ops_event.c.tenant, ops_event.c.kind)).all())
     assert reviews == {CLINIC: "rev", HOSPITAL: "rev"}
-    assert events == [(CLINIC, "decision"), (HOSPITAL, "assignment")]
+    assert events == [
+        (CLINIC, "decision"),
+        (HOSPITAL, "assignment"),
+        (HOSPITAL, "extension"),
+        (HOSPITAL, "peer-to-peer"),
+    ]
     assert [e.kind for e in served.ops.store.events(CLINIC, submission_id)] == ["decision"]
 
     # the dashboard's drill-down and the public metrics count every organization's requests
