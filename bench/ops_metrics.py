@@ -69,7 +69,7 @@ def main() -> int:
         ops = app.state.ops
         assert isinstance(ops, OpsService)
         seed(ops, args.requests)
-        ids = [r.submission_id for r in ops.store.requests()]
+        ids = [(r.tenant, r.submission_id) for r in ops.store.requests()]
         baseline = timed(lambda: ops.store.bodies(ids), args.repeat)
         fresh = [replace(ops, _parsed_cache={}) for _ in range(args.repeat)]
         cold_samples = []

@@ -460,7 +460,7 @@ def load_requests(ops: OpsService, *, now: datetime | None = None) -> int:
         count += 1
     first = _pended_review(ops, "DEMO-OPEN-004")
     if first is not None:
-        ops.store.assign(first, "reviewer")
+        ops.store.assign(ops.pas.store.tenant, first, "reviewer")
     return count
 
 

@@ -72,6 +72,7 @@ class RequestFacts:
     denial_reasons: tuple[tuple[str, str], ...]  # (X12 886 code, text)
     appeal: AppealResult | None = None
     appeal_decided_at: datetime | None = None
+    tenant: str = ""  # the submitter organization's tenant the request is stored in
 
     @property
     def is_open(self) -> bool:
@@ -199,6 +200,7 @@ def request_facts(
     describe: Describe | None = None,
     appeal: AppealResult | None = None,
     appeal_decided_at: datetime | None = None,
+    tenant: str = "",
 ) -> RequestFacts:
     outcome = outcome_of(decision)
     procedures = []
@@ -254,4 +256,5 @@ def request_facts(
         denial_reasons=denials,
         appeal=appeal,
         appeal_decided_at=appeal_decided_at,
+        tenant=tenant,
     )

@@ -49,6 +49,7 @@ class RequestFilter:
     denial: str = ""  # X12 886 reason code
     turnaround: str = ""  # a TURNAROUND_BUCKETS label
     year: str = ""  # calendar year of the determination
+    tenant: str = ""  # the client organization (tenant) the request is stored in
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> RequestFilter:
@@ -68,6 +69,7 @@ class RequestFilter:
             (self.urgency, facts.urgency.value),
             (self.outcome, facts.outcome.value),
             (self.aging, facts.aging(now)),
+            (self.tenant, facts.tenant),
         ]
         if any(wanted and wanted != actual for wanted, actual in checks):
             return False
@@ -116,7 +118,7 @@ def by_time_left(facts: Iterable[RequestFacts]) -> list[RequestFacts]:
 def choices(facts: Iterable[RequestFacts]) -> dict[str, list[str]]:
     """The values present for each select-box filter."""
     seen: dict[str, set[str]] = {
-        k: set() for k in ("payer", "line", "specialty", "category", "site", "urgency", "assignee")
+        k: set() for k in ("payer", "line", "specialty", "category", "site", "urgency", "assignee", "tenant")
     }
     for f in facts:
         seen["payer"].add(f.payer)
@@ -125,6 +127,8 @@ def choices(facts: Iterable[RequestFacts]) -> dict[str, list[str]]:
         seen["category"].add(f.service_category)
         seen["site"].add(f.site)
         seen["urgency"].add(f.urgency.value)
+        if f.tenant:
+            seen["tenant"].add(f.tenant)
         if f.assignee:
             seen["assignee"].add(f.assignee)
     return {k: sorted(v) for k, v in seen.items()}

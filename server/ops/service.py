@@ -1,9 +1,12 @@
 """Payer operations use cases: staff sign-in, the work queue, a request's detail, reviewer actions and the
 figures behind the dashboard and the public CMS-0057-F metrics.
 
-Decisions go through :class:`PasService` (``decide_review``, ``request_information``, ``extend_review``),
-so the submitter hears of them the way PAS says (the ClaimResponse's new version and its subscription
-notification); each is also recorded in the request's history and as an AuditEvent through ``audit``.
+Payer staff work every organization's requests: the queue, the dashboard and the metrics read the PAS
+submissions of every tenant, and a request is named by its tenant and submission id (:class:`RequestFacts`
+carries both). Decisions go through the :class:`PasService` of the request's tenant (``decide_review``,
+``request_information``, ``extend_review``), so the submitter hears of them the way PAS says (the
+ClaimResponse's new version and its subscription notification, to that organization's subscribers); each
+is also recorded in the request's history and as an AuditEvent through ``audit``.
 """
 
 from __future__ import annotations
@@ -152,10 +155,13 @@ class OpsService:
     public_origin: str | None = None  # scheme://host[:port] of PRIORGATE_BASE_URL, accepted as Origin
     login_attempts: int = 5  # failed sign-ins in a row before the user is locked out for ``lockout``
     lockout: timedelta = timedelta(minutes=15)
-    exchange_log: Callable[[str], Sequence[ExchangeEntry]] | None = None  # the X12 bridge, when routed
+    # the X12 bridge, when routed: (tenant, submission id) -> the 278s exchanged for that request
+    exchange_log: Callable[[str, str], Sequence[ExchangeEntry]] | None = None
     _describe: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
-    # Parsed requests keyed by submission id, with the row's ``updated`` stamp they were parsed at.
-    _parsed_cache: dict[str, tuple[str, PasRequest, Decision]] = field(default_factory=dict, repr=False)
+    # Parsed requests keyed by (tenant, submission id), with the row's ``updated`` stamp they were parsed at.
+    _parsed_cache: dict[tuple[str, str], tuple[str, PasRequest, Decision]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         for payer in self.policies.payers.values():
@@ -219,46 +225,55 @@ class OpsService:
     def _describe_code(self, system: str | None, code: str) -> str | None:
         return self._describe.get((system or "", code))
 
-    def _parsed(self, rows: Sequence[StoredRequest]) -> dict[str, tuple[PasRequest, Decision]]:
-        """Parsed request and decision per submission, reusing copies whose row has not changed since."""
+    def _parsed(self, rows: Sequence[StoredRequest]) -> dict[tuple[str, str], tuple[PasRequest, Decision]]:
+        """Parsed request and decision per (tenant, submission), reusing copies whose row has not changed."""
         cache = self._parsed_cache
-        missing = [r.submission_id for r in rows if cache.get(r.submission_id, ("",))[0] != r.updated]
+        missing = [
+            (r.tenant, r.submission_id)
+            for r in rows
+            if cache.get((r.tenant, r.submission_id), ("",))[0] != r.updated
+        ]
         if missing:
             if len(cache) > PARSED_CACHE_LIMIT:
                 cache.clear()
-            versions = {r.submission_id: PasVersion(r.version) for r in rows}
-            for submission_id, (updated, raw_request, raw_decision) in self.store.bodies(missing).items():
+            versions = {(r.tenant, r.submission_id): PasVersion(r.version) for r in rows}
+            for key, (updated, raw_request, raw_decision) in self.store.bodies(missing).items():
                 try:
-                    request = parse_pas_request(fhir_json.loads(raw_request), versions[submission_id])
+                    request = parse_pas_request(fhir_json.loads(raw_request), versions[key])
                     decision = codec.loads(Decision, raw_decision)
                 except (OperationOutcomeError, ValueError, TypeError, KeyError) as exc:
                     # one unreadable row must not take the queue, dashboard or metrics down with it
-                    log.warning("stored PAS request %s cannot be read: %s", submission_id, exc)
+                    log.warning("stored PAS request %s (tenant %r) cannot be read: %s", key[1], key[0], exc)
                     continue
-                cache[submission_id] = (updated, request, decision)
+                cache[key] = (updated, request, decision)
         out = {}
         for row in rows:
-            held = cache.get(row.submission_id)
+            key = (row.tenant, row.submission_id)
+            held = cache.get(key)
             if held is not None:
-                out[row.submission_id] = (held[1], held[2])
+                out[key] = (held[1], held[2])
         return out
 
-    def facts(self, *, open_only: bool = False, submission_id: str | None = None) -> list[RequestFacts]:
+    def facts(
+        self, *, open_only: bool = False, submission_id: str | None = None, tenant: str | None = None
+    ) -> list[RequestFacts]:
+        """The facts of every tenant's stored requests (or of one ``tenant``; or one ``submission_id``)."""
         appeals = self.store.appeals()
-        chosen: dict[str, tuple[StoredRequest, ReviewItem | None]] = {}
-        for row in self.store.requests(open_only=open_only, submission_id=submission_id):
+        chosen: dict[tuple[str, str], tuple[StoredRequest, ReviewItem | None]] = {}
+        for row in self.store.requests(open_only=open_only, submission_id=submission_id, tenant=tenant):
             review = codec.loads(ReviewItem, row.review_record) if row.review_record else None
-            held = chosen.get(row.submission_id)
+            key = (row.tenant, row.submission_id)
+            held = chosen.get(key)
             if held is not None and not _preferred(review, held[1]):
                 continue
-            chosen[row.submission_id] = (row, review)
+            chosen[key] = (row, review)
         parsed = self._parsed([row for row, _ in chosen.values()])
         out = []
-        for row, review in chosen.values():
-            if row.submission_id not in parsed:
+        for key, (row, review) in chosen.items():
+            if key not in parsed:
                 continue  # written between the two reads; the next page load shows it
-            request, decision = parsed[row.submission_id]
-            appeal = appeals.get(row.submission_id)
+            request, decision = parsed[key]
+            appeal = appeals.get(key)
             out.append(
                 request_facts(
                     row.submission_id,
@@ -270,9 +285,27 @@ class OpsService:
                     describe=self._describe_code,
                     appeal=AppealResult(appeal.status) if appeal else None,
                     appeal_decided_at=appeal.decided_at if appeal else None,
+                    tenant=row.tenant,
                 )
             )
         return out
+
+    def pas_for(self, tenant: str) -> PasService:
+        """The PAS service acting in ``tenant`` (the submitter organization a request belongs to)."""
+        return self.pas if tenant == self.pas.store.tenant else self.pas.for_tenant(tenant)
+
+    def locate(self, submission_id: str, tenant: str | None = None) -> RequestFacts:
+        """The request ``submission_id`` (in ``tenant`` when given); 404 when none, 409 when several
+        tenants hold that id and none was named."""
+        found = self.facts(submission_id=submission_id, tenant=tenant)
+        if not found:
+            raise not_found(f"No request {submission_id!r}")
+        if len(found) > 1:
+            raise OperationOutcomeError.of(
+                Failure.CONFLICT,
+                f"Several organizations hold a request {submission_id!r}; name one with ?tenant=",
+            )
+        return found[0]
 
     def queue(self, wanted: RequestFilter | None = None) -> list[RequestFacts]:
         """Open requests matching ``wanted``, least time left to the deadline first."""
@@ -282,14 +315,14 @@ class OpsService:
         """Any requests matching ``wanted`` (the dashboard's drill-down), most recent first."""
         return most_recent_first(select(self.facts(), wanted, self.now()))
 
-    def detail(self, submission_id: str) -> RequestDetail:
-        record = self.pas.store.get(submission_id)
-        found = self.facts(submission_id=submission_id)
-        if record is None or not found:
+    def detail(self, submission_id: str, tenant: str | None = None) -> RequestDetail:
+        facts = self.locate(submission_id, tenant)
+        pas = self.pas_for(facts.tenant)
+        record = pas.store.get(submission_id)
+        if record is None:
             raise not_found(f"No request {submission_id!r}")
-        facts = found[0]
         request = record.stored.request
-        entry = self.pas.store.review(facts.review_id) if facts.review_id else None
+        entry = pas.store.review(facts.review_id) if facts.review_id else None
         review = entry.item if entry is not None else None
         patient = self._resource(request, request.patient.full_url)
         coverages = tuple(self._resource(request, c.full_url) for c in request.coverages)
@@ -336,12 +369,13 @@ class OpsService:
                 )
         versions = []
         try:
-            for version in self.resources.history("ClaimResponse", record.stored.claim_response_id):
+            resources = self.resources.for_tenant(facts.tenant)
+            for version in resources.history("ClaimResponse", record.stored.claim_response_id):
                 body = version.resource() if not version.deleted else {}
                 versions.append((str(version.version_id), version.last_updated, str(body.get("outcome", ""))))
         except OperationOutcomeError:
             versions = []
-        appeal = self.store.appeals().get(submission_id)
+        appeal = self.store.appeals().get((facts.tenant, submission_id))
         return RequestDetail(
             facts=facts,
             request=request,
@@ -353,11 +387,13 @@ class OpsService:
             missing_assertions=tuple(missing),
             questionnaire_responses=tuple(responses),
             attachments=tuple(attachments),
-            history=tuple(self.store.events(submission_id)),
+            history=tuple(self.store.events(facts.tenant, submission_id)),
             claim_response_versions=tuple(versions),
-            peer_to_peer=self.store.peer_to_peer(facts.review_id) if facts.review_id else None,
+            peer_to_peer=self.store.peer_to_peer(facts.tenant, facts.review_id) if facts.review_id else None,
             appeal=appeal,
-            exchange=tuple(self.exchange_log(submission_id)) if self.exchange_log is not None else (),
+            exchange=(
+                tuple(self.exchange_log(facts.tenant, submission_id)) if self.exchange_log is not None else ()
+            ),
         )
 
     @staticmethod
@@ -367,31 +403,35 @@ class OpsService:
 
     # -- reviewer actions ---------------------------------------------------------------------------------
 
-    def _open(self, submission_id: str) -> RequestFacts:
-        found = self.facts(submission_id=submission_id)
-        if not found:
-            raise not_found(f"No request {submission_id!r}")
-        facts = found[0]
+    def _open(self, submission_id: str, tenant: str | None) -> RequestFacts:
+        facts = self.locate(submission_id, tenant)
         if not facts.is_open or facts.review_id is None:
             raise OperationOutcomeError.of(
                 Failure.CONFLICT, f"Request {submission_id!r} is not open for review"
             )
         return facts
 
-    def decide(self, staff: Staff, submission_id: str, decisions: Sequence[ReviewerDecision]) -> Json:
+    def decide(
+        self,
+        staff: Staff,
+        submission_id: str,
+        decisions: Sequence[ReviewerDecision],
+        tenant: str | None = None,
+    ) -> Json:
         """Approve, modify or deny pended items. Only a clinician reviewer may deny."""
         if not staff.can(Permission.DECIDE):
             raise _forbidden(f"The {staff.role.label.lower()} role cannot decide requests")
-        facts = self._open(submission_id)
+        facts = self._open(submission_id, tenant)
         if not decisions:
             raise invalid("Choose a decision for at least one pended item")
         if any(d.action.value == "deny" for d in decisions) and not staff.can(Permission.DENY):
             raise _forbidden("Only a clinician reviewer can deny a request")
         assert facts.review_id is not None
-        response = self.pas.decide_review(facts.review_id, decisions, staff.reviewer())
+        pas = self.pas_for(facts.tenant)
+        response = pas.decide_review(facts.review_id, decisions, staff.reviewer())
         now = self.now()
         if facts.assignee is None:
-            self.store.assign(facts.review_id, staff.username)
+            self.store.assign(facts.tenant, facts.review_id, staff.username)
         detail = {
             "items": [
                 {
@@ -404,12 +444,14 @@ class OpsService:
                 for d in decisions
             ]
         }
-        self.store.add_event(submission_id, facts.review_id, now, staff.username, "decision", detail)
-        self._audit_decision(staff, submission_id, response, now)
+        self.store.add_event(
+            facts.tenant, submission_id, facts.review_id, now, staff.username, "decision", detail
+        )
+        self._audit_decision(staff, pas, submission_id, now)
         return response
 
-    def _audit_decision(self, staff: Staff, submission_id: str, response: Json, now: datetime) -> None:
-        record = self.pas.store.get(submission_id)
+    def _audit_decision(self, staff: Staff, pas: PasService, submission_id: str, now: datetime) -> None:
+        record = pas.store.get(submission_id)
         if record is None:
             return
         actions = ",".join(dict.fromkeys(i.action.value for i in record.stored.decision.items))
@@ -434,38 +476,52 @@ class OpsService:
         self.audit(event)
 
     def request_information(
-        self, staff: Staff, submission_id: str, text: str, loinc: str, due: date | None
+        self,
+        staff: Staff,
+        submission_id: str,
+        text: str,
+        loinc: str,
+        due: date | None,
+        tenant: str | None = None,
     ) -> Json:
         if not staff.can(Permission.DECIDE):
             raise _forbidden(f"The {staff.role.label.lower()} role cannot ask for information")
         if not text.strip():
             raise invalid("Say what information is needed", "text")
-        facts = self._open(submission_id)
+        facts = self._open(submission_id, tenant)
         assert facts.review_id is not None
         note = text.strip() + (f" (needed by {due.isoformat()})" if due else "")
         requests = [InfoRequest(None, loinc or "11506-3", text=note)]
-        response = self.pas.request_information(facts.review_id, requests, staff.reviewer())
+        pas = self.pas_for(facts.tenant)
+        response = pas.request_information(facts.review_id, requests, staff.reviewer())
         now = self.now()
         detail = {"text": text.strip(), "loinc": loinc or "11506-3", "due": due.isoformat() if due else None}
         self.store.add_event(
-            submission_id, facts.review_id, now, staff.username, "information-requested", detail
+            facts.tenant, submission_id, facts.review_id, now, staff.username, "information-requested", detail
         )
-        self._audit_decision(staff, submission_id, response, now)
+        self._audit_decision(staff, pas, submission_id, now)
         return response
 
-    def extend(self, staff: Staff, submission_id: str, hours: int, reason: str) -> ReviewItem:
+    def extend(
+        self, staff: Staff, submission_id: str, hours: int, reason: str, tenant: str | None = None
+    ) -> ReviewItem:
         if not staff.can(Permission.DECIDE):
             raise _forbidden(f"The {staff.role.label.lower()} role cannot extend a review")
         if hours <= 0 or hours > 24 * 14:
             raise invalid("An extension is between 1 hour and 14 days", "hours")
-        facts = self._open(submission_id)
+        facts = self._open(submission_id, tenant)
         assert facts.review_id is not None
-        item = self.pas.extend_review(facts.review_id, timedelta(hours=hours), reason, staff.username)
+        pas = self.pas_for(facts.tenant)
+        item = pas.extend_review(facts.review_id, timedelta(hours=hours), reason, staff.username)
         detail = {"hours": hours, "reason": reason.strip(), "dueAt": item.due_at.isoformat()}
-        self.store.add_event(submission_id, facts.review_id, self.now(), staff.username, "extension", detail)
+        self.store.add_event(
+            facts.tenant, submission_id, facts.review_id, self.now(), staff.username, "extension", detail
+        )
         return item
 
-    def assign(self, staff: Staff, submission_id: str, username: str | None) -> None:
+    def assign(
+        self, staff: Staff, submission_id: str, username: str | None, tenant: str | None = None
+    ) -> None:
         target = username or None
         if target != staff.username and not staff.can(Permission.ASSIGN):
             raise _forbidden("Only a manager or administrator can assign requests to others")
@@ -475,15 +531,27 @@ class OpsService:
             user = self.store.user(target)
             if user is None or not user.active or not allowed(user.role, Permission.DECIDE):
                 raise invalid(f"{target!r} is not an active reviewer", "assignee")
-        facts = self._open(submission_id)
+        facts = self._open(submission_id, tenant)
         assert facts.review_id is not None
-        self.store.assign(facts.review_id, target)
+        self.store.assign(facts.tenant, facts.review_id, target)
         self.store.add_event(
-            submission_id, facts.review_id, self.now(), staff.username, "assignment", {"assignee": target}
+            facts.tenant,
+            submission_id,
+            facts.review_id,
+            self.now(),
+            staff.username,
+            "assignment",
+            {"assignee": target},
         )
 
     def peer_to_peer(
-        self, staff: Staff, submission_id: str, status: str, scheduled_for: str | None, notes: str
+        self,
+        staff: Staff,
+        submission_id: str,
+        status: str,
+        scheduled_for: str | None,
+        notes: str,
+        tenant: str | None = None,
     ) -> None:
         if not staff.can(Permission.DECIDE):
             raise _forbidden(f"The {staff.role.label.lower()} role cannot arrange a peer-to-peer")
@@ -491,16 +559,22 @@ class OpsService:
             raise invalid("Peer-to-peer status is requested, scheduled or completed", "status")
         if status == "scheduled" and not scheduled_for:
             raise invalid("A scheduled peer-to-peer needs a date and time", "scheduled_for")
-        facts = self._open(submission_id)
+        facts = self._open(submission_id, tenant)
         assert facts.review_id is not None
         now = self.now()
         self.store.set_peer_to_peer(
-            facts.review_id, PeerToPeer(status, scheduled_for or None, notes.strip(), staff.username, now)
+            facts.tenant,
+            facts.review_id,
+            PeerToPeer(status, scheduled_for or None, notes.strip(), staff.username, now),
         )
         detail = {"status": status, "scheduledFor": scheduled_for or None, "notes": notes.strip()}
-        self.store.add_event(submission_id, facts.review_id, now, staff.username, "peer-to-peer", detail)
+        self.store.add_event(
+            facts.tenant, submission_id, facts.review_id, now, staff.username, "peer-to-peer", detail
+        )
 
-    def appeal(self, staff: Staff, submission_id: str, status: str, notes: str) -> None:
+    def appeal(
+        self, staff: Staff, submission_id: str, status: str, notes: str, tenant: str | None = None
+    ) -> None:
         """Record an appeal of a denial (``pending``) and its outcome (``approved`` or ``upheld``)."""
         if not staff.can(Permission.APPEAL):
             raise _forbidden("Only a clinician reviewer or a manager can record appeals")
@@ -508,23 +582,24 @@ class OpsService:
             result = AppealResult(status)
         except ValueError:
             raise invalid("Appeal status is pending, approved or upheld", "status") from None
-        found = self.facts(submission_id=submission_id)
-        if not found:
-            raise not_found(f"No request {submission_id!r}")
-        if not found[0].denial_reasons:
+        facts = self.locate(submission_id, tenant)
+        if not facts.denial_reasons:
             raise OperationOutcomeError.of(
                 Failure.CONFLICT, "Only a request with a denied item can be appealed"
             )
         now = self.now()
-        prior = self.store.appeals().get(submission_id)
+        prior = self.store.appeals().get((facts.tenant, submission_id))
         received = prior.received_at if prior else now
         decided = None if result is AppealResult.PENDING else now
         self.store.set_appeal(
-            submission_id, Appeal(result.value, received, decided, notes.strip(), staff.username)
+            facts.tenant,
+            submission_id,
+            Appeal(result.value, received, decided, notes.strip(), staff.username),
         )
         self.store.add_event(
+            facts.tenant,
             submission_id,
-            found[0].review_id,
+            facts.review_id,
             now,
             staff.username,
             "appeal",

@@ -1,6 +1,10 @@
 """Operations state in the database (SQLAlchemy Core, tables from migration ``0011_ops``): staff users,
 sessions, each request's history, peer-to-peer conversations and appeals; and the stored PAS requests read
-back for the queue, the dashboard and the metrics."""
+back for the queue, the dashboard and the metrics.
+
+Staff users and sessions belong to the store's own tenant (the payer). Requests are read across every
+tenant (each submitter organization's submissions live in its own tenant), and a request's history,
+assignment, peer-to-peer and appeal rows are keyed by the tenant of the request they are about."""
 
 from __future__ import annotations
 
@@ -71,6 +75,7 @@ class Appeal:
 class StoredRequest:
     """A ``pas_submission`` row (without its Bundles) with its review row."""
 
+    tenant: str  # the submitter organization's tenant: with the submission id, names the request
     submission_id: str
     version: str
     created: str
@@ -207,6 +212,7 @@ class OpsStore:
 
     def add_event(
         self,
+        tenant: str,
         submission_id: str,
         review_id: str | None,
         at: datetime,
@@ -217,7 +223,7 @@ class OpsStore:
         with self._engine.begin() as connection:
             connection.execute(
                 ops_event.insert().values(
-                    tenant=self._tenant,
+                    tenant=tenant,
                     submission_id=submission_id,
                     review_id=review_id,
                     at=at.isoformat(),
@@ -227,10 +233,10 @@ class OpsStore:
                 )
             )
 
-    def events(self, submission_id: str) -> list[Event]:
+    def events(self, tenant: str, submission_id: str) -> list[Event]:
         query = (
             select(ops_event)
-            .where(ops_event.c.tenant == self._tenant, ops_event.c.submission_id == submission_id)
+            .where(ops_event.c.tenant == tenant, ops_event.c.submission_id == submission_id)
             .order_by(ops_event.c.at, ops_event.c.id)
         )
         with self._engine.connect() as connection:
@@ -248,16 +254,16 @@ class OpsStore:
 
     # -- assignment, peer-to-peer, appeals ----------------------------------------------------------------
 
-    def assign(self, review_id: str, username: str | None) -> bool:
+    def assign(self, tenant: str, review_id: str, username: str | None) -> bool:
         with self._engine.begin() as connection:
             result = connection.execute(
                 update(pas_review)
-                .where(pas_review.c.tenant == self._tenant, pas_review.c.review_id == review_id)
+                .where(pas_review.c.tenant == tenant, pas_review.c.review_id == review_id)
                 .values(assignee=username)
             )
         return bool(result.rowcount)
 
-    def set_peer_to_peer(self, review_id: str, value: PeerToPeer) -> None:
+    def set_peer_to_peer(self, tenant: str, review_id: str, value: PeerToPeer) -> None:
         values = {
             "status": value.status,
             "scheduled_for": value.scheduled_for,
@@ -268,17 +274,17 @@ class OpsStore:
         with self._engine.begin() as connection:
             changed = connection.execute(
                 update(ops_peer_to_peer)
-                .where(ops_peer_to_peer.c.tenant == self._tenant, ops_peer_to_peer.c.review_id == review_id)
+                .where(ops_peer_to_peer.c.tenant == tenant, ops_peer_to_peer.c.review_id == review_id)
                 .values(**values)
             )
             if not changed.rowcount:
                 connection.execute(
-                    ops_peer_to_peer.insert().values(tenant=self._tenant, review_id=review_id, **values)
+                    ops_peer_to_peer.insert().values(tenant=tenant, review_id=review_id, **values)
                 )
 
-    def peer_to_peer(self, review_id: str) -> PeerToPeer | None:
+    def peer_to_peer(self, tenant: str, review_id: str) -> PeerToPeer | None:
         query = select(ops_peer_to_peer).where(
-            ops_peer_to_peer.c.tenant == self._tenant, ops_peer_to_peer.c.review_id == review_id
+            ops_peer_to_peer.c.tenant == tenant, ops_peer_to_peer.c.review_id == review_id
         )
         with self._engine.connect() as connection:
             row = connection.execute(query).mappings().first()
@@ -292,15 +298,13 @@ class OpsStore:
             datetime.fromisoformat(row["updated_at"]),
         )
 
-    def peer_to_peer_states(self) -> dict[str, str]:
-        """``review_id -> status`` of every peer-to-peer conversation (for the queue)."""
-        query = select(ops_peer_to_peer.c.review_id, ops_peer_to_peer.c.status).where(
-            ops_peer_to_peer.c.tenant == self._tenant
-        )
+    def peer_to_peer_states(self) -> dict[tuple[str, str], str]:
+        """``(tenant, review_id) -> status`` of every peer-to-peer conversation, every tenant (the queue)."""
+        query = select(ops_peer_to_peer.c.tenant, ops_peer_to_peer.c.review_id, ops_peer_to_peer.c.status)
         with self._engine.connect() as connection:
-            return {row[0]: row[1] for row in connection.execute(query)}
+            return {(row[0], row[1]): row[2] for row in connection.execute(query)}
 
-    def set_appeal(self, submission_id: str, value: Appeal) -> None:
+    def set_appeal(self, tenant: str, submission_id: str, value: Appeal) -> None:
         values = {
             "status": value.status,
             "received_at": value.received_at.isoformat(),
@@ -311,20 +315,21 @@ class OpsStore:
         with self._engine.begin() as connection:
             changed = connection.execute(
                 update(ops_appeal)
-                .where(ops_appeal.c.tenant == self._tenant, ops_appeal.c.submission_id == submission_id)
+                .where(ops_appeal.c.tenant == tenant, ops_appeal.c.submission_id == submission_id)
                 .values(**values)
             )
             if not changed.rowcount:
                 connection.execute(
-                    ops_appeal.insert().values(tenant=self._tenant, submission_id=submission_id, **values)
+                    ops_appeal.insert().values(tenant=tenant, submission_id=submission_id, **values)
                 )
 
-    def appeals(self) -> dict[str, Appeal]:
-        query = select(ops_appeal).where(ops_appeal.c.tenant == self._tenant)
+    def appeals(self) -> dict[tuple[str, str], Appeal]:
+        """``(tenant, submission_id) -> appeal`` of every tenant."""
+        query = select(ops_appeal)
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return {
-            r["submission_id"]: Appeal(
+            (r["tenant"], r["submission_id"]): Appeal(
                 r["status"],
                 datetime.fromisoformat(r["received_at"]),
                 _dt(r["decided_at"]),
@@ -336,46 +341,54 @@ class OpsStore:
 
     # -- stored PAS requests ------------------------------------------------------------------------------
 
-    def requests(self, *, open_only: bool = False, submission_id: str | None = None) -> list[StoredRequest]:
-        """Stored submissions with their review rows (``open_only``: those with an undecided review)."""
+    def requests(
+        self, *, open_only: bool = False, submission_id: str | None = None, tenant: str | None = None
+    ) -> list[StoredRequest]:
+        """Stored submissions of every tenant (or of ``tenant``) with their review rows (``open_only``:
+        those with an undecided review)."""
         joined = pas_submission.outerjoin(
             pas_review,
             (pas_review.c.tenant == pas_submission.c.tenant)
             & (pas_review.c.submission_id == pas_submission.c.submission_id),
         )
-        query = (
-            select(
-                pas_submission.c.submission_id,
-                pas_submission.c.version,
-                pas_submission.c.created,
-                pas_submission.c.updated,
-                pas_review.c.record,
-                pas_review.c.assignee,
-            )
-            .select_from(joined)
-            .where(pas_submission.c.tenant == self._tenant)
-        )
+        query = select(
+            pas_submission.c.tenant,
+            pas_submission.c.submission_id,
+            pas_submission.c.version,
+            pas_submission.c.created,
+            pas_submission.c.updated,
+            pas_review.c.record,
+            pas_review.c.assignee,
+        ).select_from(joined)
+        if tenant is not None:
+            query = query.where(pas_submission.c.tenant == tenant)
         if open_only:
             query = query.where(pas_review.c.status.is_not(None), pas_review.c.status != "decided")
         if submission_id is not None:
             query = query.where(pas_submission.c.submission_id == submission_id)
-        query = query.order_by(pas_submission.c.created, pas_submission.c.submission_id)
+        query = query.order_by(
+            pas_submission.c.created, pas_submission.c.tenant, pas_submission.c.submission_id
+        )
         with self._engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [StoredRequest(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [StoredRequest(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
-    def bodies(self, submission_ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
-        """``submission_id -> (updated, request Bundle JSON, Decision JSON)`` for the given submissions."""
-        out: dict[str, tuple[str, str, str]] = {}
+    def bodies(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str, str]]:
+        """``(tenant, submission_id) -> (updated, request Bundle JSON, Decision JSON)`` for the given
+        submissions (any tenants)."""
+        out: dict[tuple[str, str], tuple[str, str, str]] = {}
+        wanted = set(keys)
         with self._engine.connect() as connection:
-            for start in range(0, len(submission_ids), 500):
-                chunk = list(submission_ids[start : start + 500])
+            for start in range(0, len(keys), 500):
+                chunk = sorted({submission_id for _, submission_id in keys[start : start + 500]})
                 query = select(
+                    pas_submission.c.tenant,
                     pas_submission.c.submission_id,
                     pas_submission.c.updated,
                     pas_submission.c.request,
                     pas_submission.c.decision,
-                ).where(pas_submission.c.tenant == self._tenant, pas_submission.c.submission_id.in_(chunk))
+                ).where(pas_submission.c.submission_id.in_(chunk))
                 for row in connection.execute(query):
-                    out[row[0]] = (row[1], row[2], row[3])
+                    if (row[0], row[1]) in wanted:
+                        out[(row[0], row[1])] = (row[2], row[3], row[4])
         return out

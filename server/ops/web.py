@@ -60,7 +60,21 @@ def _env() -> Environment:
     env.filters["when"] = _when
     env.globals["left"] = _left
     env.globals["query"] = _query
+    env.globals["request_url"] = request_url
     return env
+
+
+def request_url(facts: RequestFacts, suffix: str = "") -> str:
+    """The request page (or one of its forms, ``suffix``) of a request: its submission id, and its tenant
+    when not the default one, so the URL names exactly one request of one organization."""
+    path = f"/ops/requests/{urllib.parse.quote(facts.submission_id, safe='')}{suffix}"
+    return path + ("?" + urllib.parse.urlencode({"tenant": facts.tenant}) if facts.tenant else "")
+
+
+def _tenant(values: Mapping[str, str]) -> str | None:
+    """The ``tenant`` a query string or form names (``None``: find the request by its id alone)."""
+    found = values.get("tenant")
+    return found if isinstance(found, str) and found else None
 
 
 def _hours(value: float | None) -> str:
@@ -318,11 +332,12 @@ async def _detail_page(
     session: Session,
     submission_id: str,
     *,
+    tenant: str | None = None,
     error: str = "",
     status: int = 200,
 ) -> Response:
     try:
-        detail = await run_in_threadpool(ops.detail, submission_id)
+        detail = await run_in_threadpool(ops.detail, submission_id, tenant)
     except OperationOutcomeError as exc:
         return _page(
             "error.html",
@@ -353,7 +368,7 @@ async def request_page(submission_id: str, request: Request, ops: Ops) -> Respon
     signed = await _signed_in(request, ops)
     if signed is None:
         return _to_sign_in(request)
-    return await _detail_page(request, ops, *signed, submission_id)
+    return await _detail_page(request, ops, *signed, submission_id, tenant=_tenant(request.query_params))
 
 
 def _decisions(form: Mapping[str, str], sequences: list[int]) -> list[ReviewerDecision]:
@@ -421,68 +436,87 @@ async def _action(request: Request, ops: OpsService, submission_id: str, notice:
             message="The form expired or came from another site; reload the page and try again.",
             **_context(staff, session),
         )
+    tenant = _tenant(form)
     try:
-        await run_in_threadpool(run, staff, form)
+        await run_in_threadpool(run, staff, form, tenant)
     except OperationOutcomeError as exc:
         return await _detail_page(
-            request, ops, staff, session, submission_id, error=exc.message, status=status_of(exc.failure)
+            request,
+            ops,
+            staff,
+            session,
+            submission_id,
+            tenant=tenant,
+            error=exc.message,
+            status=status_of(exc.failure),
         )
+    delivery = getattr(request.app.state.services, "delivery", None)
+    if delivery is not None:
+        delivery.wake()  # the submitter's subscribers hear of a decision now, not at the next poll
+    query = urllib.parse.urlencode({"notice": notice} | ({"tenant": tenant} if tenant else {}))
     return RedirectResponse(
-        f"/ops/requests/{urllib.parse.quote(submission_id)}?notice={notice}", status_code=303
+        f"/ops/requests/{urllib.parse.quote(submission_id, safe='')}?{query}", status_code=303
     )
 
 
 @router.post("/ops/requests/{submission_id}/decision")
 async def decide(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
-        facts = ops.facts(submission_id=submission_id)
-        sequences = [p.sequence for f in facts for p in f.procedures if p.action == "A4"]
-        ops.decide(staff, submission_id, _decisions(form, sequences))
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
+        facts = ops.locate(submission_id, tenant)
+        sequences = [p.sequence for p in facts.procedures if p.action == "A4"]
+        ops.decide(staff, submission_id, _decisions(form, sequences), facts.tenant)
 
     return await _action(request, ops, submission_id, "decided", run)
 
 
 @router.post("/ops/requests/{submission_id}/information")
 async def information(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
         due = None
         if form.get("due"):
             try:
                 due = date.fromisoformat(form["due"])
             except ValueError:
                 raise OperationOutcomeError.of(Failure.INVALID, "The due date is not a date") from None
-        ops.request_information(staff, submission_id, form.get("text", ""), form.get("loinc", ""), due)
+        ops.request_information(
+            staff, submission_id, form.get("text", ""), form.get("loinc", ""), due, tenant
+        )
 
     return await _action(request, ops, submission_id, "information", run)
 
 
 @router.post("/ops/requests/{submission_id}/extension")
 async def extension(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
         raw = form.get("hours", "")
         if not raw.isdigit():
             raise OperationOutcomeError.of(Failure.INVALID, "The extension is a whole number of hours")
         if not form.get("reason", "").strip():
             raise OperationOutcomeError.of(Failure.INVALID, "An extension needs a reason")
-        ops.extend(staff, submission_id, int(raw), form.get("reason", ""))
+        ops.extend(staff, submission_id, int(raw), form.get("reason", ""), tenant)
 
     return await _action(request, ops, submission_id, "extended", run)
 
 
 @router.post("/ops/requests/{submission_id}/assignment")
 async def assignment(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
         target = form.get("assignee", "").strip()
-        ops.assign(staff, submission_id, staff.username if target == "me" else (target or None))
+        ops.assign(staff, submission_id, staff.username if target == "me" else (target or None), tenant)
 
     return await _action(request, ops, submission_id, "assigned", run)
 
 
 @router.post("/ops/requests/{submission_id}/peer-to-peer")
 async def peer_to_peer(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
         ops.peer_to_peer(
-            staff, submission_id, form.get("status", ""), form.get("scheduled_for", ""), form.get("notes", "")
+            staff,
+            submission_id,
+            form.get("status", ""),
+            form.get("scheduled_for", ""),
+            form.get("notes", ""),
+            tenant,
         )
 
     return await _action(request, ops, submission_id, "peer-to-peer", run)
@@ -490,8 +524,8 @@ async def peer_to_peer(submission_id: str, request: Request, ops: Ops) -> Respon
 
 @router.post("/ops/requests/{submission_id}/appeal")
 async def appeal(submission_id: str, request: Request, ops: Ops) -> Response:
-    def run(staff: Staff, form: Mapping[str, str]) -> None:
-        ops.appeal(staff, submission_id, form.get("status", ""), form.get("notes", ""))
+    def run(staff: Staff, form: Mapping[str, str], tenant: str | None) -> None:
+        ops.appeal(staff, submission_id, form.get("status", ""), form.get("notes", ""), tenant)
 
     return await _action(request, ops, submission_id, "appeal", run)
 

@@ -27,15 +27,16 @@ def repository_audit(repository: Repository) -> AuditSink:
     return record
 
 
-def exchange_log(svc: Services) -> Callable[[str], Sequence[ExchangeEntry]] | None:
-    """The X12 278 messages of a request routed to a legacy payer (``PasService.x12_exchanges``): each
-    exchange as the 278 sent and, when it came, the 278 received."""
+def exchange_log(svc: Services) -> Callable[[str, str], Sequence[ExchangeEntry]] | None:
+    """The X12 278 messages of a request routed to a legacy payer (``PasService.x12_exchanges`` in the
+    request's tenant): each exchange as the 278 sent and, when it came, the 278 received."""
     if svc.pas.x12 is None:
         return None
 
-    def entries(submission_id: str) -> Sequence[ExchangeEntry]:
+    def entries(tenant: str, submission_id: str) -> Sequence[ExchangeEntry]:
         out: list[ExchangeEntry] = []
-        for record in svc.pas.x12_exchanges(submission_id):
+        pas = svc.pas if tenant == svc.pas.store.tenant else svc.pas.for_tenant(tenant)
+        for record in pas.x12_exchanges(submission_id):
             note = f" ({record.detail})" if record.detail else ""
             sent = datetime.fromisoformat(record.sent_at)
             if record.request_278:

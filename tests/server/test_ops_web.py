@@ -307,7 +307,7 @@ def test_extension_information_peer_to_peer_and_assignment(client: TestClient) -
     detail = client.get(f"/ops/requests/{submission_id}").text
     assert "info-requested" in detail
     assert "scheduled</strong> for 2026-03-04T10:00" in detail
-    kinds = [e.kind for e in _ops(client).store.events(submission_id)]
+    kinds = [e.kind for e in _ops(client).store.events("", submission_id)]
     assert kinds == ["assignment", "extension", "peer-to-peer", "information-requested"]
     # still open: the queue keeps it, with the extended due time
     in_queue = client.get("/ops/queue?status=info-requested").text
