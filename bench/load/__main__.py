@@ -490,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             run = asyncio.run(asyncio.wait_for(drive(base, kinds, args.rate, clients), bound))
             problems = check_submissions(url, run.accepted, set(run.decided))
             notifications = check_notifications(
-                url, hook, subscription_id, len(run.decided), wait=args.drain_seconds
+                url, hook, subscription_id, run.decided, wait=args.drain_seconds
             )
             document = report(run, args, problems, notifications)
     failed = any(row["errors"] for row in document["routes"]) or problems or notifications.problems

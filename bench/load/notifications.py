@@ -3,8 +3,9 @@
 A decision made through the review API owes one event notification to each matching subscription; the
 load run has one, so ``owed`` decisions owe event numbers ``1..owed``. After the run the check waits
 (bounded) for the outbox to drain, then compares what the subscriber received, deduplicated by event
-number, with what was owed and what the database numbered. Delivery is at least once: repeats are
-counted and reported, a missing or unexpected event number is a problem.
+number, with what was owed and what the database numbered, and the claims the notifications carry (the
+ClaimResponse identifiers of their Response Bundles) with the claims decided. Delivery is at least once:
+repeats are counted and reported; a missing or unexpected event number or claim is a problem.
 """
 
 from __future__ import annotations
@@ -63,10 +64,27 @@ def _outbox(database_url: str, subscription_id: str) -> tuple[dict[str, int], in
     return {str(status): int(n) for status, n in rows}, int(events)
 
 
+def notified_claims(notifications: list[Any]) -> set[str]:
+    """The claim identifiers (``system|value``) of the ClaimResponses carried by event notifications
+    (full-resource payload: the Response Bundle follows the SubscriptionStatus)."""
+    out = set()
+    for body in notifications:
+        if not event_numbers([body]):
+            continue
+        for entry in body.get("entry", [])[1:]:
+            for inner in entry.get("resource", {}).get("entry", []):
+                resource = inner.get("resource", {})
+                if resource.get("resourceType") == "ClaimResponse":
+                    out.update(f"{i.get('system')}|{i.get('value')}" for i in resource.get("identifier", []))
+    return out
+
+
 def check_notifications(
-    database_url: str, hook: Listener, subscription_id: str, owed: int, *, wait: float = 60.0
+    database_url: str, hook: Listener, subscription_id: str, decided: list[str], *, wait: float = 60.0
 ) -> NotificationCheck:
-    """Wait up to ``wait`` seconds for every owed event to arrive and the outbox to drain; then check."""
+    """Wait up to ``wait`` seconds for every notification owed for the ``decided`` claims (identifiers,
+    one decision each) to arrive and the outbox to drain; then check."""
+    owed = len(decided)
     check = NotificationCheck(owed)
     wanted = set(range(1, owed + 1))
     began = time.monotonic()
@@ -86,6 +104,11 @@ def check_notifications(
     unexpected = sorted(set(received) - wanted)
     if unexpected:
         check.problems.append(f"event numbers arrived that no decision owed: {unexpected[:20]}")
+    claims = notified_claims(list(hook.received))
+    if set(decided) - claims:
+        check.problems.append(f"decided claims never notified: {sorted(set(decided) - claims)[:20]}")
+    if claims - set(decided):
+        check.problems.append(f"notified claims never decided: {sorted(claims - set(decided))[:20]}")
     if numbered != owed:
         check.problems.append(f"the database numbered {numbered} events for {owed} decisions")
     if outbox.get("failed"):
