@@ -5,7 +5,7 @@ run: reading the same rows' Bundles and decisions from the database without pars
     .venv/bin/python bench/ops_metrics.py [--requests 300] [--repeat 5]
 
 Seeds a temporary SQLite database through ``PasService.submit`` (one item per request, half pended and
-decided by a reviewer), then prints each timing and its ratio to the baseline.
+decided by a reviewer), then reports each timing (median of ``--repeat`` runs) beside the baseline.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _report import Figure, Report  # noqa: E402
 
 from server.app import create_app  # noqa: E402
 from server.ops.auth import Role  # noqa: E402
@@ -81,12 +83,16 @@ def main() -> int:
         warm = timed(lambda: ops.cms_report(2025), args.repeat)
         report = ops.cms_report(2025)
         app.state.services.engine.dispose()
-    print(
-        f"requests stored: {len(ids)} (standard determined in 2025: {report.standard_approved.denominator})"
+    out = Report(
+        "ops_metrics",
+        f"CMS-0057-F metrics over {len(ids)} stored requests, sqlite, median of {args.repeat} runs; "
+        "baseline: reading the same rows' Bundles and decisions without parsing",
     )
-    print(f"baseline (read rows, no parsing): {baseline * 1000:8.1f} ms")
-    print(f"metrics, first computation:       {cold * 1000:8.1f} ms  ({cold / baseline:.1f}x baseline)")
-    print(f"metrics, parsed copies reused:    {warm * 1000:8.1f} ms  ({warm / baseline:.1f}x baseline)")
+    base = "read the same rows, no parsing"
+    out.add(Figure("metrics, first computation", "ms", cold * 1000, base, baseline * 1000))
+    out.add(Figure("metrics, parsed copies reused", "ms", warm * 1000, base, baseline * 1000))
+    out.note(f"standard requests determined in 2025: {report.standard_approved.denominator}")
+    out.finish()
     return 0
 
 

@@ -61,6 +61,11 @@ def serve(port: int, database_url: str, ig_path: str) -> None:
     """Child process: one uvicorn worker with the PriorGate app and the echo endpoint."""
     import logging
 
+    # Run as a script, this folder comes first on sys.path, and bench/x12.py would shadow the x12
+    # package the server imports.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
     import uvicorn
     from starlette.requests import Request
     from starlette.responses import Response

@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -369,6 +370,25 @@ def status_of(notification: Any) -> Json:
     if first.get("resourceType") != "Parameters":
         return {}
     return {p.get("name"): p for p in first.get("parameter", [])}
+
+
+def event_numbers(notifications: Iterable[Any]) -> Counter[int]:
+    """How many times each event number arrived among ``notifications`` (event notifications only).
+
+    A subscriber drops repeats by event number; delivery is at least once, so a count above one is a
+    repeat, and a number missing from ``1..events-since-subscription-start`` a lost notification."""
+    seen: Counter[int] = Counter()
+    for body in notifications:
+        if status_of(body).get("type", {}).get("valueCode") != "event-notification":
+            continue
+        first = body["entry"][0]["resource"]
+        for param in first.get("parameter", []):
+            if param.get("name") != "notification-event":
+                continue
+            for part in param.get("part", []):
+                if part.get("name") == "event-number":
+                    seen[int(part["valueString"])] += 1
+    return seen
 
 
 def _of_type(kind: str) -> Callable[[Any], bool]:

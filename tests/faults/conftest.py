@@ -1,20 +1,33 @@
-"""Fault-injection helpers: a TCP proxy on loopback that can be cut and restored, and a uvicorn server in a
-thread. The database outage is simulated by cutting the proxy between PriorGate and PostgreSQL; the shared
-PostgreSQL itself is never stopped."""
+"""Fault-injection helpers: a TCP proxy on loopback that can be cut and restored, a uvicorn server in a
+thread, private databases on both engines, and the PAS steps the fault tests share (subscribe, decide the
+open reviews). A database outage is simulated by cutting the proxy between PriorGate and PostgreSQL, a
+subscriber outage by cutting the proxy in front of the subscriber; the shared PostgreSQL itself is never
+stopped."""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import threading
 import time
 import types
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from conformance.suites.pas_server import subscription
+from server.storage.engine import make_engine
+from server.storage.migrate import upgrade
+
+FHIR = {"content-type": "application/fhir+json"}
 
 
 class TcpProxy:
@@ -122,6 +135,84 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A migrated private schema of the test database (dropped afterwards); skips without PostgreSQL."""
+    base = os.environ.get("PRIORGATE_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
+    schema = f"faults_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    rendered = url.render_as_string(hide_password=False)
+    try:
+        engine = make_engine(rendered)
+        upgrade(engine)
+        engine.dispose()
+        yield rendered
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A migrated private PostgreSQL schema (for faults that only PostgreSQL has: a network outage)."""
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A migrated, empty private database on each engine."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'faults.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    with pg_schema() as url:
+        yield url
+
+
+# -- PAS steps -----------------------------------------------------------------------------------------
+
+
+def subscribe(client: httpx.Client, endpoint: str, headers: dict[str, str] | None = None) -> str:
+    """Create a PAS 2.2.1 Subscription to ``endpoint``; returns its id once the handshake made it active."""
+    created = client.post(
+        "/pas/2.2.1/Subscription", json=subscription(endpoint, "2.2.1"), headers={**FHIR, **(headers or {})}
+    )
+    assert created.status_code == 201, created.text
+    subscription_id = str(created.json()["id"])
+
+    def active() -> bool:
+        read = client.get(f"/pas/2.2.1/Subscription/{subscription_id}", headers=headers)
+        return bool(read.json().get("status") == "active")
+
+    assert wait_for(active, 30), "the subscription never became active"
+    return subscription_id
+
+
+def decide_open_reviews(client: httpx.Client, headers: dict[str, str] | None = None) -> list[str]:
+    """Approve every pended item of every open review; the claim identifiers decided (one owed
+    notification each per matching subscription)."""
+    decided = []
+    for item in client.get("/pas/review", headers=headers).json():
+        decision = {
+            "reviewer": {"id": "fault-reviewer"},
+            "decisions": [{"itemSequence": n, "action": "approve"} for n in item["pendedSequences"]],
+        }
+        answer = client.post(f"/pas/review/{item['id']}/decision", json=decision, headers=headers)
+        assert answer.status_code == 200, answer.text
+        decided.extend(item["claimIdentifiers"])
+    return decided
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """PostgreSQL cut off during load: 503 with an OperationOutcome while it is away, service again without a
-restart once it is back, and every accepted PAS submission stored with its response.
+restart once it is back, every accepted PAS submission stored with its response, and the subscription
+outbox delivers afterwards: notifications in flight when the database went away (their delivery could not
+be recorded) come again, and none owed is lost.
 
 The outage is simulated with a TCP proxy on loopback between PriorGate and PostgreSQL (the shared
 database is never stopped). Bounded: a fixed number of requests from a few threads; no wall-clock
@@ -10,8 +12,6 @@ from __future__ import annotations
 
 import copy
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -20,16 +20,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from conformance.listener import Listener
 from conformance.suites import pas_server
 from server.app import create_app
 from server.security.config import SecuritySettings
 from server.settings import Settings
 from server.storage.engine import make_engine
-from server.storage.migrate import upgrade
-from server.storage.schema import pas_submission, pas_submission_key
+from server.storage.schema import pas_outbox, pas_submission, pas_submission_key
 
 pytestmark = pytest.mark.postgres
 
@@ -38,31 +38,6 @@ TRN = "urn:trnorg:1999999999"
 FHIR = {"content-type": "application/fhir+json"}
 
 AUTH_OFF = SecuritySettings(auth_mode="off")  # these tests are not about access control
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A migrated private schema in the test database (dropped afterwards)."""
-    import os
-
-    base = os.environ.get("PRIORGATE_TEST_DATABASE_URL")
-    if not base:
-        pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    schema = f"faults_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    engine = make_engine(rendered)
-    upgrade(engine)
-    engine.dispose()
-    try:
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 TEMPLATE = pas_server.request_bundle("FAULT", ("72148",))
@@ -81,8 +56,15 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert outcome["issue"][0]["code"] == "transient"
 
 
+def claim_response_id(response_bundle: dict[str, Any]) -> str:
+    first = response_bundle["entry"][0]["resource"]
+    assert first["resourceType"] == "ClaimResponse"
+    return str(first["id"])
+
+
 def stored(database_url: str, accepted: dict[str, dict[str, Any]]) -> list[str]:
-    """The traces among ``accepted`` whose submission or response is not in the database as answered."""
+    """The traces among ``accepted`` whose submission or response is not in the database as answered (a
+    reviewer's decision since makes a new version of the same ClaimResponse)."""
     engine = make_engine(database_url)
     missing = []
     try:
@@ -97,11 +79,20 @@ def stored(database_url: str, accepted: dict[str, dict[str, Any]]) -> list[str]:
                     )
                     .where(pas_submission_key.c.token == f"{TRN}|{trace}")
                 ).first()
-                if row is None or orjson.loads(row.response) != answer:
+                if row is None or claim_response_id(orjson.loads(row.response)) != claim_response_id(answer):
                     missing.append(trace)
     finally:
         engine.dispose()
     return missing
+
+
+def undelivered(database_url: str) -> int:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return len(conn.execute(select(pas_outbox.c.id).where(pas_outbox.c.status != "delivered")).all())
+    finally:
+        engine.dispose()
 
 
 def test_outage_during_load(pg_url: str, faults: ModuleType) -> None:
@@ -109,9 +100,30 @@ def test_outage_during_load(pg_url: str, faults: ModuleType) -> None:
     proxy = faults.TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     through_proxy = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     settings = Settings(
-        database_url=through_proxy, demo_content=False, ig_path=Path("/nonexistent"), log_level="error"
+        database_url=through_proxy,
+        demo_content=False,
+        ig_path=Path("/nonexistent"),
+        log_level="error",
+        notification_poll_interval=0.1,
+        notification_lease=1.0,  # a delivery whose answer could not be recorded is retried soon
+        notification_backoff=0.2,
+        notification_backoff_cap=1.0,
+        notification_max_attempts=100,
     )
     app = create_app(settings, security=AUTH_OFF)
+    # The subscriber holds its answers to the first notifications until the database is gone, so
+    # PriorGate hears "delivered" only when it cannot record it.
+    held: set[int] = set()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_until_the_outage(body: object) -> None:
+        numbers = pas_server.event_numbers([body])
+        if numbers and not release.is_set():
+            held.update(numbers)
+            holding.set()
+            release.wait(30)
+
     accepted: dict[str, dict[str, Any]] = {}
     statuses: list[int] = []
     lock = threading.Lock()
@@ -125,12 +137,21 @@ def test_outage_during_load(pg_url: str, faults: ModuleType) -> None:
         if response.status_code != 200:
             assert_unavailable(response)
 
+    decided: list[str] = []
+    hook = Listener(on_receive=hold_until_the_outage)
     try:
-        with faults.serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        with (
+            hook,
+            faults.serve_in_thread(app) as base,
+            httpx.Client(base_url=base, timeout=30) as client,
+        ):
+            faults.subscribe(client, hook.url)
             before = [f"before-{n}" for n in range(8)]
             for trace in before:
                 submit(client, trace)
             assert all(trace in accepted for trace in before)
+            decided += faults.decide_open_reviews(client)  # pended: each decision owes a notification
+            assert holding.wait(30), "no notification was sent"
 
             # Load from four threads while the database goes away half way through and comes back.
             traces = [f"load-{n}" for n in range(60)]
@@ -150,6 +171,7 @@ def test_outage_during_load(pg_url: str, faults: ModuleType) -> None:
                         for _ in futures:
                             done.acquire()
                         proxy.cut()
+                        release.set()  # the subscriber answers; PriorGate cannot record it
                     if index == restore_after:
                         for _ in futures[cut_after:]:
                             done.acquire()
@@ -177,7 +199,24 @@ def test_outage_during_load(pg_url: str, faults: ModuleType) -> None:
                 submit(client, trace)
             assert all(trace in accepted for trace in after)
             assert all(trace in accepted for trace in traces[:cut_after])
+            # Decisions on what was accepted during the load, then the outbox drains: every event owed
+            # arrives, the ones in flight during the outage again (at least once).
+            decided += faults.decide_open_reviews(client)
+            owed = set(range(1, len(decided) + 1))
+            assert hook.wait_for(
+                lambda _: (
+                    set(pas_server.event_numbers(hook.received)) >= owed
+                    and all(pas_server.event_numbers(hook.received)[n] >= 2 for n in held)
+                ),
+                30,
+            ), f"missing: {owed - set(pas_server.event_numbers(hook.received))}"
         assert proxy.refused > 0  # the cut was real: connections were refused while it lasted
     finally:
+        release.set()
         proxy.close()
     assert stored(pg_url, accepted) == []
+    assert len(decided) == len(accepted)  # every accepted submission pended and was decided
+    numbers = pas_server.event_numbers(hook.received)
+    assert set(numbers) == owed  # none missing, none invented
+    assert held and all(numbers[n] >= 2 for n in held)  # repeats of those whose delivery was not recorded
+    assert undelivered(pg_url) == 0

@@ -1,4 +1,5 @@
-"""A PriorGate process killed (SIGKILL) while delivering a notification: a restarted process delivers it.
+"""A PriorGate process killed (SIGKILL) while delivering notifications: a restarted process delivers the
+one in flight (again: at least once) and those still queued.
 
 Real processes (``priorgate serve``) and a real loopback subscriber, on SQLite and PostgreSQL.
 """
@@ -14,12 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
 
 from conformance.listener import Listener
-from conformance.suites.pas_server import request_bundle, status_of, subscription
+from conformance.suites.pas_server import event_numbers, request_bundle, status_of
 
 PRIORGATE = Path(sys.executable).with_name("priorgate")
 WAIT = 30.0
@@ -77,8 +79,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     running.kill(signal.SIGTERM)
 
 
-def test_a_notification_in_flight_when_priorgate_is_killed_is_delivered_after_a_restart(
-    server: Server,
+def test_notifications_in_flight_when_priorgate_is_killed_are_delivered_after_a_restart(
+    server: Server, faults: ModuleType
 ) -> None:
     hanging = threading.Event()
     release = threading.Event()
@@ -91,27 +93,27 @@ def test_a_notification_in_flight_when_priorgate_is_killed_is_delivered_after_a_
     with Listener(on_receive=hold_first_event) as hook:
         server.start()
         base = f"http://127.0.0.1:{server.port}"
-        with httpx.Client(base_url=base, headers={"Content-Type": "application/fhir+json"}) as client:
-            created = client.post("/pas/2.2.1/Subscription", json=subscription(hook.url, "2.2.1"))
-            assert created.status_code == 201, created.text
-            assert client.post("/pas/2.2.1/Claim/$submit", json=request_bundle("KILL-1")).status_code == 200
-            (item,) = client.get("/pas/review").json()
-            decision = {"reviewer": {"id": "rev-1"}, "decisions": [{"itemSequence": 1, "action": "approve"}]}
-            assert client.post(f"/pas/review/{item['id']}/decision", json=decision).status_code == 200
-            assert hanging.wait(WAIT), "the event notification was never sent"
-            server.kill()  # mid-delivery: the subscriber has the request, PriorGate never hears the answer
+        with httpx.Client(base_url=base, timeout=WAIT) as client:
+            faults.subscribe(client, hook.url)
+            for n in range(3):
+                submitted = client.post(
+                    "/pas/2.2.1/Claim/$submit", json=request_bundle(f"KILL-{n}"), headers=faults.FHIR
+                )
+                assert submitted.status_code == 200, submitted.text
+            decided = faults.decide_open_reviews(client)
+            assert len(decided) == 3
+            assert hanging.wait(WAIT), "the first event notification was never sent"
+            # Killed mid-delivery: the subscriber has the first notification, PriorGate never hears the
+            # answer, and the later ones wait in the outbox.
+            server.kill()
             release.set()
             server.start()
 
-            def event_numbers(_: object = None) -> list[str]:
-                return [
-                    {p["name"]: p for p in status_of(b)["notification-event"]["part"]}["event-number"][
-                        "valueString"
-                    ]
-                    for b in list(hook.received)
-                    if status_of(b).get("type", {}).get("valueCode") == "event-notification"
-                ]
+            def all_arrived(_: object) -> bool:
+                numbers = event_numbers(hook.received)
+                return set(numbers) >= {1, 2, 3} and numbers[1] >= 2
 
-            hook.wait_for(lambda _: len(event_numbers()) >= 2, WAIT)
-            events = event_numbers()
-            assert events == ["1", "1"]  # at least once; the event number lets the subscriber drop the repeat
+            assert hook.wait_for(all_arrived, WAIT)
+    numbers = event_numbers(hook.received)
+    assert sorted(numbers) == [1, 2, 3]  # none lost, none invented
+    assert numbers[1] == 2  # at least once: the one in flight came again; its event number marks the repeat
