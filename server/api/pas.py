@@ -43,7 +43,8 @@ def register(svc: Services) -> None:
     svc.capabilities.add_operation("Claim", "inquire", CLAIM_INQUIRE)
 
 
-def _version(raw: str) -> PasVersion:
+def pas_version(raw: str) -> PasVersion:
+    """The PAS version a ``/pas/{version}/...`` path names; 404 for a version not served."""
     try:
         return PasVersion(raw)
     except ValueError:
@@ -67,12 +68,12 @@ async def _inquire(request: Request, svc: Services, version: PasVersion) -> Resp
 
 @router.post("/pas/{version}/Claim/$submit")
 async def submit(version: str, request: Request, svc: Scoped) -> Response:
-    return await _submit(request, svc, _version(version))
+    return await _submit(request, svc, pas_version(version))
 
 
 @router.post("/pas/{version}/Claim/$inquire")
 async def inquire(version: str, request: Request, svc: Scoped) -> Response:
-    return await _inquire(request, svc, _version(version))
+    return await _inquire(request, svc, pas_version(version))
 
 
 @router.post("/fhir/Claim/$submit")

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from igs.outcome import Failure, OperationOutcomeError, invalid, not_found
 from server.api.fhir import negotiate, pretty, read_resource
-from server.api.pas import FHIR_DEFAULT_VERSION
+from server.api.pas import FHIR_DEFAULT_VERSION, pas_version
 from server.fhir_json import FhirResponse
 from server.pas import PasVersion
 from server.pas.subscription import accept_subscription
@@ -57,16 +57,6 @@ def register(svc: Services) -> None:
     svc.capabilities.add_profile("Subscription", PAS_SUBSCRIPTION_PROFILE)
     svc.capabilities.add_operation("Subscription", "status", BACKPORT_STATUS)
     svc.capabilities.add_operation("Subscription", "events", BACKPORT_EVENTS)
-
-
-def _version(raw: str) -> PasVersion:
-    try:
-        return PasVersion(raw)
-    except ValueError:
-        served = ", ".join(v.value for v in PasVersion)
-        raise OperationOutcomeError.of(
-            Failure.NOT_FOUND, f"PAS version {raw!r} is not served; use one of {served}"
-        ) from None
 
 
 def _store(svc: Services) -> SubscriptionStore:
@@ -183,42 +173,42 @@ async def _events(request: Request, svc: Services, version: PasVersion, subscrip
 
 @router.post("/pas/{version}/Subscription")
 async def create(version: str, request: Request, svc: Svc) -> Response:
-    v = _version(version)
+    v = pas_version(version)
     return await _put(request, svc, v, _prefix(v), None)
 
 
 @router.get("/pas/{version}/Subscription")
 async def search(version: str, request: Request, svc: Svc) -> Response:
-    v = _version(version)
+    v = pas_version(version)
     return await _search(request, svc, v, _prefix(v))
 
 
 @router.get("/pas/{version}/Subscription/{subscription_id}")
 async def read(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
-    return _answer(request, await _read(svc, _version(version), subscription_id))
+    return _answer(request, await _read(svc, pas_version(version), subscription_id))
 
 
 @router.put("/pas/{version}/Subscription/{subscription_id}")
 async def update(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
-    v = _version(version)
+    v = pas_version(version)
     return await _put(request, svc, v, _prefix(v), subscription_id)
 
 
 @router.delete("/pas/{version}/Subscription/{subscription_id}")
 async def remove(version: str, subscription_id: str, svc: Svc) -> Response:
-    return await _delete(svc, _version(version), subscription_id)
+    return await _delete(svc, pas_version(version), subscription_id)
 
 
 @router.get("/pas/{version}/Subscription/{subscription_id}/$status")
 @router.post("/pas/{version}/Subscription/{subscription_id}/$status")
 async def status(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
-    return await _status(request, svc, _version(version), subscription_id)
+    return await _status(request, svc, pas_version(version), subscription_id)
 
 
 @router.get("/pas/{version}/Subscription/{subscription_id}/$events")
 @router.post("/pas/{version}/Subscription/{subscription_id}/$events")
 async def events(version: str, subscription_id: str, request: Request, svc: Svc) -> Response:
-    return await _events(request, svc, _version(version), subscription_id)
+    return await _events(request, svc, pas_version(version), subscription_id)
 
 
 # -- /fhir, as the default PAS version --------------------------------------------------------------------

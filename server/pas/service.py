@@ -270,20 +270,7 @@ class PasService:
             response = build_submit_response(
                 current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
             )
-        updated = StoredSubmission(
-            current.request, current.fingerprint, decision, response, current.claim_response_id
-        )
-        request_bundle = self._request_bundle(submission_id)
-        self.store.save(
-            submission_id,
-            record.version,
-            updated,
-            request_bundle,
-            (),
-            now.isoformat(),
-            existing=True,
-            also=self._notifier(record.version, updated, now),
-        )
+        self._record_result(submission_id, record, decision, response, now)
         if self.x12 is not None:
             if exchange_id is not None:
                 self.x12.log.answered(exchange_id, response_278, now.isoformat(), outcome, detail)
@@ -303,7 +290,6 @@ class PasService:
                         detail=detail,
                     )
                 )
-        self._publish(submission_id, None, response)
         return response
 
     def expire_x12(self) -> int:
@@ -390,45 +376,50 @@ class PasService:
             if tenant is None:
                 raise not_found(f"No review item {review_id!r}")
             return self.for_tenant(tenant).decide_review(review_id, decisions, reviewer)
-        entry = self.store.review(review_id)
-        if entry is None:
-            raise not_found(f"No review item {review_id!r}")
-        if entry.item.status is ReviewStatus.DECIDED:
-            raise OperationOutcomeError.of(Failure.CONFLICT, f"Review item {review_id!r} is already decided")
-        record = self.store.get(entry.submission_id)
-        if record is None:
-            raise OperationOutcomeError.of(
-                Failure.INTERNAL, f"Review {review_id!r} names a missing submission"
-            )
+        entry, record = self._open_review(review_id)
         now = self.now()
         current = record.stored
         decision = apply_review(
             current.request, current.decision, decisions, reviewer=reviewer, ids=self.ids, now=now
-        )
-        response = build_submit_response(
-            current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
-        )
-        updated = StoredSubmission(
-            current.request, current.fingerprint, decision, response, current.claim_response_id
         )
         item = replace(
             entry.item,
             status=ReviewStatus.OPEN if decision.pended else ReviewStatus.DECIDED,
             pended_sequences=tuple(i.sequence for i in decision.pended),
         )
-        request_bundle = self._request_bundle(entry.submission_id)
+        response = build_submit_response(
+            current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
+        )
+        return self._record_result(entry.submission_id, record, decision, response, now, item)
+
+    def _record_result(
+        self,
+        submission_id: str,
+        record: SubmissionRecord,
+        decision: Decision,
+        response: Json,
+        now: datetime,
+        review: ReviewItem | None = None,
+    ) -> Json:
+        """Store a new result of a stored request (a reviewer's decision, an information request, a legacy
+        payer's answer) with its review item and its subscription notifications in one transaction, then
+        write the new ClaimResponse version under /fhir. Returns ``response``."""
+        current = record.stored
+        updated = StoredSubmission(
+            current.request, current.fingerprint, decision, response, current.claim_response_id
+        )
         self.store.save(
-            entry.submission_id,
+            submission_id,
             record.version,
             updated,
-            request_bundle,
+            self._request_bundle(submission_id),
             (),
             now.isoformat(),
             existing=True,
-            updated_review=item,
+            updated_review=review,
             also=self._notifier(record.version, updated, now),
         )
-        self._publish(entry.submission_id, None, response)
+        self._publish(submission_id, None, response)
         return response
 
     def _notifier(
@@ -464,23 +455,8 @@ class PasService:
         response = build_submit_response(
             current.request, decision, ids=self.ids, now=now, claim_response_id=current.claim_response_id
         )
-        updated = StoredSubmission(
-            current.request, current.fingerprint, decision, response, current.claim_response_id
-        )
-        request_bundle = self._request_bundle(entry.submission_id)
-        self.store.save(
-            entry.submission_id,
-            record.version,
-            updated,
-            request_bundle,
-            (),
-            now.isoformat(),
-            existing=True,
-            updated_review=replace(entry.item, status=ReviewStatus.INFO_REQUESTED),
-            also=self._notifier(record.version, updated, now),
-        )
-        self._publish(entry.submission_id, None, response)
-        return response
+        item = replace(entry.item, status=ReviewStatus.INFO_REQUESTED)
+        return self._record_result(entry.submission_id, record, decision, response, now, item)
 
     def extend_review(self, review_id: str, by: timedelta, reason: str, reviewer_id: str) -> ReviewItem:
         """Extend an open review's due time; the reason is recorded on the review item."""
