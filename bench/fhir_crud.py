@@ -18,19 +18,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _pg import private_schema  # noqa: E402
 from _report import Figure, Report, percentiles  # noqa: E402
 
 from server.storage.engine import make_engine  # noqa: E402
@@ -178,24 +176,6 @@ def _per_s(rate: Rate) -> float:
     return rate.per_s
 
 
-@contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base_url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def run_engine(name: str, database_url: str, requests: int, concurrency: int) -> list[Row]:
     engine = make_engine(database_url)
     upgrade(engine)
@@ -242,7 +222,7 @@ def main() -> int:
         rows += run_engine("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.requests, args.concurrency)
     pg = os.environ.get("PRIORGATE_BENCH_DATABASE_URL") or os.environ.get("PRIORGATE_TEST_DATABASE_URL")
     if pg:
-        with postgres_schema(pg) as url:
+        with private_schema(pg) as url:
             rows += run_engine("postgresql", url, args.requests, args.concurrency)
     else:
         report.note("PostgreSQL skipped: set PRIORGATE_TEST_DATABASE_URL to include it")

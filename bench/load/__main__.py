@@ -44,13 +44,13 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
+from _pg import private_schema  # noqa: E402
 from _report import percentiles  # noqa: E402
 from crd_hooks import payload as crd_payload  # noqa: E402
 from dtr import package_input  # noqa: E402
@@ -301,24 +301,6 @@ def check_submissions(database_url: str, accepted: dict[str, Any], decided: set[
 
 
 @contextmanager
-def private_schema(base_url: str) -> Iterator[str]:
-    schema = f"load_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base_url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextmanager
 def server(database_url: str, workers: int, security: LoadSecurity | None) -> Iterator[str]:
     engine = make_engine(database_url)
     upgrade(engine)
@@ -475,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     bound = args.seconds + 120.0
     with (
         tempfile.TemporaryDirectory(prefix="priorgate-load-") as folder,
-        private_schema(database) as url,
+        private_schema(database, "load") as url,
         Listener() as hook,
     ):
         security = LoadSecurity.create(Path(folder)) if args.auth == "local" else None
