@@ -62,6 +62,9 @@ class ItemDecision:
     dtr_responses: tuple[str, ...] = ()  # stored DTR QuestionnaireResponses it relied on (not in the Bundle)
     reviewer: Reviewer | None = None
     decided_by: str | None = None  # the downstream payer that decided (X12 routing), not PriorGate
+    # DTR Questionnaires the decision asks the documentation with: a DTR client launched from the pend
+    # (``$questionnaire-package`` context = the item trace number, PAS ainfo-3) gets these
+    questionnaires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.action is ReviewAction.NOT_CERTIFIED:
@@ -241,19 +244,20 @@ def _decide_item(
     held = stored_documentation(item, finding, stored)
     usable = tuple(s.reference for s in held if s.usable)
     assertion = finding.coverage_assertion_id
+    asked = finding.questionnaires if finding.doc_needed else ()
     if finding.covered == "not-covered":
         reason = "; ".join(finding.reasons) or "the service is not covered by the member's plan"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable, asked)
     if finding.pa_needed in ("no-auth", "satisfied"):
         return _certify(item, finding, ids, now, policy, docs, usable)
     if finding.doc_needed and not docs and not usable:
         needed = ", ".join(finding.doc_needed)
         found = "; ".join(_why_unusable(s) for s in held)
         detail = f"DTR responses found but not usable: {found}" if found else "none linked to this item"
-        return _pend(item, f"Documentation required ({needed}); {detail}", assertion, docs)
+        return _pend(item, f"Documentation required ({needed}); {detail}", assertion, docs, (), asked)
     if finding.covered == "conditional" or finding.pa_needed == "conditional":
         reason = "; ".join(finding.reasons) or "coverage depends on conditions that need review"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable, asked)
     return _certify(item, finding, ids, now, policy, docs, usable)
 
 
@@ -356,6 +360,7 @@ def _pend(
     assertion: str | None = None,
     docs: Sequence[int] = (),
     responses: Sequence[str] = (),
+    questionnaires: Sequence[str] = (),
 ) -> ItemDecision:
     return ItemDecision(
         sequence=item.sequence,
@@ -365,6 +370,7 @@ def _pend(
         coverage_assertion_id=assertion,
         documentation=tuple(docs),
         dtr_responses=tuple(responses),
+        questionnaires=tuple(questionnaires),
     )
 
 
