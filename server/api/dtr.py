@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome
+from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome, unprocessable
 from questionnaires import (
     DTR_VERSIONS,
     DtrVersion,
@@ -78,9 +78,19 @@ def _selected_canonicals(
     ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107);
     a PAS trace number (or Claim identifier) of a pended request of the caller's organization selects the
     questionnaires its pended items asked for (DTR spec-109, PAS ainfo-3)."""
-    context = parse_package_request(inputs, version).context
+    parsed = parse_package_request(inputs, version)
+    context = parsed.context
     stored = svc.assertions.find(context) if context else None
     pended = pas().dtr_context(context) if context and stored is None else None
+    if context and stored is None and pended is None and questionnaire_id is None:
+        if not parsed.orders and not parsed.questionnaires:  # nothing else selects a form (DTR spec-130)
+            raise unprocessable(
+                f"context {context!r} names no CRD coverage assertion and no prior authorization request "
+                "of this organization; pass the coverage-assertion-id CRD returned, or the trace number of "
+                "a pended PAS request",
+                "Parameters.parameter.where(name='context')",
+                code="not-found",
+            )
     coverage_information = dict(stored.extension) if stored is not None and stored.extension else None
     context_identifier = pended.trace.to_fhir() if pended is not None else None
     if questionnaire_id is not None:

@@ -18,7 +18,10 @@ from starlette.testclient import TestClient
 
 from conformance.suites import pas_server
 from server.app import create_app
+from server.security.backend_client import fetch_token
+from server.security.clients import dump_clients, register_client
 from server.security.config import SecuritySettings
+from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
 
 from .test_crd_to_dtr import COVERAGE
@@ -195,7 +198,8 @@ def test_an_in_progress_response_for_the_trace_number_keeps_the_request_pended(c
 
 def test_unknown_or_settled_trace_numbers_are_4xx_with_an_operation_outcome(client: TestClient) -> None:
     unknown = package(client, "NO-SUCH-TRN")
-    assert 400 <= unknown.status_code < 500 and unknown.json()["resourceType"] == "OperationOutcome"
+    assert unknown.status_code == 422 and unknown.json()["resourceType"] == "OperationOutcome"
+    assert "no prior authorization request" in unknown.json()["issue"][0]["diagnostics"]
     # an approved request waits for no questionnaire
     approved = pas_server.request_bundle("PAS-DTR-4", ("97110",))
     assert action(submit(client, approved)) == "A1"
@@ -226,3 +230,59 @@ def test_a_pended_request_is_found_by_inquire_six_months_later(client: TestClien
     assert context_identifiers(draft_of(bundles(package(client, "ITEM-OLD-1"))[0])) == [
         {"system": TRN, "value": "ITEM-OLD-1"}
     ]
+
+
+# -- tenancy: a trace number names a request of the caller's own organization only ----------------------
+
+BASE = "http://testserver"
+CLINIC_SCOPES = (
+    "system/Claim.crs system/ClaimResponse.rs system/Questionnaire.rs system/QuestionnaireResponse.cruds"
+)
+
+
+def test_another_organization_cannot_open_a_pended_request_by_its_trace_number(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    keys = {cid: SigningKey.of(generate_private_key("ES384"), "ES384") for cid in ("clinic-a", "clinic-b")}
+    registrations = [
+        register_client(
+            cid,
+            tenants=[f"org-{cid[-1]}"],
+            scopes=CLINIC_SCOPES,
+            jwks={"keys": [public_jwk(key.private_key, "ES384")]},
+        )
+        for cid, key in keys.items()
+    ]
+    (tmp_path / "clients.json").write_bytes(dump_clients(registrations))
+    security = SecuritySettings(
+        auth_mode="local", security_dir=tmp_path, clients_file=tmp_path / "clients.json", demo_clients=False
+    )
+    settings = Settings(
+        database_url=database_url, demo_content=False, base_url=BASE, ig_path=tmp_path / "no-igs"
+    )
+    with TestClient(create_app(settings, now=clock, security=security), base_url=BASE) as http:
+
+        def as_(cid: str) -> dict[str, str]:
+            token = fetch_token(
+                cid, keys[cid], token_url=BASE + "/auth/token", scope=CLINIC_SCOPES, now=clock(), http=http
+            )
+            return {"Authorization": f"Bearer {token['access_token']}"} | FHIR_JSON
+
+        a, b = as_("clinic-a"), as_("clinic-b")
+        submitted = http.post(
+            "/pas/2.2.1/Claim/$submit", json=lumbar_mri_request("PAS-TEN-1", "ITEM-TEN-1"), headers=a
+        )
+        assert submitted.status_code == 200, submitted.text
+        inputs = {
+            "resourceType": "Parameters",
+            "parameter": [
+                {"name": "coverage", "resource": COVERAGE},
+                {"name": "context", "valueString": "ITEM-TEN-1"},
+            ],
+        }
+        url = "/dtr/2.2.0/Questionnaire/$questionnaire-package"
+        own = http.post(url, json=inputs, headers=a)
+        assert context_identifiers(draft_of(bundles(own)[0])) == [{"system": TRN, "value": "ITEM-TEN-1"}]
+        other = http.post(url, json=inputs, headers=b)
+        assert 400 <= other.status_code < 500 and other.json()["resourceType"] == "OperationOutcome"
+        assert "names no CRD coverage assertion and no prior authorization request" in other.text
