@@ -19,7 +19,7 @@ from typing import Any
 from igs.outcome import Failure, OperationOutcomeError, unprocessable
 
 from . import urls
-from .codes import ReviewAction
+from .codes import LOINC_PAYER_QUESTIONNAIRE, ReviewAction
 from .fhirdata import Code, Ident, Period, first_day
 from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory, StoredResponse
 from .request import PasRequest, RequestItem, SupportingInfo
@@ -151,6 +151,27 @@ def decide(
         items=tuple(items),
         decided_at=now,
         pre_auth_ref=ids.authorization_number() if certified else None,
+        info_requests=questionnaire_requests(items),
+    )
+
+
+QUESTIONNAIRE_REQUEST_TEXT = (
+    "Complete the payer questionnaire in DTR ($questionnaire-package with this trace number as context)"
+)
+
+
+def questionnaire_requests(items: Sequence[ItemDecision]) -> tuple[InfoRequest, ...]:
+    """A "payer questionnaire" request (LOINC 102089-0, PAS ainfo-2) per item pended for documentation a
+    DTR questionnaire collects: the response's CommunicationRequest names the item trace number, which is
+    the DTR ``$questionnaire-package`` context (ainfo-3)."""
+    return tuple(
+        InfoRequest(
+            item_sequence=i.sequence,
+            loinc_code=LOINC_PAYER_QUESTIONNAIRE,
+            text=QUESTIONNAIRE_REQUEST_TEXT,
+        )
+        for i in items
+        if i.action is ReviewAction.PENDED and i.questionnaires
     )
 
 
@@ -195,7 +216,13 @@ def decide_update(
     items = tuple(decided[s] for s in sorted(decided))
     fresh = [i for i in items if i.authorization_number and i not in prior.items]
     pre_auth_ref = prior.pre_auth_ref or (ids.authorization_number() if fresh else None)
-    return Decision(items=items, decided_at=now, pre_auth_ref=pre_auth_ref, version=prior.version + 1)
+    return Decision(
+        items=items,
+        decided_at=now,
+        pre_auth_ref=pre_auth_ref,
+        version=prior.version + 1,
+        info_requests=questionnaire_requests(items),
+    )
 
 
 def _decide_item(

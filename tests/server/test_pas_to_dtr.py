@@ -158,8 +158,18 @@ def context_identifiers(qr: Json) -> list[Json]:
 
 def test_a_pend_for_documentation_is_completed_through_dtr_by_its_trace_number(client: TestClient) -> None:
     initial = lumbar_mri_request("PAS-DTR-1", "ITEM-TRN-1")
-    pended = submit(client, initial)
+    answer = client.post("/pas/2.2.1/Claim/$submit", json=initial, headers=FHIR_JSON).json()
+    pended = answer["entry"][0]["resource"]
     assert action(pended) == "A4" and "Documentation required" in notes(pended)
+    # the pend asks for the payer questionnaire (LOINC 102089-0) naming the item trace number (ainfo-2/3)
+    (asked,) = [
+        e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "CommunicationRequest"
+    ]
+    assert asked["payload"][0]["contentString"] == "102089-0"
+    assert asked["identifier"] == [{"system": TRN, "value": "ITEM-TRN-1"}]
+    assert [r["reference"] for r in pended["communicationRequest"]] == [
+        e["fullUrl"] for e in answer["entry"] if e["resource"]["resourceType"] == "CommunicationRequest"
+    ]
 
     (form,) = bundles(package(client, "ITEM-TRN-1"))
     questionnaire = form["entry"][0]["resource"]
@@ -177,13 +187,26 @@ def test_a_pend_for_documentation_is_completed_through_dtr_by_its_trace_number(c
 
     updated = submit(client, update_of(initial, "PAS-DTR-1-U1"))
     assert action(updated) == "A1" and updated["outcome"] == "complete", notes(updated)
-    assert updated.get("preAuthRef")
+    assert updated.get("preAuthRef") and "communicationRequest" not in updated  # nothing left to ask
 
 
 def test_the_claim_identifier_names_every_pended_item(client: TestClient) -> None:
     submit(client, lumbar_mri_request("PAS-DTR-2", "ITEM-TRN-2"))
     (form,) = bundles(package(client, "PAS-DTR-2"))
     assert context_identifiers(draft_of(form)) == [{"system": TRN, "value": "PAS-DTR-2"}]
+
+
+def test_a_reviewer_approval_withdraws_the_questionnaire_request(client: TestClient) -> None:
+    pended = submit(client, lumbar_mri_request("PAS-DTR-5", "ITEM-TRN-5"))
+    assert len(pended["communicationRequest"]) == 1
+    (item,) = client.get("/pas/review").json()
+    decision = {"reviewer": {"id": "rev-1"}, "decisions": [{"itemSequence": 1, "action": "approve"}]}
+    answered = client.post(f"/pas/review/{item['id']}/decision", json=decision)
+    assert answered.status_code == 200, answered.text
+    final = answered.json()
+    assert action(final["entry"][0]["resource"]) == "A1"
+    assert "communicationRequest" not in final["entry"][0]["resource"]
+    assert not [e for e in final["entry"] if e["resource"]["resourceType"] == "CommunicationRequest"]
 
 
 def test_an_in_progress_response_for_the_trace_number_keeps_the_request_pended(client: TestClient) -> None:
