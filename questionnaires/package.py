@@ -161,11 +161,14 @@ def draft_response(
     response_id: str,
     pas_triggered: bool = False,
     coverage_information: Resource | None = None,
+    context_identifier: Resource | None = None,
 ) -> Resource:
     """The draft QuestionnaireResponse of one package (DTR 2.2.0 requires it; 2.0.1 allows it).
 
     ``coverage_information`` is the CRD coverage-information behind the request's ``context``: carried on
     the draft so the completed response keeps its coverage-assertion-id (DTR spec-33) and PAS can find it.
+    ``context_identifier`` (an Identifier: the PAS trace number a pended request named as ``context``)
+    becomes a ``qr-context`` reference by identifier, so the completed response is found by that number.
     """
     questionnaire = catalog.questionnaires[key]
     extensions: list[Resource] = []
@@ -173,6 +176,10 @@ def draft_response(
         url = QR_CONTEXT if version == "2.0.1" else QR_COVERAGE
         extensions.append({"url": url, "valueReference": _reference(request.coverage)})
     extensions.extend({"url": QR_CONTEXT, "valueReference": _reference(order)} for order in request.orders)
+    if context_identifier is not None:
+        extensions.append(
+            {"url": QR_CONTEXT, "valueReference": {"identifier": copy.deepcopy(dict(context_identifier))}}
+        )
     system = CRD_TEMP_CODES if version == "2.0.1" else CRD_COVERAGE_INFORMATION_CODES
     extensions.append(
         {"url": INTENDED_USE, "valueCodeableConcept": {"coding": [{"system": system, "code": "withpa"}]}}
@@ -274,6 +281,7 @@ def package_bundle(
     service_base: str | None = None,
     pas_triggered: bool = False,
     coverage_information: Resource | None = None,
+    context_identifier: Resource | None = None,
 ) -> Resource:
     """One DTR-QPackageBundle: Questionnaire first, draft QR, Libraries, ValueSets."""
     base = (service_base or BASE).rstrip("/")
@@ -291,6 +299,7 @@ def package_bundle(
                 response_id=response_id,
                 pas_triggered=pas_triggered,
                 coverage_information=coverage_information,
+                context_identifier=context_identifier,
             ),
         },
     ]
@@ -314,6 +323,7 @@ def questionnaire_package(
     pas_triggered: bool = False,
     new_id: Callable[[], str] = lambda: str(uuid4()),
     coverage_information: Resource | None = None,
+    context_identifier: Resource | None = None,
 ) -> Resource:
     """`$questionnaire-package` (DTR §4.4.1): the output Parameters for `inputs`.
 
@@ -325,7 +335,8 @@ def questionnaire_package(
     Questionnaire and Library resources with the catalog: serialize it, never mutate it. Set `pas_triggered`
     when `context` is a PAS trace number: adaptive sessions then never offer a satisfied-pa-id (spec-42).
     `coverage_information` (the CRD extension behind a coverage-assertion-id `context`) goes on each draft
-    QuestionnaireResponse, so the completed response stays linked to the CRD decision (spec-33).
+    QuestionnaireResponse, so the completed response stays linked to the CRD decision (spec-33);
+    `context_identifier` (the PAS trace number `context` named) goes on it as a `qr-context` by identifier.
     """
     request = parse_package_request(inputs, version)
     warnings: list[Issue] = []
@@ -364,6 +375,7 @@ def questionnaire_package(
                 service_base=service_base,
                 pas_triggered=pas_triggered,
                 coverage_information=coverage_information,
+                context_identifier=context_identifier,
             ),
         }
         for key in selected

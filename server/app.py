@@ -212,8 +212,9 @@ def create_app(
     owns_http = http is None
     http = http or httpx.AsyncClient(timeout=chosen.outbound_timeout, follow_redirects=False)
     subscriptions = SubscriptionStore(engine)
+    audit = AuditLog.over(repository, AuditSource(public_base_url(chosen) + "/fhir"), now)
     delivery = (
-        DeliveryWorker(Outbox(engine), http, now, delivery_settings(chosen))
+        DeliveryWorker(Outbox(engine), http, now, delivery_settings(chosen), audit=audit)
         if chosen.notification_worker
         else None
     )
@@ -243,7 +244,7 @@ def create_app(
         subscriptions=subscriptions,
         delivery=delivery,
         auth_required=chosen_security.auth_mode != "off",
-        audit=AuditLog.over(repository, AuditSource(public_base_url(chosen) + "/fhir"), now),
+        audit=audit,
     )
 
     @asynccontextmanager

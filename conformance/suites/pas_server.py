@@ -1,8 +1,9 @@
 """Da Vinci PAS server checks for 2.0.1 and 2.2.1 (each version on its own endpoint, PAS conf-1).
 
 Modelled on the PAS test kit's server groups: error handling for an empty Bundle on both operations,
-``$submit`` workflows with the X12 306 review action codes, replay and identifier conflicts, the
-claim-update sequence, and ``$inquire`` output shapes. Requests are built here; nothing is imported from
+approval / pended / denial workflows with the X12 306 review action codes (A1, A4, A3), replay and
+identifier conflicts, the claim-update sequence (2.2.1, as the kit runs it), must-support elements of the
+responses, and ``$inquire`` output shapes. Requests are built here; nothing is imported from
 the server. Subscription checks start a loopback rest-hook listener, so they run against a server on the
 same machine (or in-process) and are skipped otherwise; the pended-notification check decides the pended
 request through PriorGate's review API.
@@ -328,6 +329,300 @@ def inquire_shape(target: Target, version: str) -> None:
         _claim_response(response)
 
 
+# -- workflows, claim updates and must support (the PAS test kit's groups 2 and 3) ----------------------
+#
+# The kit takes tester-supplied approval, denial and pended payloads; this suite uses codes PriorGate's
+# demo plan answers known ways: 97110 (therapeutic exercise) is certified, 72148 (lumbar spine MRI
+# without documentation) is pended. A denial (A3) always needs a reviewer, so the denial workflow decides
+# the pended request through PriorGate's review API (skipped where the caller may not use it).
+
+APPROVED_CODE = "97110"
+PENDED_CODE = "72148"
+PRIOR = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+
+
+def _review_item(target: Target, trace: str) -> Json:
+    """The review-queue entry of the request with Claim identifier ``trace`` (PriorGate's review API)."""
+    queue = target.get("/pas/review")
+    if queue.status_code == 404:
+        raise CheckSkipped("the server has no PriorGate review API to decide the pended request")
+    if queue.status_code in (401, 403):
+        raise CheckSkipped("this client may not use the review API (payer staff only); run with a reviewer")
+    expect_status(queue, 200)
+    token = f"urn:trnorg:1999999999|{trace}"
+    item = next((q for q in queue.json() if token in q.get("claimIdentifiers", [])), None)
+    if item is None:
+        raise CheckFailed("the pended request is not in the review queue")
+    return dict(item)
+
+
+def _decide(target: Target, review_id: str, decision: Json) -> httpx.Response:
+    """POST a reviewer's decision; skipped when this client is not payer staff (the queue may show a
+    client its own pended requests, but only reviewers decide them)."""
+    answer = target.post(f"/pas/review/{review_id}/decision", json=decision)
+    if answer.status_code in (401, 403):
+        raise CheckSkipped("this client may not decide pended requests (reviewers only); run as a reviewer")
+    expect_status(answer, 200)
+    return answer
+
+
+def _pended(target: Target, version: str, trace: str) -> tuple[Json, Json]:
+    body, claim_response = _submit_ok(target, version, request_bundle(trace, (PENDED_CODE,)))
+    expect(_action_codes(claim_response).get(1) == "A4", f"not pended: {_action_codes(claim_response)}")
+    return body, claim_response
+
+
+@_per_version(
+    "workflow-approval",
+    "an approvable request is certified (A1) with an authorization number and period",
+    "pas-{v}#spec-30",
+    "pas-{v}#review-action",
+)
+def workflow_approval(target: Target, version: str) -> None:
+    _, claim_response = _submit_ok(
+        target, version, request_bundle(f"A{uuid.uuid4().hex[:10]}", (APPROVED_CODE,))
+    )
+    codes = _action_codes(claim_response)
+    expect(codes.get(1) == "A1", f"review action codes {codes}, expected A1 for item 1")
+    expect(claim_response.get("outcome") == "complete", f"outcome {claim_response.get('outcome')!r}")
+    expect(bool(claim_response.get("preAuthRef")), "a certified request has no preAuthRef (HCR02)")
+    expect(bool(claim_response.get("preAuthPeriod")), "a certified request has no preAuthPeriod")
+
+
+@_per_version(
+    "workflow-pended",
+    "a request that needs review is pended (A4) with the reason, and $inquire finds it pended",
+    "pas-{v}#review-action",
+    "pas-{v}#inquire-output",
+)
+def workflow_pended(target: Target, version: str) -> None:
+    trace = f"W{uuid.uuid4().hex[:10]}"
+    _, claim_response = _pended(target, version, trace)
+    allowed = {"partial", "complete"} | ({"queued"} if version == "2.0.1" else set())
+    expect(claim_response.get("outcome") in allowed, f"outcome {claim_response.get('outcome')!r}")
+    expect(bool(claim_response.get("processNote")), "the pended item carries no reason (processNote)")
+    inquiry = _inquiry_of(request_bundle(trace, (PENDED_CODE,)))
+    response, _ = _post(target, _url(version, "inquire"), inquiry)
+    expect_status(response, 200, 201)
+    body = response.json()
+    if version == "2.2.1":
+        bundles = [p.get("resource", {}) for p in body.get("parameter", []) if p.get("name") == "return"]
+        expect(len(bundles) >= 1, "$inquire did not find the pended request")
+        first = (bundles[0].get("entry") or [{}])[0].get("resource") or {}
+    else:
+        expect(
+            body.get("resourceType") == "Bundle", f"2.0.1 $inquire returned a {body.get('resourceType')!r}"
+        )
+        first = (body.get("entry") or [{}])[0].get("resource") or {}
+    expect(first.get("resourceType") == "ClaimResponse", "the inquiry result has no ClaimResponse first")
+    expect(_action_codes(first).get(1) == "A4", f"$inquire reports {_action_codes(first)}, not pended")
+
+
+@_per_version(
+    "workflow-denial",
+    "a pended request a reviewer denies answers A3 with the reason code and text",
+    "pas-{v}#review-action",
+    "priorgate#pas-review-api",
+)
+def workflow_denial(target: Target, version: str) -> None:
+    trace = f"D{uuid.uuid4().hex[:10]}"
+    _pended(target, version, trace)
+    item = _review_item(target, trace)
+    decision = {
+        "reviewer": {"id": "conformance"},
+        "decisions": [
+            {
+                "itemSequence": 1,
+                "action": "deny",
+                "reasonCode": {"system": X12 + "886", "code": "AA"},
+                "reasonText": "Conservative therapy not documented",
+            }
+        ],
+    }
+    claim_response = _claim_response(_decide(target, item["id"], decision))
+    expect(_action_codes(claim_response).get(1) == "A3", f"the decision is {_action_codes(claim_response)}")
+    expect(
+        any("Conservative therapy" in str(n.get("text")) for n in claim_response.get("processNote", [])),
+        "the denial reason text is not in processNote",
+    )
+
+
+def _inquiry_of(bundle: Json) -> Json:
+    inquiry = copy.deepcopy(bundle)
+    inquiry["meta"] = {"profile": [PAS + "profile-pas-inquiry-request-bundle"]}
+    inquiry["entry"][0]["resource"]["meta"] = {"profile": [PAS + "profile-claim-inquiry"]}
+    inquiry["entry"][0]["resource"]["identifier"][0]["value"] = f"I{uuid.uuid4().hex[:10]}"
+    return inquiry
+
+
+def _update_of(prior: Json, trace: str, version: str = "2.2.1") -> Json:
+    """An update of the request Bundle ``prior`` with a new identifier, ``related`` to the prior Claim: in
+    2.2.1 a PASClaimUpdate with the prior Claim included in the Bundle; in 2.0.1 (one Claim per Bundle)
+    the prior Claim named by its identifier. Same items and parties, none marked changed yet."""
+    bundle = copy.deepcopy(prior)
+    bundle["entry"] = [bundle["entry"][0]] + [
+        e for e in bundle["entry"][1:] if e.get("resource", {}).get("resourceType") != "Claim"
+    ]
+    prior_entry = copy.deepcopy(prior["entry"][0])
+    claim = bundle["entry"][0]["resource"]
+    claim["identifier"][0]["value"] = trace
+    if version == "2.2.1":
+        # the grandparent Claim is left out (PAS spec-65/66): the prior names it by identifier instead
+        by_url = {e.get("fullUrl"): e.get("resource", {}) for e in prior["entry"]}
+        for rel in prior_entry["resource"].get("related", []):
+            grandparent = by_url.get(rel.get("claim", {}).get("reference"))
+            if grandparent is not None:
+                rel["claim"] = {"identifier": copy.deepcopy(grandparent["identifier"][0])}
+        prior_entry["fullUrl"] = f"urn:uuid:{uuid.uuid4()}"
+        claim["meta"] = {"profile": [PAS + "profile-claim-update"]}
+        related: Json = {"reference": prior_entry["fullUrl"]}
+        bundle["entry"].append(prior_entry)
+    else:
+        related = {"identifier": copy.deepcopy(prior_entry["resource"]["identifier"][0])}
+    claim["related"] = [{"claim": related, "relationship": {"coding": [{"system": PRIOR, "code": "prior"}]}}]
+    for item in claim.get("item", []):
+        item["extension"] = [
+            e for e in item.get("extension", []) if e.get("url") != PAS + "extension-infoChanged"
+        ]
+    bundle["identifier"]["value"] = trace
+    return bundle
+
+
+def _changed(item: Json, how: str) -> None:
+    item.setdefault("extension", []).append({"url": PAS + "extension-infoChanged", "valueCode": how})
+
+
+def _sequences_echoed(
+    claim_response: Json, submitted: set[int], step: str, *, all_items: bool = True
+) -> None:
+    returned = {i.get("itemSequence") for i in claim_response.get("item", [])}
+    unknown = returned - submitted
+    expect(not unknown, f"{step}: itemSequence {sorted(unknown)} was never submitted (spec-34)")
+    if all_items:
+        missing = submitted - returned
+        expect(not missing, f"{step}: no current result for items {sorted(missing)} (spec-46)")
+
+
+@check(
+    "claim-updates-2.2.1",
+    "the claim-update sequence (initial, add an item, change and cancel items, cancel all) answers each item",
+    "pas-2.2.1#spec-34",
+    "pas-2.2.1#spec-46",
+)
+def claim_updates(target: Target) -> None:
+    version = "2.2.1"
+    base = f"U{uuid.uuid4().hex[:9]}"
+    initial = request_bundle(base, (APPROVED_CODE, APPROVED_CODE))
+    _, first = _submit_ok(target, version, initial)
+    _sequences_echoed(first, {1, 2}, "initial request")
+
+    added = _update_of(initial, f"{base}-1")
+    items = added["entry"][0]["resource"]["item"]
+    third = copy.deepcopy(items[0])
+    third["sequence"] = 3
+    third["productOrService"]["coding"][0]["code"] = "97112"
+    _changed(third, "added")
+    items.append(third)
+    _, second = _submit_ok(target, version, added)
+    _sequences_echoed(second, {1, 2, 3}, "item added")
+
+    modified = _update_of(added, f"{base}-2")
+    items = modified["entry"][0]["resource"]["item"]
+    items[0]["quantity"] = {"value": 2}
+    _changed(items[0], "changed")
+    items[1]["extension"] = [e for e in items[1]["extension"] if e.get("url") != _cancel()["url"]]
+    items[1]["extension"].append(_cancel())  # on an item: cancels that item
+    _changed(items[1], "changed")
+    _, third_answer = _submit_ok(target, version, modified)
+    _sequences_echoed(third_answer, {1, 2, 3}, "item changed and item cancelled")
+    codes = _action_codes(third_answer)
+    expect(codes.get(2) == "C", f"the cancelled item 2 is {codes.get(2)!r}, not C")
+
+    cancelled = _update_of(modified, f"{base}-3")
+    claim = cancelled["entry"][0]["resource"]
+    claim.setdefault("extension", []).append(_cancel())
+    for item in claim["item"]:  # the profile keeps item 1..*: each item is cancelled too
+        item["extension"] = [e for e in item["extension"] if e.get("url") != _cancel()["url"]]
+        item["extension"].append(_cancel())
+        _changed(item, "changed")
+    _, last = _submit_ok(target, version, cancelled)
+    _sequences_echoed(last, {1, 2, 3}, "whole request cancelled")
+    expect(
+        all(code == "C" for code in _action_codes(last).values()),
+        f"after cancelling the request the items are {_action_codes(last)}",
+    )
+
+
+def _cancel() -> Json:
+    """certificationType 3 (X12 1322 "Cancel"): on the Claim it cancels the whole request."""
+    return {
+        "url": PAS + "extension-certificationType",
+        "valueCodeableConcept": {"coding": [{"system": X12 + "1322", "code": "3"}]},
+    }
+
+
+# Must-support elements of PASResponseBundle and PASClaimResponse a server always has the data for, given
+# an approval, a pend and a rejected update (the kit checks every MS element across observed responses;
+# these are the ones this suite's requests give the server the data for).
+_BUNDLE_MS = ("identifier", "timestamp")
+_CLAIM_RESPONSE_MS = (
+    "identifier",
+    "status",
+    "patient",
+    "created",
+    "insurer",
+    "requestor",
+    "request",
+    "outcome",
+    "preAuthPeriod",
+    "item",
+    "processNote",
+    "error",
+)
+_ITEM_MS = ("itemSequence", "noteNumber", "adjudication")
+_ITEM_EXTENSIONS_MS = ("extension-itemPreAuthIssueDate", "extension-itemPreAuthPeriod")
+_ERROR_EXTENSIONS_MS = ("extension-errorFollowupAction", "extension-errorElement", "extension-errorPath")
+
+
+@_per_version(
+    "must-support",
+    "approval, pend and rejection responses populate the PAS response must-support elements",
+    "pas-{v}#must-support",
+)
+def must_support(target: Target, version: str) -> None:
+    responses = [
+        _submit_ok(target, version, request_bundle(f"M{uuid.uuid4().hex[:10]}", (code,)))
+        for code in (APPROVED_CODE, PENDED_CODE)
+    ]
+    unknown_prior = request_bundle(f"N{uuid.uuid4().hex[:10]}", (APPROVED_CODE,))
+    rejected = _update_of(unknown_prior, f"N{uuid.uuid4().hex[:10]}", version)  # of a request never sent
+    responses.append(_submit_ok(target, version, rejected))
+    missing: list[str] = []
+    bundles = [b for b, _ in responses]
+    claim_responses = [c for _, c in responses]
+    items = [i for c in claim_responses for i in c.get("item", [])]
+    errors = [e for c in claim_responses for e in c.get("error", [])]
+    missing += [f"Bundle.{e}" for e in _BUNDLE_MS if not any(b.get(e) for b in bundles)]
+    missing += [
+        f"ClaimResponse.{e}" for e in _CLAIM_RESPONSE_MS if not any(c.get(e) for c in claim_responses)
+    ]
+    missing += [f"ClaimResponse.item.{e}" for e in _ITEM_MS if not any(i.get(e) for i in items)]
+    present = {str(x.get("url", "")).removeprefix(PAS) for i in items for x in i.get("extension", [])}
+    missing += [f"ClaimResponse.item.extension:{e}" for e in _ITEM_EXTENSIONS_MS if e not in present]
+    present = {str(x.get("url", "")).removeprefix(PAS) for e in errors for x in e.get("extension", [])}
+    missing += [f"ClaimResponse.error.extension:{e}" for e in _ERROR_EXTENSIONS_MS if e not in present]
+    if not any(e.get("code") for e in errors):
+        missing.append("ClaimResponse.error.code")
+    if not any(
+        review.get("url") == PAS + "extension-reviewAction"
+        for i in items
+        for a in i.get("adjudication", [])
+        for review in a.get("extension", [])
+    ):
+        missing.append("ClaimResponse.item.adjudication.extension:reviewAction")
+    expect(not missing, "must-support elements never populated: " + ", ".join(missing))
+
+
 # -- subscriptions (Subscriptions R5 Backport 1.1.0 on R4; the PAS test kit's subscription groups) ------
 
 TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
@@ -488,8 +783,8 @@ def subscription_refused(target: Target, version: str) -> None:
 )
 def pended_notification(target: Target, version: str) -> None:
     _needs_listener(target)
-    if target.get("/pas/review").status_code == 404:
-        raise CheckSkipped("the server has no PriorGate review API to decide the pended request")
+    if target.get("/pas/review").status_code in (401, 403, 404):
+        raise CheckSkipped("the pended request can only be decided through PriorGate's review API, as staff")
     trace = f"P{uuid.uuid4().hex[:10]}"
     with Listener() as hook:
         subscription_id = _subscribe(target, version, hook.url)
@@ -501,16 +796,12 @@ def pended_notification(target: Target, version: str) -> None:
             expect(
                 _action_codes(pended).get(1) == "A4", f"the request was not pended: {_action_codes(pended)}"
             )
-            token = f"urn:trnorg:1999999999|{trace}"
-            queue = target.get("/pas/review").json()
-            item = next((q for q in queue if token in q.get("claimIdentifiers", [])), None)
-            if item is None:
-                raise CheckFailed("the pended request is not in the review queue")
+            item = _review_item(target, trace)
             decision = {
                 "reviewer": {"id": "conformance"},
                 "decisions": [{"itemSequence": 1, "action": "approve"}],
             }
-            expect_status(target.post(f"/pas/review/{item['id']}/decision", json=decision), 200)
+            _decide(target, item["id"], decision)
             note = _arrived(hook, "event-notification")
             params = status_of(note)
             expect(
@@ -636,6 +927,14 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "server",
     ),
     (
+        "pas-2.0.1#must-support",
+        "hl7.fhir.us.davinci-pas",
+        "2.0.1",
+        _SPEC_201 + "StructureDefinition-profile-claimresponse.html",
+        "Servers populate the must-support elements of the PAS response profiles when they have the data",
+        "server",
+    ),
+    (
         "pas-2.2.1#spec-35",
         "hl7.fhir.us.davinci-pas",
         "2.2.1",
@@ -740,6 +1039,14 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "server",
     ),
     (
+        "pas-2.2.1#must-support",
+        "hl7.fhir.us.davinci-pas",
+        "2.2.1",
+        _SPEC_221 + "StructureDefinition-profile-claimresponse.html",
+        "Servers populate the must-support elements of the PAS response profiles when they have the data",
+        "server",
+    ),
+    (
         "priorgate#pas-review-api",
         "priorgate",
         "0.1.0",
@@ -780,6 +1087,11 @@ SUITE = Suite(
         *submit_replay,
         *submit_conflict,
         *inquire_shape,
+        *workflow_approval,
+        *workflow_pended,
+        *workflow_denial,
+        claim_updates,
+        *must_support,
         *subscription_refused,
         *subscription_handshake,
         *pended_notification,

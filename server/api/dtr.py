@@ -7,13 +7,15 @@ explicitly, so clients of both versions can share one server.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome
+from igs.outcome import Failure, Issue, OperationOutcomeError, invalid, operation_outcome, unprocessable
 from questionnaires import (
     DTR_VERSIONS,
     DtrVersion,
@@ -25,7 +27,8 @@ from questionnaires import (
 )
 from server.api.fhir import negotiate, pretty, read_resource
 from server.fhir_json import FhirResponse
-from server.services import Services, caller, services
+from server.pas.service import PasService
+from server.services import Services, caller, scoped_pas, scoped_services, services
 
 log = logging.getLogger("priorgate.dtr")
 
@@ -55,18 +58,48 @@ def _version(svc: Services, pinned: str | None) -> DtrVersion:
     return cast(DtrVersion, chosen)
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """What the caller's context selects, and what the draft QuestionnaireResponses carry because of it."""
+
+    canonicals: tuple[str, ...] = ()
+    coverage_information: dict[str, Any] | None = None  # CRD coverage-information (coverage-assertion-id)
+    context_identifier: dict[str, Any] | None = None  # the PAS trace number (DTR launched from a pend)
+
+
 def _selected_canonicals(
-    svc: Services, inputs: dict[str, Any], version: DtrVersion, questionnaire_id: str | None
-) -> tuple[tuple[str, ...], dict[str, Any] | None]:
+    svc: Services,
+    inputs: dict[str, Any],
+    version: DtrVersion,
+    questionnaire_id: str | None,
+    pas: Callable[[], PasService],
+) -> _Selection:
     """The questionnaires the caller's context selects: an instance-level call names one; a CRD
-    ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107).
-    Also the CRD coverage-information behind that context, for the draft QuestionnaireResponses."""
-    context = parse_package_request(inputs, version).context
+    ``coverage-assertion-id`` in ``context`` selects the questionnaires its decision named (DTR spec-107);
+    a PAS trace number (or Claim identifier) of a pended request of the caller's organization selects the
+    questionnaires its pended items asked for (DTR spec-109, PAS ainfo-3)."""
+    parsed = parse_package_request(inputs, version)
+    context = parsed.context
     stored = svc.assertions.find(context) if context else None
+    pended = pas().dtr_context(context) if context and stored is None else None
+    if context and stored is None and pended is None and questionnaire_id is None:
+        if not parsed.orders and not parsed.questionnaires:  # nothing else selects a form (DTR spec-130)
+            raise unprocessable(
+                f"context {context!r} names no CRD coverage assertion and no prior authorization request "
+                "of this organization; pass the coverage-assertion-id CRD returned, or the trace number of "
+                "a pended PAS request",
+                "Parameters.parameter.where(name='context')",
+                code="not-found",
+            )
     coverage_information = dict(stored.extension) if stored is not None and stored.extension else None
+    context_identifier = pended.trace.to_fhir() if pended is not None else None
     if questionnaire_id is not None:
-        return (_questionnaire_canonical(svc, questionnaire_id),), coverage_information
-    return (stored.questionnaires if stored is not None else ()), coverage_information
+        canonicals: tuple[str, ...] = (_questionnaire_canonical(svc, questionnaire_id),)
+    elif stored is not None:
+        canonicals = stored.questionnaires
+    else:
+        canonicals = pended.questionnaires if pended is not None else ()
+    return _Selection(canonicals, coverage_information, context_identifier)
 
 
 def _questionnaire_canonical(svc: Services, questionnaire_id: str) -> str:
@@ -83,8 +116,13 @@ async def _package(
     inputs = await read_resource(request)
     if inputs.get("resourceType") != "Parameters":
         raise invalid("$questionnaire-package takes a Parameters resource", "Parameters")
-    canonicals, coverage_information = await run_in_threadpool(
-        _selected_canonicals, svc, inputs, version, questionnaire_id
+    selection = await run_in_threadpool(
+        _selected_canonicals,
+        svc,
+        inputs,
+        version,
+        questionnaire_id,
+        lambda: scoped_pas(request, scoped_services(request)),
     )
     base = svc.fhir_base(request)
     if pinned is not None:
@@ -94,9 +132,11 @@ async def _package(
         inputs,
         version,
         now=svc.now(),
-        canonicals=canonicals,
+        canonicals=selection.canonicals,
         service_base=base,
-        coverage_information=coverage_information,
+        pas_triggered=selection.context_identifier is not None,  # never a satisfied-pa-id (spec-42)
+        coverage_information=selection.coverage_information,
+        context_identifier=selection.context_identifier,
     )
     if not result.get("parameter"):
         # changedsince: nothing changed since the client's copy (DTR oper-20).

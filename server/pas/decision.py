@@ -19,7 +19,7 @@ from typing import Any
 from igs.outcome import Failure, OperationOutcomeError, unprocessable
 
 from . import urls
-from .codes import ReviewAction
+from .codes import LOINC_PAYER_QUESTIONNAIRE, ReviewAction
 from .fhirdata import Code, Ident, Period, first_day
 from .ports import CoverageEvaluator, CoverageFinding, CoverageQuery, IdFactory, StoredResponse
 from .request import PasRequest, RequestItem, SupportingInfo
@@ -62,6 +62,9 @@ class ItemDecision:
     dtr_responses: tuple[str, ...] = ()  # stored DTR QuestionnaireResponses it relied on (not in the Bundle)
     reviewer: Reviewer | None = None
     decided_by: str | None = None  # the downstream payer that decided (X12 routing), not PriorGate
+    # DTR Questionnaires the decision asks the documentation with: a DTR client launched from the pend
+    # (``$questionnaire-package`` context = the item trace number, PAS ainfo-3) gets these
+    questionnaires: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.action is ReviewAction.NOT_CERTIFIED:
@@ -148,6 +151,27 @@ def decide(
         items=tuple(items),
         decided_at=now,
         pre_auth_ref=ids.authorization_number() if certified else None,
+        info_requests=questionnaire_requests(items),
+    )
+
+
+QUESTIONNAIRE_REQUEST_TEXT = (
+    "Complete the payer questionnaire in DTR ($questionnaire-package with this trace number as context)"
+)
+
+
+def questionnaire_requests(items: Sequence[ItemDecision]) -> tuple[InfoRequest, ...]:
+    """A "payer questionnaire" request (LOINC 102089-0, PAS ainfo-2) per item pended for documentation a
+    DTR questionnaire collects: the response's CommunicationRequest names the item trace number, which is
+    the DTR ``$questionnaire-package`` context (ainfo-3)."""
+    return tuple(
+        InfoRequest(
+            item_sequence=i.sequence,
+            loinc_code=LOINC_PAYER_QUESTIONNAIRE,
+            text=QUESTIONNAIRE_REQUEST_TEXT,
+        )
+        for i in items
+        if i.action is ReviewAction.PENDED and i.questionnaires
     )
 
 
@@ -192,7 +216,13 @@ def decide_update(
     items = tuple(decided[s] for s in sorted(decided))
     fresh = [i for i in items if i.authorization_number and i not in prior.items]
     pre_auth_ref = prior.pre_auth_ref or (ids.authorization_number() if fresh else None)
-    return Decision(items=items, decided_at=now, pre_auth_ref=pre_auth_ref, version=prior.version + 1)
+    return Decision(
+        items=items,
+        decided_at=now,
+        pre_auth_ref=pre_auth_ref,
+        version=prior.version + 1,
+        info_requests=questionnaire_requests(items),
+    )
 
 
 def _decide_item(
@@ -241,19 +271,20 @@ def _decide_item(
     held = stored_documentation(item, finding, stored)
     usable = tuple(s.reference for s in held if s.usable)
     assertion = finding.coverage_assertion_id
+    asked = finding.questionnaires if finding.doc_needed else ()
     if finding.covered == "not-covered":
         reason = "; ".join(finding.reasons) or "the service is not covered by the member's plan"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable, asked)
     if finding.pa_needed in ("no-auth", "satisfied"):
         return _certify(item, finding, ids, now, policy, docs, usable)
     if finding.doc_needed and not docs and not usable:
         needed = ", ".join(finding.doc_needed)
         found = "; ".join(_why_unusable(s) for s in held)
         detail = f"DTR responses found but not usable: {found}" if found else "none linked to this item"
-        return _pend(item, f"Documentation required ({needed}); {detail}", assertion, docs)
+        return _pend(item, f"Documentation required ({needed}); {detail}", assertion, docs, (), asked)
     if finding.covered == "conditional" or finding.pa_needed == "conditional":
         reason = "; ".join(finding.reasons) or "coverage depends on conditions that need review"
-        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable)
+        return _pend(item, f"Clinical review required: {reason}", assertion, docs, usable, asked)
     return _certify(item, finding, ids, now, policy, docs, usable)
 
 
@@ -356,6 +387,7 @@ def _pend(
     assertion: str | None = None,
     docs: Sequence[int] = (),
     responses: Sequence[str] = (),
+    questionnaires: Sequence[str] = (),
 ) -> ItemDecision:
     return ItemDecision(
         sequence=item.sequence,
@@ -365,6 +397,7 @@ def _pend(
         coverage_assertion_id=assertion,
         documentation=tuple(docs),
         dtr_responses=tuple(responses),
+        questionnaires=tuple(questionnaires),
     )
 
 

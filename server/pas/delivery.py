@@ -5,6 +5,10 @@ to its subscription's rest-hook endpoint, and records the answer: any 2xx is a d
 (or no answer) is retried with exponential backoff (:class:`RetryPolicy`) until the attempts run out.
 Handshakes have their own, shorter policy: a subscription whose endpoint never answers turns ``error``.
 The HTTP client, clock and jitter are injected; database calls run in threads.
+
+Every attempt's outcome (delivered, failed and retried later, failed for good) is recorded as an
+AuditEvent through the injected ``audit`` sink (PAS: every notification is audited): the subscription,
+the endpoint, the ClaimResponse the notification names and its patient; never the channel headers.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
+import orjson
 
+from server.security.audit import AuditSource, NotificationOutcome, audit_notification
 from server.settings import Settings
 
 from .outbox import Claimed, Outbox
@@ -33,6 +40,15 @@ class DeliverySettings:
     batch: int = 20
     events: RetryPolicy = RetryPolicy()
     handshakes: RetryPolicy = RetryPolicy(max_attempts=3)
+
+
+class AuditSink(Protocol):
+    """Where AuditEvents go (``server.security.audit_log.AuditLog``): a blocking write, run in a thread."""
+
+    @property
+    def source(self) -> AuditSource: ...
+
+    def write(self, event: dict[str, Any]) -> None: ...
 
 
 def _headers(claimed: Claimed) -> dict[str, str]:
@@ -55,12 +71,14 @@ class DeliveryWorker:
         settings: DeliverySettings = DeliverySettings(),
         *,
         jitter: Callable[[], float] = random.random,
+        audit: AuditSink | None = None,
     ) -> None:
         self._outbox = outbox
         self._client = client
         self._now = now
         self._settings = settings
         self._jitter = jitter
+        self._audit = audit
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -88,6 +106,7 @@ class DeliveryWorker:
         now = self._now()
         if error is None:
             await asyncio.to_thread(self._outbox.delivered, claimed, now)
+            await self._record(claimed, "delivered", now, None)
             return
         policy = self._settings.handshakes if claimed.kind == "handshake" else self._settings.events
         retry_at = policy.next_attempt_at(claimed.attempts, now, self._jitter())
@@ -100,6 +119,33 @@ class DeliveryWorker:
             error,
         )
         await asyncio.to_thread(self._outbox.failed, claimed, now, error, retry_at)
+        await self._record(claimed, "retrying" if retry_at is not None else "failed", now, error)
+
+    async def _record(
+        self, claimed: Claimed, outcome: NotificationOutcome, now: datetime, error: str | None
+    ) -> None:
+        """The attempt's AuditEvent; a failing audit store is logged, never stops delivery."""
+        if self._audit is None:
+            return
+        audit = self._audit
+        what, patients = notification_subjects(claimed.body)
+        event = audit_notification(
+            f"Subscription/{claimed.subscription_id}",
+            claimed.kind,
+            outcome,
+            endpoint=claimed.endpoint,
+            source=audit.source,
+            recorded=now,
+            attempt=claimed.attempts,
+            event_number=claimed.event_number,
+            what=what,
+            patients=patients,
+            error=error,
+        )
+        try:
+            await asyncio.to_thread(audit.write, event)
+        except Exception:
+            log.exception("could not record the audit event of notification %s", claimed.row_id)
 
     def wake(self) -> None:
         """Start a round now (call from the event loop, e.g. after a route queued notifications)."""
@@ -143,6 +189,45 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 pass
         self._task = None
+
+
+def _resources(bundle: Any) -> Iterator[dict[str, Any]]:
+    """The resources of a Bundle and of the Bundles it holds (the full-resource Response Bundle)."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            yield resource
+            if resource.get("resourceType") == "Bundle":
+                yield from _resources(resource)
+
+
+def notification_subjects(body: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a notification Bundle names (the event focus and additional context, the ClaimResponses it
+    carries) and the patients of those ClaimResponses, for its AuditEvent. Unreadable bodies name nothing."""
+    try:
+        bundle = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return (), ()
+    what: list[str] = []
+    patients: list[str] = []
+    for resource in _resources(bundle):
+        kind = resource.get("resourceType")
+        if kind == "Parameters":  # the SubscriptionStatus
+            for param in resource.get("parameter") or ():
+                if not isinstance(param, dict) or param.get("name") != "notification-event":
+                    continue
+                for part in param.get("part") or ():
+                    ref = part.get("valueReference") if isinstance(part, dict) else None
+                    if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+                        what.append(ref["reference"])
+        elif kind == "ClaimResponse":
+            if isinstance(resource.get("id"), str):
+                what.append(f"ClaimResponse/{resource['id']}")
+            patient = resource.get("patient")
+            if isinstance(patient, dict) and isinstance(patient.get("reference"), str):
+                patients.append(patient["reference"])
+    return tuple(dict.fromkeys(what)), tuple(dict.fromkeys(patients))
 
 
 def delivery_settings(settings: Settings) -> DeliverySettings:

@@ -83,6 +83,7 @@ class PolicyCoverageRules:
             doc_needed=decision.doc_needed,
             reasons=tuple(r.text for r in decision.reasons if r.text),
             expiry=decision.expiry_date,
+            questionnaires=tuple(decision.questionnaires),
             authorized_product=(
                 Code(alternate.code.system, alternate.code.code, alternate.code.display)
                 if alternate is not None

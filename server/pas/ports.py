@@ -58,6 +58,7 @@ class CoverageFinding:
     authorized_product: Code | None = None  # an alternative service authorized instead means A6
     validity: timedelta | None = None  # how long an approval stays valid when no service period is given
     expiry: date | None = None  # the rule's coverage expiry: an approval never outlasts it
+    questionnaires: tuple[str, ...] = ()  # DTR Questionnaire canonicals the documentation is asked with
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,7 @@ def apply_review(
     pre_auth_ref = decision.pre_auth_ref
     if pre_auth_ref is None and any(i.authorization_number for i in items):
         pre_auth_ref = ids.authorization_number()
+    still_pended = {i.sequence for i in items if i.action is ReviewAction.PENDED}
     return replace(
         decision,
         items=tuple(items),
@@ -229,6 +230,12 @@ def apply_review(
         pre_auth_ref=pre_auth_ref,
         version=decision.version + 1,
         reviewer=reviewer,
+        # a request for more information stands while what it is for is pended
+        info_requests=tuple(
+            r
+            for r in decision.info_requests
+            if (r.item_sequence in still_pended) or (r.item_sequence is None and still_pended)
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from igs.outcome import Failure, OperationOutcomeError, not_found, unprocessable
 from server.storage.repository import Repository
 
 from .decision import Decision, InfoRequest, Reviewer
+from .dtr_context import PendedDocumentation, documentation_for_context
 from .inquiry import (
     StoredAuthorization,
     find_matches,
@@ -340,6 +341,12 @@ class PasService:
             for m in find_matches(inquiry, candidates)
         ]
         return inquire_output(version, bundles, bundle_id=self.ids.new_id(), now=now)
+
+    def dtr_context(self, context: str) -> PendedDocumentation | None:
+        """DTR ``$questionnaire-package`` ``context`` as a PAS trace number (or Claim identifier) of a
+        request stored in this tenant: what its pended items ask for; ``None`` when no request has it."""
+        record = self.store.find_by_trace(context)
+        return None if record is None else documentation_for_context(record, context)
 
     def for_tenant(self, tenant: str, resources: Repository | None = None) -> PasService:
         """The same service acting for one tenant: its submissions, reviews and (by default) resources."""

@@ -15,7 +15,13 @@ from sqlalchemy import Connection, Engine, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from server import fhir_json
-from server.storage.schema import pas_review, pas_submission, pas_submission_key, pas_submission_member
+from server.storage.schema import (
+    pas_review,
+    pas_submission,
+    pas_submission_key,
+    pas_submission_member,
+    pas_submission_trace,
+)
 
 from . import codec
 from .codes import ReviewAction
@@ -218,6 +224,7 @@ class PasStore:
                             )
                         )
                 self._add_members(connection, submission_id, version, stored)
+                self._add_traces(connection, submission_id, stored)
                 if review is not None:
                     self._put_review(connection, submission_id, review, insert=True)
                 if updated_review is not None:
@@ -244,6 +251,40 @@ class PasStore:
                     tenant=self._tenant, version=version.value, member=member, submission_id=submission_id
                 )
             )
+
+    def _add_traces(self, connection: Connection, submission_id: str, stored: StoredSubmission) -> None:
+        request = stored.request
+        traces = {t.value for item in request.items for t in item.trace_numbers}
+        traces |= {i.value for i in request.claim_identifiers}
+        key = (
+            pas_submission_trace.c.tenant == self._tenant,
+            pas_submission_trace.c.submission_id == submission_id,
+        )
+        known = set(connection.execute(select(pas_submission_trace.c.trace).where(*key)).scalars().all())
+        for trace in sorted(traces - known):
+            connection.execute(
+                pas_submission_trace.insert().values(
+                    tenant=self._tenant, trace=trace, submission_id=submission_id
+                )
+            )
+
+    def find_by_trace(self, trace: str) -> SubmissionRecord | None:
+        """The submission (of any PAS version) an item trace number or Claim identifier value names; the
+        most recently updated one when several do (trace numbers are unique per submitter, not globally)."""
+        query = (
+            select(pas_submission.c.submission_id)
+            .join(
+                pas_submission_trace,
+                (pas_submission_trace.c.tenant == pas_submission.c.tenant)
+                & (pas_submission_trace.c.submission_id == pas_submission.c.submission_id),
+            )
+            .where(pas_submission_trace.c.tenant == self._tenant, pas_submission_trace.c.trace == trace)
+            .order_by(pas_submission.c.updated.desc(), pas_submission.c.submission_id)
+            .limit(1)
+        )
+        with self._engine.connect() as connection:
+            found = connection.execute(query).scalar_one_or_none()
+            return None if found is None else self._load(connection, found)
 
     # -- review queue -----------------------------------------------------------------------------------
 
@@ -315,7 +356,13 @@ class PasStore:
         """Row counts per PAS table (for operators and tests)."""
         out: dict[str, int] = {}
         with self._engine.connect() as connection:
-            for table in (pas_submission, pas_submission_key, pas_submission_member, pas_review):
+            for table in (
+                pas_submission,
+                pas_submission_key,
+                pas_submission_member,
+                pas_submission_trace,
+                pas_review,
+            ):
                 count = select(func.count()).select_from(table).where(table.c.tenant == self._tenant)
                 out[table.name] = int(connection.execute(count).scalar_one())
         return out

@@ -21,7 +21,9 @@ from typing import Any, Final, Literal
 from server.security.constants import (
     AUDIT_ENTITY_TYPE_SYSTEM,
     AUDIT_EVENT_TYPE_PA_DECISION,
+    AUDIT_EVENT_TYPE_PA_NOTIFICATION,
     AUDIT_EVENT_TYPE_SYSTEM,
+    BACKPORT_NOTIFICATION_TYPE_SYSTEM,
     BALP_AGENT_DETAIL_EXTENSION,
     BALP_PROFILE_BASE,
     DICOM_DCM_SYSTEM,
@@ -348,6 +350,73 @@ def audit_decision(
         patients=patients,
         decision=decision,
     )
+
+
+NotificationOutcome = Literal["delivered", "retrying", "failed"]
+# AuditEvent.outcome of a notification: 0 success, 4 minor failure (tried again later), 8 serious (given up).
+_NOTIFICATION_OUTCOME: Final[dict[str, str]] = {"delivered": "0", "retrying": "4", "failed": "8"}
+
+
+def audit_notification(
+    subscription: str,
+    kind: str,
+    outcome: NotificationOutcome,
+    *,
+    endpoint: str,
+    source: AuditSource,
+    recorded: datetime,
+    attempt: int,
+    event_number: int | None = None,
+    what: Sequence[str] = (),
+    patients: Sequence[str] = (),
+    error: str | None = None,
+) -> dict[str, Any]:
+    """One attempt to deliver a Subscription notification (``kind``: ``handshake``, ``heartbeat``,
+    ``event-notification``) to the rest-hook ``endpoint``: PriorGate is the requestor (it sends), the
+    subscriber's endpoint the destination. ``subscription`` is ``Subscription/{id}``, ``what`` the
+    resources the notification carries or names (the ClaimResponse), ``patients`` the patients they
+    concern; ``error`` (no secrets: never the channel headers) says why a failed attempt failed."""
+    patient_list = list(dict.fromkeys(patients))
+    server = _server_agent(source)
+    server["type"] = {"coding": [_coding(DICOM_DCM_SYSTEM, "110153", "Source Role ID")]}
+    server["requestor"] = True
+    subscriber = {
+        "type": {"coding": [_coding(DICOM_DCM_SYSTEM, "110152", "Destination Role ID")]},
+        "who": {"display": "subscriber rest-hook endpoint"},
+        "requestor": False,
+        "network": {"address": endpoint, "type": NETWORK_TYPE_URL_CODE},
+    }
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": _coding(
+            PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM, AUDIT_EVENT_TYPE_PA_NOTIFICATION, "PA notification"
+        ),
+        "subtype": [_coding(BACKPORT_NOTIFICATION_TYPE_SYSTEM, kind, kind)],
+        "action": "E",
+        "recorded": _instant(recorded),
+        "outcome": _NOTIFICATION_OUTCOME[outcome],
+    }
+    if error:
+        event["outcomeDesc"] = error
+    event["agent"] = [server, subscriber]
+    event["source"] = {
+        "observer": {"display": source.observer},
+        "type": [_coding(SECURITY_SOURCE_TYPE_SYSTEM, "4", "Application Server")],
+    }
+    if source.site:
+        event["source"]["site"] = source.site
+    first = _resource_entity(subscription)
+    detail: list[dict[str, Any]] = [
+        {"type": "outcome", "valueString": outcome},
+        {"type": "attempt", "valueString": str(attempt)},
+    ]
+    if event_number is not None:
+        detail.append({"type": "event-number", "valueString": str(event_number)})
+    first["detail"] = detail
+    entities = [first, *(_resource_entity(ref) for ref in dict.fromkeys(what) if ref != subscription)]
+    entities.extend(_patient_entity(ref) for ref in patient_list)
+    event["entity"] = entities
+    return event
 
 
 def audit_event_for_request(

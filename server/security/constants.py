@@ -56,5 +56,9 @@ NETWORK_TYPE_IP_CODE: Final = "2"  # 2 = IP address
 # binding of AuditEvent.type is extensible).
 PRIORGATE_AUDIT_EVENT_TYPE_SYSTEM: Final = "https://priorgate.org/fhir/CodeSystem/audit-event-type"
 AUDIT_EVENT_TYPE_PA_DECISION: Final = "pa-decision"
+# ... and for a Subscription notification PriorGate sent (or failed to send) to a rest-hook endpoint.
+AUDIT_EVENT_TYPE_PA_NOTIFICATION: Final = "pa-notification"
+# AuditEvent.subtype of a notification: the Subscriptions Backport notification type.
+BACKPORT_NOTIFICATION_TYPE_SYSTEM: Final = "http://hl7.org/fhir/subscription-notification-type"
 # The FHIR operation name (``$submit``) as a second AuditEvent.subtype coding of an ``operation`` event.
 PRIORGATE_OPERATION_SYSTEM: Final = "https://priorgate.org/fhir/CodeSystem/fhir-operation"

@@ -170,6 +170,16 @@ pas_submission_member = Table(
     Column("submission_id", String(64), nullable=False),
     PrimaryKeyConstraint("tenant", "version", "member", "submission_id", name="pk_pas_submission_member"),
 )
+# Trace numbers of each submission (item trace numbers and Claim identifier values): a DTR client launched
+# from a pended request names it by one of them (``$questionnaire-package`` context, PAS ainfo-3).
+pas_submission_trace = Table(
+    "pas_submission_trace",
+    metadata,
+    Column("tenant", String(64), nullable=False, server_default=""),
+    Column("trace", Text, nullable=False),
+    Column("submission_id", String(64), nullable=False),
+    PrimaryKeyConstraint("tenant", "trace", "submission_id", name="pk_pas_submission_trace"),
+)
 # The PAS review queue: one row per pended submission, ordered by due time.
 pas_review = Table(
     "pas_review",

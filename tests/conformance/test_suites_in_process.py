@@ -85,3 +85,23 @@ def test_fhir_core_suite_passes(client: TestClient) -> None:
     ]
     assert len(results) == len(SUITES["fhir-core"].checks)
     assert not failures, "\n".join(failures)
+
+
+def test_pas_server_suite_passes_with_a_client_token(client: TestClient) -> None:
+    """The PAS suite as a submitting client runs it: everything passes except the checks that decide a
+    pended request through the review API, which a client may not use (payer staff only): skipped."""
+    results = run_suites([SUITES["pas-server"]], Target(client=client))
+    failures = [
+        f"{r.check}: {r.outcome.value}: {r.message}"
+        for r in results
+        if r.outcome in (Outcome.FAIL, Outcome.ERROR)
+    ]
+    assert len(results) == len(SUITES["pas-server"].checks)
+    assert not failures, "\n".join(failures)
+    skipped = sorted(r.check for r in results if r.outcome is Outcome.SKIP)
+    assert skipped == [
+        "pended-notification-2.0.1",
+        "pended-notification-2.2.1",
+        "workflow-denial-2.0.1",
+        "workflow-denial-2.2.1",
+    ]

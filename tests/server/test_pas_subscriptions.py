@@ -28,6 +28,7 @@ from server.pas.delivery import DeliverySettings, DeliveryWorker
 from server.pas.outbox import Outbox
 from server.pas.subscription import RetryPolicy, accept_subscription
 from server.pas.subscription_store import SubscriptionStore, stamp
+from server.security.audit import AuditSource
 from server.security.config import SecuritySettings
 from server.services import Services
 from server.settings import Settings
@@ -214,6 +215,27 @@ def test_a_subscription_is_handshaken_then_hears_a_reviewer_decision_in_full_221
     assert status_of(events)["type"]["valueCode"] == "query-event"
     assert [e["fullUrl"] for e in events["entry"][1:]] == [focus]
     assert app_client.get(f"/fhir/Subscription/{created['id']}").json()["status"] == "active"
+    # both deliveries are in the audit log, naming the ClaimResponse and its patient
+    audit = _svc(app_client).audit
+    assert audit is not None
+    claim_response = carried["resource"]["entry"][0]["resource"]
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        query = audit.repository.parse_search("AuditEvent", [("_count", "200")])
+        noted = [
+            m.resource()
+            for m in audit.repository.search(query).matches
+            if m.resource()["type"]["code"] == "pa-notification"
+        ]
+        if len(noted) >= 2:
+            break
+        time.sleep(0.02)
+    kinds = sorted((e["subtype"][0]["code"], e["outcome"]) for e in noted)
+    assert kinds == [("event-notification", "0"), ("handshake", "0")]
+    (event_audit,) = [e for e in noted if e["subtype"][0]["code"] == "event-notification"]
+    named = [e["what"]["reference"] for e in event_audit["entity"] if "what" in e]
+    assert f"ClaimResponse/{claim_response['id']}" in named and focus in named
+    assert claim_response["patient"]["reference"] in named
 
 
 def test_a_201_subscription_gets_an_id_only_notification_naming_the_claim_response(
@@ -392,7 +414,30 @@ def _decide(store: SubscriptionStore, clock: ManualClock, n: int = 1) -> None:
             )
 
 
-def _worker(engine: Engine, receiver: Receiver, clock: ManualClock, **kwargs: Any) -> DeliveryWorker:
+class AuditSink:
+    """An in-memory audit sink: what the worker records, in order."""
+
+    source = AuditSource("https://pa.example.org/fhir")
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def write(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def outcomes(self) -> list[tuple[str, str, str]]:
+        """(notification kind, AuditEvent.outcome, attempt) per recorded attempt."""
+        out = []
+        for event in self.events:
+            assert event["type"]["code"] == "pa-notification"
+            details = {d["type"]: d["valueString"] for d in event["entity"][0]["detail"]}
+            out.append((event["subtype"][0]["code"], event["outcome"], details["attempt"]))
+        return out
+
+
+def _worker(
+    engine: Engine, receiver: Receiver, clock: ManualClock, audit: AuditSink | None = None, **kwargs: Any
+) -> DeliveryWorker:
     settings = DeliverySettings(
         lease=timedelta(seconds=60),
         events=RetryPolicy(first=timedelta(seconds=5), max_attempts=4),
@@ -400,7 +445,7 @@ def _worker(engine: Engine, receiver: Receiver, clock: ManualClock, **kwargs: An
         **kwargs,
     )
     client = httpx.AsyncClient(transport=httpx.MockTransport(receiver))
-    return DeliveryWorker(Outbox(engine), client, clock, settings, jitter=lambda: 0.0)
+    return DeliveryWorker(Outbox(engine), client, clock, settings, jitter=lambda: 0.0, audit=audit)
 
 
 @pytest.fixture
@@ -463,6 +508,59 @@ def test_a_subscriber_that_is_down_is_retried_with_exponential_backoff(
     (event,) = [r for r in _rows(engine) if r["kind"] == "event-notification"]
     assert event["status"] == "delivered" and event["attempts"] == 3
     assert receiver.kinds() == ["handshake", "event-notification"]
+
+
+def test_every_delivery_attempt_is_audited_delivered_retried_or_given_up(
+    engine: Engine, receiver: Receiver
+) -> None:
+    clock = ManualClock()
+    store = SubscriptionStore(engine)
+    _subscribe_direct(store, clock)
+    audit = AuditSink()
+    worker = _worker(engine, receiver, clock, audit)
+    asyncio.run(worker.run_once())  # handshake
+    _decide(store, clock)
+    receiver.answers = [503]
+    asyncio.run(worker.run_once())
+    clock.advance(5)
+    asyncio.run(worker.run_once())
+    assert audit.outcomes() == [
+        ("handshake", "0", "1"),
+        ("event-notification", "4", "1"),  # minor failure: tried again later
+        ("event-notification", "0", "2"),
+    ]
+    failed, delivered = audit.events[1], audit.events[2]
+    assert "503" in failed["outcomeDesc"] and "outcomeDesc" not in delivered
+    sender, subscriber = delivered["agent"]
+    assert sender["requestor"] is True and sender["network"]["address"] == "https://pa.example.org/fhir"
+    assert subscriber["requestor"] is False and subscriber["network"]["address"] == HOOK
+    assert delivered["entity"][0]["what"] == {"reference": "Subscription/s1"}
+    details = {d["type"]: d["valueString"] for d in delivered["entity"][0]["detail"]}
+    assert details["event-number"] == "1" and details["outcome"] == "delivered"
+    assert delivered["recorded"] == "2026-03-02T09:00:05.000Z"
+    # a subscriber down for good: the last attempt is a serious failure (given up)
+    _decide(store, clock)
+    receiver.answers = [500] * 4
+    for _ in range(4):
+        asyncio.run(worker.run_once())
+        clock.advance(60)
+    assert [o[1:] for o in audit.outcomes()[3:]] == [("4", "1"), ("4", "2"), ("4", "3"), ("8", "4")]
+
+
+def test_a_failing_audit_store_does_not_stop_delivery(engine: Engine, receiver: Receiver) -> None:
+    class Broken(AuditSink):
+        def write(self, event: dict[str, Any]) -> None:
+            raise RuntimeError("audit store down")
+
+    clock = ManualClock()
+    store = SubscriptionStore(engine)
+    _subscribe_direct(store, clock)
+    _decide(store, clock)
+    worker = _worker(engine, receiver, clock, Broken())
+    asyncio.run(worker.run_once())
+    asyncio.run(worker.run_once())
+    assert receiver.kinds() == ["handshake", "event-notification"]
+    assert [r["status"] for r in _rows(engine) if r["kind"] == "event-notification"] == ["delivered"]
 
 
 def test_a_subscriber_down_for_good_turns_error_and_an_update_sends_everything_again(
