@@ -2,7 +2,7 @@
 
 Submissions stored before this revision are found by their Claim identifier keys only.
 
-Revision ID: 0015_pas_submission_trace
+Revision ID: 0013_pas_submission_trace
 Revises: 0012_x12_exchange
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_pas_submission_trace"
+revision = "0013_pas_submission_trace"
 down_revision = "0012_x12_exchange"
 branch_labels = None
 depends_on = None
