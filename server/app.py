@@ -29,7 +29,7 @@ from cds_hooks import (
 from igs import Validator
 from igs import load_registry as load_ig_registry
 from questionnaires import DTR_VERSIONS, load_catalog
-from server.api import dtr, fhir, pas, pas_subscriptions, validate
+from server.api import dtr, fhir, member_match, pas, pas_subscriptions, patient_access, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.capabilities import Capabilities
@@ -50,6 +50,7 @@ from server.pas.service import PasService
 from server.pas.store import PasStore
 from server.pas.subscription_store import SubscriptionStore
 from server.pas.x12_route import X12Routing, load_x12_routing
+from server.patient_access import EobPublisher
 from server.search.definitions import load_registry
 from server.search.values import timestamp
 from server.security import AuditSource, AuditTrail, FhirScopeGuard, build_security_router, install_security
@@ -86,6 +87,8 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(pas.router, pas.register),
         Mount(pas_subscriptions.router, pas_subscriptions.register),
         Mount(ops_web.router),
+        Mount(patient_access.router, patient_access.register),
+        Mount(member_match.router, member_match.register),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -240,6 +243,7 @@ def create_app(
             x12=x12,
             dtr_responses=DtrResponseFinder(repository, assertions),
             clocks=clocks_from(chosen.review_clocks),
+            published=EobPublisher(repository),
         ),
         subscriptions=subscriptions,
         delivery=delivery,

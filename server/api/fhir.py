@@ -23,7 +23,9 @@ from server.resource_types import RESOURCE_TYPES
 from server.search.query import SHAPING_SUMMARIES, Shape
 from server.security.fhir_requests import bundle_requirements
 from server.security.limits import InputLimits, check_json
+from server.security.patient_context import check_consent_write, concerns, is_patient, patient_search_pairs
 from server.security.principal import insufficient_scope
+from server.security.tenancy import not_found_error
 from server.services import Services, principal_of, scoped_services, services
 from server.settings import Settings
 from server.storage.repository import StoredResource, WriteResult, check_type
@@ -143,6 +145,9 @@ async def transaction_or_batch(request: Request, svc: Svc) -> Response:
 
 async def _search(request: Request, svc: Svc, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     check_type(resource_type)
+    principal = principal_of(request)
+    if principal is not None and is_patient(principal):  # patient access: only the patient's own data
+        pairs = patient_search_pairs(principal, resource_type, pairs)
     query = svc.repository.parse_search(
         resource_type,
         pairs,
@@ -221,6 +226,8 @@ async def create(resource_type: str, request: Request, svc: Svc) -> Response:
     """create and conditional create (https://hl7.org/fhir/R4/http.html#create)."""
     check_type(resource_type)
     body = await read_resource(request, resource_type)
+    if resource_type == "Consent":
+        check_consent_write(principal_of(request), body)
     if_none_exist = request.headers.get("if-none-exist")
     result = await run_in_threadpool(svc.repository.create, resource_type, body, if_none_exist=if_none_exist)
     return _written(request, svc, result)
@@ -231,6 +238,8 @@ async def conditional_update(resource_type: str, request: Request, svc: Svc) -> 
     """conditional update (https://hl7.org/fhir/R4/http.html#cond-update)."""
     check_type(resource_type)
     body = await read_resource(request, resource_type)
+    if resource_type == "Consent":
+        check_consent_write(principal_of(request), body)
     query = request.url.query
     if not query:
         raise invalid("PUT to a type needs search criteria (conditional update) or an id in the URL")
@@ -278,9 +287,35 @@ async def read(resource_type: str, resource_id: str, request: Request, svc: Svc)
             code="not-supported",
         )
     stored = await run_in_threadpool(svc.repository.read, resource_type, resource_id)
+    principal = principal_of(request)
+    if (
+        principal is not None
+        and is_patient(principal)
+        and not concerns(principal, resource_type, stored.resource())
+    ):
+        raise not_found_error(resource_type, resource_id)  # another patient's: as if absent
     if _not_modified(request, stored):
         return Response(status_code=304, headers=version_headers(stored))
     return _stored(request, stored)
+
+
+async def _ensure_patients_own(request: Request, svc: Services, resource_type: str, resource_id: str) -> None:
+    """A patient updating a resource by id: an existing one must be about that patient (404 otherwise)."""
+    principal = principal_of(request)
+    if principal is None or not is_patient(principal):
+        return
+
+    def find() -> StoredResource | None:
+        with svc.repository.reading() as tx:
+            return tx.find(resource_type, resource_id)
+
+    existing = await run_in_threadpool(find)
+    if (
+        existing is not None
+        and not existing.deleted
+        and not concerns(principal, resource_type, existing.resource())
+    ):
+        raise not_found_error(resource_type, resource_id)
 
 
 def _not_modified(request: Request, stored: StoredResource) -> bool:
@@ -306,6 +341,9 @@ async def update(resource_type: str, resource_id: str, request: Request, svc: Sv
     """update, with If-Match concurrency (https://hl7.org/fhir/R4/http.html#update)."""
     check_type(resource_type)
     body = await read_resource(request, resource_type)
+    if resource_type == "Consent":
+        check_consent_write(principal_of(request), body)
+        await _ensure_patients_own(request, svc, resource_type, resource_id)
     result = await run_in_threadpool(
         svc.repository.update, resource_type, resource_id, body, if_match=request.headers.get("if-match")
     )

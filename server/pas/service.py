@@ -20,7 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection
 
 from igs.outcome import Failure, OperationOutcomeError, not_found, unprocessable
-from server.storage.repository import Repository
+from server.storage.repository import Repository, Transaction
 
 from .decision import Decision, InfoRequest, Reviewer
 from .dtr_context import PendedDocumentation, documentation_for_context
@@ -81,6 +81,8 @@ class PasService:
     x12: X12Routing | None = None  # payers whose requests go to a legacy system as X12 278
     dtr_responses: Callable[[PasRequest], tuple[StoredResponse, ...]] | None = None  # stored DTR responses
     clocks: ReviewClocks = ReviewClocks()  # decision time frames per line of business
+    # called in the transaction writing each result (Patient Access: the member's ExplanationOfBenefit)
+    published: Callable[[Transaction, SubmissionRecord], object] | None = None
 
     def submit(self, version: PasVersion, body: Any) -> Json:
         """``Claim/$submit`` (PAS spec-30..39): new, replay, update, cancel; 409 for a reused identifier."""
@@ -508,6 +510,9 @@ class PasService:
         claim_response = claim_response_of(response)
         if claim_response is not None and claim_response.get("id"):
             writes.append(("ClaimResponse", str(claim_response["id"]), copy.deepcopy(claim_response)))
+        record = self.store.get(submission_id) if self.published is not None else None
         with self.resources.writing() as tx:
             for resource_type, resource_id, body in writes:
                 tx.update(resource_type, resource_id, body)
+            if record is not None and self.published is not None:
+                self.published(tx, record)

@@ -433,14 +433,18 @@ def audit_event_for_request(
     """The AuditEvent for one FHIR REST request, from what HTTP shows (``None`` for public calls).
 
     ``fhir_path`` is relative to the FHIR base (``Claim/1``); ``location`` is the response's
-    ``Location`` header, naming what a create made. Patients are not known at this level; handlers
-    that know them record richer events with the builders above.
+    ``Location`` header, naming what a create made. Patients are not known at this level, except the
+    patient in context of a patient-context caller (Patient Access), recorded as the event's patient
+    (BALP Patient* patterns); handlers that know more record richer events with the builders above.
     """
     requirement = fhir_request_requirement(method, fhir_path)
     if requirement.kind == "public":
         return None
     segments = [s for s in fhir_path.strip("/").split("/") if s]
     common: dict[str, Any] = {"request": request, "source": source, "recorded": recorded, "status": status}
+    caller = request.principal
+    if caller is not None and caller.kind == "patient" and caller.patient:  # patient access: its patient
+        common["patients"] = [f"Patient/{caller.patient}"]
     if requirement.kind == "bundle":
         return audit_event("operation", operation="transaction", **common)
     if requirement.kind == "operation":

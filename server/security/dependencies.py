@@ -32,6 +32,7 @@ from server.errors import outcome_response
 from server.security.audit import AuditRequest, AuditSource, audit_event_for_request
 from server.security.constants import FHIR_BASE_PATH
 from server.security.fhir_requests import fhir_request_requirement
+from server.security.patient_context import patient_path_allowed, refuse
 from server.security.principal import Principal, authorize, authorize_operation, insufficient_scope
 from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
@@ -210,9 +211,11 @@ class FhirScopeGuard:
     Every request under ``fhir_prefix`` except the public ones (``/fhir/metadata``, SMART discovery)
     must carry a valid Bearer token whose scopes cover what the request does
     (:func:`~server.security.fhir_requests.fhir_request_requirement`): 401 or 403 OperationOutcome
-    otherwise, answered before the route runs. Transactions/batches are only authenticated here; their
-    handler checks each entry (``bundle_requirements`` + ``authorize``). The principal is left on
-    ``request.state.principal``. Paths outside the FHIR base (CDS Hooks, ``/auth``) pass untouched.
+    otherwise, answered before the route runs; a patient-context caller is further held to patient
+    access (``patient_context.patient_path_allowed``: 403 otherwise). Transactions/batches are only
+    authenticated here; their handler checks each entry (``bundle_requirements`` + ``authorize``). The
+    principal is left on ``request.state.principal``. Paths outside the FHIR base (CDS Hooks, ``/auth``)
+    pass untouched.
     """
 
     def __init__(
@@ -244,6 +247,8 @@ class FhirScopeGuard:
             principal = await gate.principal(Headers(scope=scope).get("authorization"))
             if not requirement.allowed_by(principal.scopes):
                 raise insufficient_scope(requirement.describe())
+            if principal.kind == "patient" and not patient_path_allowed(principal, scope["method"], relative):
+                raise refuse(f"{scope['method']} {relative.strip('/') or '/'} is not available to a patient")
         except OperationOutcomeError as error:
             await outcome_response(error)(scope, receive, send)
             return

@@ -221,6 +221,9 @@ OPERATION_REQUIREMENTS: Final[dict[str, OperationRequirement]] = {
     "$status": _req("Subscription", "r"),
     "$events": _req("Subscription", "r"),
     "$get-ws-binding-token": _req("Subscription", "r"),
+    # HRex 1.0.0 Patient/$member-match: finds a member (a Patient search); it also records the Consent,
+    # for which the route checks Consent create as well.
+    "$member-match": _req("Patient", "s", "r"),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from server.security.principal import Principal, kind_of
 from server.security.scopes import Scope, ScopeSet, ScopeSyntaxError, parse_scope
 
 MAX_TOKEN_BYTES = 16 * 1024
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 id
 
 
 class InvalidTokenError(Exception):
@@ -298,7 +300,18 @@ class ExternalTokenVerifier:
             subject=str(claims.get("sub", client_id)),
             issuer=self.issuer.issuer,
             token_id=str(claims.get("jti", "")),
+            patient=patient_claim(claims),
         )
+
+
+def patient_claim(claims: dict[str, Any]) -> str | None:
+    """The SMART ``patient`` launch-context claim (a Patient id, SMART App Launch 2.1.0 "Launch context
+    arrives with your access_token"), or ``None`` when absent or not a plain id."""
+    value = claims.get("patient")
+    if not isinstance(value, str):
+        return None
+    value = value.strip().removeprefix("Patient/")
+    return value if _FHIR_ID.match(value) else None
 
 
 @dataclass

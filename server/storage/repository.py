@@ -179,6 +179,11 @@ class Transaction:
         self._tenant = repository.tenant
         self._access = repository.access
 
+    def seen_as(self, repository: Repository) -> Transaction:
+        """This database transaction through another view of the same store (``for_tenant`` /
+        ``acting_for``): one atomic write that touches resources of several tenants."""
+        return Transaction(self._conn, repository)
+
     def _visible(self, column: Any, resource_type: str | None) -> ColumnElement[bool]:
         """The tenant condition on ``column`` for reading ``resource_type``: in SQL, so paging holds."""
         if self._access is None:
