@@ -89,6 +89,20 @@ def test_external_token_is_accepted_and_mapped(idp_key, clock):
     assert principal.issuer == ISSUER
 
 
+@pytest.mark.parametrize(
+    ("claim", "expected"),
+    [("pat-123", "pat-123"), ("Patient/pat-123", "pat-123"), (None, None), ("a/b", None), (42, None)],
+)
+def test_external_token_carries_the_smart_patient_claim(idp_key, clock, claim, expected):
+    verifier = _verifier(JwksHost(idp_key), clock)
+    token = _external_token(
+        idp_key, clock(), scope="patient/ExplanationOfBenefit.rs launch/patient", patient=claim
+    )
+    principal = asyncio.run(verifier.verify(token))
+    assert principal.kind == "patient"
+    assert principal.patient == expected
+
+
 def test_external_jwks_is_fetched_once_and_cached(idp_key, clock):
     host = JwksHost(idp_key)
     verifier = _verifier(host, clock)
