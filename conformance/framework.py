@@ -41,6 +41,9 @@ class Target:
     fhir_base: str = "/fhir"
     cds_base: str = "/cds-services"
     headers: Mapping[str, str] = field(default_factory=dict)
+    # Headers of a patient-context token (SMART ``patient/`` scopes) for checks that need one; those
+    # checks are skipped without it. The suite that uses it says which patient the token must name.
+    patient_headers: Mapping[str, str] = field(default_factory=dict)
 
     def fhir(self, path: str = "") -> str:
         return f"{self.fhir_base.rstrip('/')}/{path.lstrip('/')}" if path else self.fhir_base

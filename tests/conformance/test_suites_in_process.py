@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -105,3 +106,39 @@ def test_pas_server_suite_passes_with_a_client_token(client: TestClient) -> None
         "workflow-denial-2.0.1",
         "workflow-denial-2.2.1",
     ]
+
+
+class _WithPatientToken:
+    """The app's verifier, plus one patient-context token standing for what a SMART authorization
+    server issues a member's app (``patient`` = the suite's member Patient)."""
+
+    def __init__(self, inner: Any, token: str, principal: Any) -> None:
+        self.inner, self.token, self.principal = inner, token, principal
+
+    async def verify(self, token: str) -> Any:
+        return self.principal if token == self.token else await self.inner.verify(token)
+
+
+def test_member_access_suite_passes_with_a_patient_token(client: TestClient) -> None:
+    from conformance.suites import member_access
+    from server.security import install_security
+    from server.security.principal import Principal, kind_of
+    from server.security.tokens import lenient_scopes
+
+    scopes = lenient_scopes("patient/ExplanationOfBenefit.rs patient/Patient.rs")
+    member = Principal(
+        "member-app",
+        frozenset({"org-conformance"}),
+        scopes,
+        kind=kind_of(scopes),
+        patient=member_access.MEMBER_PATIENT_ID,
+    )
+    gate = client.app.state.priorgate_security_gate  # type: ignore[attr-defined]
+    install_security(client.app, _WithPatientToken(gate.verifier, "member-token", member))  # type: ignore[arg-type]
+    target = Target(client=client, patient_headers={"Authorization": "Bearer member-token"})
+    results = run_suites([SUITES["member-access"]], target)
+    failures = [
+        f"{r.check}: {r.outcome.value}: {r.message}" for r in results if r.outcome is not Outcome.PASS
+    ]
+    assert len(results) == len(SUITES["member-access"].checks)
+    assert not failures, "\n".join(failures)
