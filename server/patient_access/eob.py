@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -87,11 +88,14 @@ def build_prior_auth_eob(
     patient_reference: str,
     claim_reference: str | None = None,
     received: str | None = None,
+    denied_on: Mapping[int, str] | None = None,
 ) -> Json | None:
     """The ExplanationOfBenefit for one stored PAS request, or ``None`` when it asks for drugs only.
 
     ``patient_reference`` is the member's Patient (``Patient/<id>``); ``claim_reference`` the stored
-    Claim; ``received`` the time the request was received (``created`` when the Claim has none).
+    Claim; ``received`` the time the request was received (``created`` when the Claim has none);
+    ``denied_on`` the dates earlier versions gave denied items (item sequence -> date), kept so a denial
+    keeps its date; a new denial is dated by the decision.
     """
     by_sequence = {d.sequence: d for d in decision.items}
     items = [(item, by_sequence.get(item.sequence)) for item in request.items if not is_drug_item(item)]
@@ -140,7 +144,10 @@ def build_prior_auth_eob(
     if "diagnosis" in claim:
         eob["diagnosis"] = copy.deepcopy(claim["diagnosis"])
     eob["insurance"] = _insurance(request)
-    eob["item"] = [_item(item, d) for item, d in items]
+    denial_date = decision.decided_at.date().isoformat()
+    eob["item"] = [
+        _item(item, _dated(d, (denied_on or {}).get(item.sequence, denial_date))) for item, d in items
+    ]
     added = [_add_item(d) for _, d in items if d is not None and d.modification is not None]
     if added:
         eob["addItem"] = added
@@ -225,6 +232,38 @@ def _supporting_info(infos: Sequence[SupportingInfo], decisions: Sequence[ItemDe
             }
         )
         next_sequence += 1
+    return out
+
+
+def _dated(decision: ItemDecision | None, denial_date: str) -> ItemDecision | None:
+    """A denial carries the date it was issued too (the X12 278 certification issue date of the
+    response, whatever its action): PriorGate's review records it for approvals only."""
+    if decision is None or decision.issued or decision.action is not ReviewAction.NOT_CERTIFIED:
+        return decision
+    return replace(decision, issued=denial_date)
+
+
+def denial_dates(eob: Mapping[str, Any]) -> dict[int, str]:
+    """Item sequence -> issue date of the items a stored ExplanationOfBenefit shows denied (A3)."""
+    out: dict[int, str] = {}
+    for item in eob.get("item") or ():
+        if not isinstance(item, dict) or not isinstance(item.get("sequence"), int):
+            continue
+        codes = {
+            part.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("code")
+            for adjudication in item.get("adjudication") or ()
+            for ext in adjudication.get("extension") or ()
+            if ext.get("url") == urls.EXT_REVIEW_ACTION
+            for part in ext.get("extension") or ()
+            if part.get("url") == urls.EXT_REVIEW_ACTION_CODE
+        }
+        dates = [
+            e.get("valueDate")
+            for e in item.get("extension") or ()
+            if e.get("url") == urls.EXT_ITEM_PRE_AUTH_ISSUE_DATE
+        ]
+        if ReviewAction.NOT_CERTIFIED.value in codes and dates and isinstance(dates[0], str):
+            out[item["sequence"]] = dates[0]
     return out
 
 

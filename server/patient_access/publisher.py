@@ -22,7 +22,7 @@ from server.pas.response import claim_response_of
 from server.pas.store import SubmissionRecord
 from server.storage.repository import Repository, Transaction
 
-from .eob import build_prior_auth_eob
+from .eob import build_prior_auth_eob, denial_dates
 from .members import READ_EVERYWHERE, find_member
 
 EOB = "ExplanationOfBenefit"
@@ -40,9 +40,12 @@ class EobPublisher:
         everywhere = self.repository.acting_for(READ_EVERYWHERE)
         view = tx.seen_as(everywhere)
         existing = view.find(EOB, record.submission_id)
+        denied_on: dict[int, str] = {}
         if existing is not None and not existing.deleted:
             tenant = existing.tenant
-            patient = existing.resource().get("patient", {}).get("reference")
+            previous = existing.resource()
+            patient = previous.get("patient", {}).get("reference")
+            denied_on = denial_dates(previous)
         else:
             member = find_member(view, everywhere, record.stored.request)
             if member is None:
@@ -56,6 +59,7 @@ class EobPublisher:
             eob_id=record.submission_id,
             patient_reference=str(patient),
             claim_reference=f"Claim/{record.submission_id}",
+            denied_on=denied_on,
         )
         if eob is None:
             return None

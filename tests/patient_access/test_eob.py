@@ -17,6 +17,7 @@ from server.pas.fhirdata import Code, Period
 from server.pas.request import PasRequest, parse_pas_request
 from server.pas.versions import PasVersion
 from server.patient_access import PROFILE_PRIOR_AUTHORIZATION, build_prior_auth_eob
+from server.patient_access.eob import denial_dates
 from tests.conftest import ig_path
 
 NDC = "http://hl7.org/fhir/sid/ndc"
@@ -56,7 +57,6 @@ def denied(sequence: int) -> ItemDecision:
         ReviewAction.NOT_CERTIFIED,
         reason_codes=(Code(X12_886, "AA"),),
         note="Conservative therapy not documented",
-        issued="2026-03-02",
         reviewer=REVIEWER,
     )
 
@@ -132,6 +132,31 @@ def test_drug_items_are_left_out_and_a_drug_only_request_has_no_eob() -> None:
         patient_reference="Patient/member-1",
     )
     assert drugs_only is None
+
+
+def test_a_denial_is_dated_by_its_decision_and_keeps_that_date_in_later_versions() -> None:
+    pended = ItemDecision(2, ReviewAction.PENDED, note="Awaiting records")
+    first = eob_of(request(), decided(denied(1), pended), "partial")
+    issue = {"url": PAS_EXT + "itemPreAuthIssueDate", "valueDate": "2026-03-02"}
+    assert issue in first["item"][0]["extension"]
+    assert denial_dates(first) == {1: "2026-03-02"}
+    later = Decision(items=(denied(1), approved(2)), decided_at=datetime(2026, 3, 9, tzinfo=UTC))
+    kept = build_prior_auth_eob(
+        request(),
+        later,
+        {"outcome": "complete"},
+        eob_id="e",
+        patient_reference="Patient/m",
+        denied_on={1: "2026-03-02"},
+    )
+    assert kept is not None and issue in kept["item"][0]["extension"]
+    fresh = build_prior_auth_eob(
+        request(), later, {"outcome": "complete"}, eob_id="e", patient_reference="Patient/m"
+    )
+    assert fresh is not None
+    assert {"url": PAS_EXT + "itemPreAuthIssueDate", "valueDate": "2026-03-09"} in fresh["item"][0][
+        "extension"
+    ]
 
 
 def test_a_cancelled_request_is_a_cancelled_eob() -> None:

@@ -191,6 +191,10 @@ def test_a_pas_result_stores_the_members_prior_authorization_eob_and_each_decisi
     assert updated["meta"]["versionId"] == "2" and updated["outcome"] == "complete"
     denied = review_action(updated["item"][0])
     assert denied["Code"] == ["A3"] and denied["reasonCode"] == ["AA"] and denied["allowed"] == 0
+    issued = [
+        e["valueDate"] for e in updated["item"][0]["extension"] if e["url"].endswith("itemPreAuthIssueDate")
+    ]
+    assert issued == ["2026-03-02"]  # the date it was denied
     assert updated["processNote"] == [
         {"number": 1, "type": "display", "text": "Conservative therapy not documented"}
     ]
