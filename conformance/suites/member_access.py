@@ -90,7 +90,8 @@ def _consent(policy: str = "regular") -> Json:
     }
 
 
-def _match_input(member_id: str, consent: Json | None = None) -> Json:
+def match_input(member_id: str, consent: Json | None = None) -> Json:
+    """$member-match input Parameters asking for the member with id ``member_id`` (HRex example shape)."""
     patient = _member("ignored")
     patient["identifier"] = [{"system": "http://example.org/new-payer/member", "value": "N-1"}]
     return {
@@ -135,7 +136,7 @@ def member_match_found(target: Target) -> None:
     member_id = f"CM-{uuid.uuid4().hex[:10]}"
     created = target.post(target.fhir("Patient"), json=_member(member_id), headers=FHIR_JSON)
     expect_status(created, 201)
-    answer = _member_match(target, _match_input(member_id))
+    answer = _member_match(target, match_input(member_id))
     expect_status(answer, 200)
     body = answer.json()
     expect(body.get("resourceType") == "Parameters", "the answer is not a Parameters resource")
@@ -153,7 +154,7 @@ def member_match_found(target: Target) -> None:
     "hrex-1.0.0#member-match-no-match",
 )
 def member_match_no_match(target: Target) -> None:
-    answer = _member_match(target, _match_input(f"UNKNOWN-{uuid.uuid4().hex[:10]}"))
+    answer = _member_match(target, match_input(f"UNKNOWN-{uuid.uuid4().hex[:10]}"))
     expect_status(answer, 422)
     expect_operation_outcome(answer)
 
@@ -166,7 +167,7 @@ def member_match_no_match(target: Target) -> None:
 def member_match_consent(target: Target) -> None:
     member_id = f"CM-{uuid.uuid4().hex[:10]}"
     expect_status(target.post(target.fhir("Patient"), json=_member(member_id), headers=FHIR_JSON), 201)
-    answer = _member_match(target, _match_input(member_id, _consent("sensitive")))
+    answer = _member_match(target, match_input(member_id, _consent("sensitive")))
     expect_status(answer, 422)
     expect_operation_outcome(answer)
 
@@ -177,9 +178,9 @@ def member_match_consent(target: Target) -> None:
     "hrex-1.0.0#member-match-input",
 )
 def member_match_bad_input(target: Target) -> None:
-    missing = _match_input("X")
+    missing = match_input("X")
     missing["parameter"] = [p for p in missing["parameter"] if p["name"] != "CoverageToMatch"]
-    no_ids = copy.deepcopy(_match_input("X"))
+    no_ids = copy.deepcopy(match_input("X"))
     del no_ids["parameter"][1]["resource"]["identifier"]
     for body in ({"resourceType": "Patient"}, missing, no_ids):
         answer = _member_match(target, body)
