@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from igs.outcome import Failure, OperationOutcomeError, invalid
 from server.security.principal import Principal
+from server.security.tenancy import SHARED_TYPES
 
 # Resource type -> the search parameter naming the patient it concerns ("_id" for Patient itself).
 PATIENT_PARAMS: Final[dict[str, str]] = {
@@ -48,13 +49,19 @@ def patient_path_allowed(principal: Principal, method: str, path: str) -> bool:
     """Whether a patient-context caller may send ``method`` to ``path`` (relative to the FHIR base).
 
     Allowed: read of its own ``Patient/<id>`` and ``Patient`` search; ``ExplanationOfBenefit`` and
-    ``Consent`` search and read by id; ``Consent`` create and update. Everything else (other types,
-    history, operations, transactions, deletes) is not patient access.
+    ``Consent`` search and read by id; ``Consent`` create and update; and the payer's published content
+    (Questionnaires, ValueSets... ``tenancy.SHARED_TYPES``: read, search and their operations such as
+    ``$questionnaire-package`` or ``$expand``), which is nobody's patient data. Everything else (other
+    types, history, system operations, transactions, deletes) is not patient access.
     """
     if not principal.patient:
         return False
     segments = [s for s in path.split("?", 1)[0].strip("/").split("/") if s]
     method = method.upper()
+    if segments and segments[0] in SHARED_TYPES and len(segments) <= 2:
+        if len(segments) == 2 and segments[1].startswith("$"):
+            return method in ("GET", "HEAD", "POST")  # an operation on published content
+        return method in ("GET", "HEAD") and not segments[-1].startswith("_")
     if not segments or len(segments) > 2 or segments[-1].startswith(("$", "_")):
         return False
     resource_type = segments[0]
@@ -79,21 +86,27 @@ def patient_search_pairs(
     """
     own = principal.patient
     param = PATIENT_PARAMS.get(resource_type)
-    if own is None or param is None:
+    shared = resource_type in SHARED_TYPES
+    if own is None or (param is None and not shared):
         raise refuse(f"{resource_type} is not part of patient access")
     for name, _ in pairs:
         base = name.split(":", 1)[0]
         if base in _REACHING or "." in base:
             raise invalid(f"patient access: the search parameter {name!r} is not supported", name)
+    if param is None:
+        return list(pairs)  # published content: the tenant rule already limits it to the publisher's
     value = own if param == "_id" else f"Patient/{own}"
     return [*pairs, (param, value)]
 
 
 def concerns(principal: Principal, resource_type: str, resource: dict[str, Any]) -> bool:
-    """Whether a stored resource is about the patient in context (Patient: itself)."""
+    """Whether a stored resource is about the patient in context (Patient: itself), or published content
+    (readable by every caller)."""
     own = own_reference(principal)
     if own is None:
         return False
+    if resource_type in SHARED_TYPES:
+        return True  # published content is about no patient
     if resource_type == "Patient":
         return f"Patient/{resource.get('id')}" == own
     element = PATIENT_ELEMENTS.get(resource_type)

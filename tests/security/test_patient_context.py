@@ -42,6 +42,13 @@ def patient(patient_id: str | None = "p1") -> Principal:
         ("POST", "Consent/_search", False),
         ("POST", "", False),
         ("GET", "_history", False),
+        ("GET", "Questionnaire", True),  # published content is nobody's patient data
+        ("GET", "ValueSet/vs-1", True),
+        ("POST", "Questionnaire/$questionnaire-package", True),
+        ("GET", "ValueSet/$expand", True),
+        ("PUT", "Questionnaire/q1", False),
+        ("GET", "Questionnaire/q1/_history", False),
+        ("POST", "QuestionnaireResponse", False),
     ],
 )
 def test_patient_paths(method: str, path: str, allowed: bool) -> None:

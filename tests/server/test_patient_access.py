@@ -254,6 +254,17 @@ def test_a_patient_reads_its_own_patient_only_and_nothing_else(world: World) -> 
         assert (
             world.http.request(method, path, headers={**alice, **FHIR_JSON}, content=b"{}").status_code == 403
         )
+    # published content (a payer Questionnaire) is readable, as for every caller
+    admin = {"Authorization": "Bearer admin", **FHIR_JSON}
+    questionnaire = {"resourceType": "Questionnaire", "status": "active", "url": "http://payer.example/Q/1"}
+    published = world.http.post("/fhir/Questionnaire", json=questionnaire, headers=admin)
+    assert published.status_code == 201, published.text
+    listed = world.http.get(
+        "/fhir/Questionnaire?status=active", headers=world.patient("q", world.alice, "patient/*.rs")
+    )
+    assert [q["id"] for q in entries(listed.json())] == [published.json()["id"]]
+    one = world.http.get(f"/fhir/Questionnaire/{published.json()['id']}", headers=world.as_("q"))
+    assert one.status_code == 200
     # a patient-context token without a patient claim reaches nothing
     world.verifier.principals["nobody"] = principal("member-app", {"members"}, PATIENT_SCOPES)
     assert world.http.get("/fhir/ExplanationOfBenefit", headers=world.as_("nobody")).status_code == 403
