@@ -23,6 +23,7 @@ from server.pas import Code, Modification, PasVersion, Reviewer, ReviewerAction,
 from server.pas.response import claim_response_of
 from server.security.audit import audit_decision, audit_search
 from server.security.dependencies import audit_request
+from server.security.patient_context import refuse
 from server.security.principal import Principal, authorize
 from server.security.tenancy import Role, read_filter
 from server.services import Services, caller, scoped_pas, scoped_services, services
@@ -161,6 +162,8 @@ def _review_tenants(principal: Principal | None, interaction: Literal["s", "u"])
     reviewer (or admin) role."""
     if principal is None:  # authentication off: the default tenant, as everything else
         return ("",)
+    if principal.kind == "patient":  # patient access covers the patient's own data, not the queue
+        raise refuse("the review queue is for the submitting organizations and payer staff")
     resource_type = "Claim" if interaction == "s" else "ClaimResponse"
     authorize(principal, resource_type, interaction)
     if interaction == "u" and not ({Role.REVIEWER.value, Role.ADMIN.value} & principal.roles):

@@ -265,6 +265,7 @@ def test_a_patient_reads_its_own_patient_only_and_nothing_else(world: World) -> 
     assert [q["id"] for q in entries(listed.json())] == [published.json()["id"]]
     one = world.http.get(f"/fhir/Questionnaire/{published.json()['id']}", headers=world.as_("q"))
     assert one.status_code == 200
+    assert world.http.get("/pas/review", headers=alice).status_code == 403  # not the review queue either
     # a patient-context token without a patient claim reaches nothing
     world.verifier.principals["nobody"] = principal("member-app", {"members"}, PATIENT_SCOPES)
     assert world.http.get("/fhir/ExplanationOfBenefit", headers=world.as_("nobody")).status_code == 403
