@@ -67,6 +67,7 @@ class World:
     verifier: StaticVerifier
     alice: str
     bob: str
+    clock: Clock
 
     def as_(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
@@ -103,7 +104,8 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
         demo_clients=False,
     )
     (tmp_path / "none.json").write_text('{"clients": []}')
-    app = create_app(settings, now=Clock(), security=security)
+    clock = Clock()
+    app = create_app(settings, now=clock, security=security)
     verifier = StaticVerifier(
         {
             "admin": principal("admin", {"payer"}, "system/*.cruds", {"admin"}),
@@ -120,7 +122,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
             created = http.post("/fhir/Patient", json=member_patient(value, family), headers=admin)
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
-        yield World(http, verifier, ids[0], ids[1])
+        yield World(http, verifier, ids[0], ids[1], clock)
 
 
 def submit(world: World, trace: str, codes: tuple[str, ...] = ("72148", "97110")) -> dict[str, Any]:
@@ -198,6 +200,12 @@ def test_a_pas_result_stores_the_members_prior_authorization_eob_and_each_decisi
     assert updated["processNote"] == [
         {"number": 1, "type": "display", "text": "Conservative therapy not documented"}
     ]
+    # kept: more than a year after the last status change it is still there, with its history
+    world.clock.current += timedelta(days=400)
+    later = world.http.get(f"/fhir/ExplanationOfBenefit/{eob['id']}", headers=alice)
+    assert later.status_code == 200 and later.json()["meta"]["versionId"] == "2"
+    history = world.http.get(f"/fhir/ExplanationOfBenefit/{eob['id']}/_history", headers=world.as_("admin"))
+    assert history.json()["total"] == 2
 
 
 def test_a_patient_searches_by_status_created_and_last_updated_and_never_sees_another_patient(
