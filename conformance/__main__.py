@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fhir-base", default="/fhir", help="path of the FHIR base under the base URL")
     parser.add_argument("--token", help="bearer token sent with every request")
+    parser.add_argument(
+        "--patient-token",
+        help="a patient-context bearer token for Patient/conformance-member (member-access patient checks)",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--coverage", action="store_true", help="print the requirement coverage CSV and exit")
     args = parser.parse_args(argv)
@@ -33,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--base-url is required")
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     with httpx.Client(base_url=args.base_url, timeout=30.0) as client:
-        results = run_suites(suites, Target(client=client, fhir_base=args.fhir_base, headers=headers))
+        patient = {"Authorization": f"Bearer {args.patient_token}"} if args.patient_token else {}
+        target = Target(client=client, fhir_base=args.fhir_base, headers=headers, patient_headers=patient)
+        results = run_suites(suites, target)
     if args.json:
         print(json.dumps([{**asdict(r), "outcome": r.outcome.value} for r in results], indent=2))
     else:
