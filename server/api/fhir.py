@@ -23,6 +23,7 @@ from server.resource_types import RESOURCE_TYPES
 from server.search.query import SHAPING_SUMMARIES, Shape
 from server.security.fhir_requests import bundle_requirements
 from server.security.limits import InputLimits, check_json
+from server.security.patient_compartment import generic_route_allows
 from server.security.principal import insufficient_scope
 from server.services import Services, principal_of, scoped_services, services
 from server.settings import Settings
@@ -35,7 +36,12 @@ def negotiate(request: Request) -> None:
     require_json_answer(request.headers.get("accept"), request.query_params.get("_format"))
 
 
-router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
+def patient_context(request: Request) -> None:
+    """A patient-context token reaches only its own Patient through these generic routes."""
+    generic_route_allows(principal_of(request), request.path_params.get("resource_type"))
+
+
+router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate), Depends(patient_context)])
 Svc = Annotated[Services, Depends(scoped_services)]  # the repository as the caller sees it (its tenants)
 
 

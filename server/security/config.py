@@ -83,6 +83,15 @@ class SecuritySettings(BaseSettings):
     external_tenant_claim: str = Field(default="tenants", description="Claim holding organization id(s)")
     external_roles_claim: str = Field(default="roles", description="Claim holding staff roles")
     external_client_id_claim: str = Field(default="client_id", description="Claim naming the client")
+    patient_apps_file: Path | None = Field(
+        default=None, description="Registered patient-facing apps (SMART App Launch), JSON or TOML"
+    )
+    authorization_code_lifetime: int = Field(
+        default=60, ge=10, le=600, description="Authorization code lifetime, seconds (single use)"
+    )
+    refresh_token_lifetime: int = Field(
+        default=2_592_000, ge=300, le=31_536_000, description="Patient app refresh token lifetime, seconds"
+    )
 
     @model_validator(mode="after")
     def _external_needs_issuer(self) -> SecuritySettings:

@@ -32,6 +32,7 @@ from server.errors import outcome_response
 from server.security.audit import AuditRequest, AuditSource, audit_event_for_request
 from server.security.constants import FHIR_BASE_PATH
 from server.security.fhir_requests import fhir_request_requirement
+from server.security.patient_compartment import check_patient_request
 from server.security.principal import Principal, authorize, authorize_operation, insufficient_scope
 from server.security.scopes import Interaction
 from server.security.tokens import AccessTokenVerifier, InvalidTokenError
@@ -244,6 +245,7 @@ class FhirScopeGuard:
             principal = await gate.principal(Headers(scope=scope).get("authorization"))
             if not requirement.allowed_by(principal.scopes):
                 raise insufficient_scope(requirement.describe())
+            check_patient_request(principal, scope["method"], _relative(path, self.prefixes[:1]))
         except OperationOutcomeError as error:
             await outcome_response(error)(scope, receive, send)
             return

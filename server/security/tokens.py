@@ -27,6 +27,7 @@ from server.security.clients import RegisteredClient
 from server.security.constants import (
     ACCESS_TOKEN_JWT_TYPE,
     CLAIM_CLIENT_ID,
+    CLAIM_PATIENT,
     CLAIM_ROLES,
     CLAIM_SCOPE,
     CLAIM_TENANTS,
@@ -88,8 +89,13 @@ def issue_access_token(
     policy: AccessTokenPolicy,
     now: datetime,
     jti: str | None = None,
+    patient: str | None = None,
+    subject: str | None = None,
 ) -> IssuedToken:
-    """Sign an access token for ``client`` with the granted ``scopes`` (already narrowed)."""
+    """Sign an access token for ``client`` with the granted ``scopes`` (already narrowed).
+
+    ``patient`` (a Patient id) is the SMART launch context of ``patient/`` scopes, kept in the
+    ``patient`` claim; ``subject`` is the end user (``sub``), when there is one."""
     key = keys.signing_key()
     token_id = jti or uuid.uuid4().hex
     issued = int(now.timestamp())
@@ -97,7 +103,7 @@ def issue_access_token(
     scope = scopes.to_string()
     claims = {
         "iss": policy.issuer,
-        "sub": client.client_id,
+        "sub": subject or client.client_id,
         "aud": policy.audience,
         "exp": issued + lifetime,
         "iat": issued,
@@ -107,6 +113,8 @@ def issue_access_token(
         CLAIM_TENANTS: sorted(client.tenants),
         CLAIM_ROLES: sorted(client.roles),
     }
+    if patient is not None:
+        claims[CLAIM_PATIENT] = patient
     token = jwt.encode(
         claims,
         key.private_key,
@@ -236,7 +244,14 @@ class LocalTokenVerifier:
             subject=str(claims.get("sub", client_id)),
             issuer=self.policy.issuer,
             token_id=str(claims.get("jti", "")),
+            patient=_patient_claim(claims),
         )
+
+
+def _patient_claim(claims: dict[str, Any]) -> str | None:
+    """The SMART ``patient`` launch context of a token (a Patient id), if it carries one."""
+    value = claims.get(CLAIM_PATIENT)
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
