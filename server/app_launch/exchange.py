@@ -40,6 +40,7 @@ from server.security.tokens import AccessTokenPolicy, issue_access_token
 
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 REFRESH_SCOPES: Final = frozenset({"offline_access", "online_access"})
+_BASIC: Final = 'Basic realm="priorgate"'
 
 
 def s256(verifier: str) -> str:
@@ -113,12 +114,12 @@ class PatientTokenGrants:
             credentials = _basic_credentials(authorization)
             if credentials is None:
                 raise TokenRequestError(
-                    "invalid_client", "the Authorization header must be Basic credentials"
+                    "invalid_client", "the Authorization header must be Basic credentials", challenge=_BASIC
                 )
             client_id, secret = credentials
             app = self.apps.get(client_id)
             if app is None or not app.confidential or not app.secret_matches(secret):
-                raise TokenRequestError("invalid_client", "client authentication failed")
+                raise TokenRequestError("invalid_client", "client authentication failed", challenge=_BASIC)
             if form.get("client_id") not in (None, client_id):
                 raise TokenRequestError("invalid_client", "client_id does not match the authenticated client")
             return app

@@ -60,7 +60,7 @@ def _base(endpoints: SecurityEndpoints, request: Request) -> str:
 
 
 def _oauth_error(error: TokenRequestError) -> JSONResponse:
-    return JSONResponse(error.to_json(), status_code=error.status, headers=_NO_STORE)
+    return JSONResponse(error.to_json(), status_code=error.status, headers=_NO_STORE | error.headers)
 
 
 async def _form(request: Request) -> dict[str, str]:

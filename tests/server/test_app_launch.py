@@ -374,7 +374,7 @@ def test_a_confidential_app_authenticates_with_client_secret_basic(launch: Launc
     anonymous = launch.token(form | {"client_id": "pha-confidential"})
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_client"
     wrong = launch.token(form, auth=("pha-confidential", "not-the-secret"))
-    assert wrong.status_code == 401
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Basic")
     answer = launch.token(form, auth=("pha-confidential", SECRET))
     assert answer.status_code == 200, answer.text
     assert answer.json()["patient"] == launch.patient_id
@@ -394,3 +394,12 @@ def test_patient_apps_file_round_trips(tmp_path: Path) -> None:
     assert PatientApps.from_file(tmp_path / "apps.json").get("native") == app
     with pytest.raises(ValueError, match="redirect URI"):
         register_app("web", redirect_uris=["http://app.example.org/cb"], scopes="patient/*.rs")
+
+
+def test_repeated_failures_lock_the_login(launch: Launch) -> None:
+    _, params = launch.authorize_url()
+    for _ in range(5):
+        assert launch.sign_in(params, password="not the password at all").status_code == 401
+    assert launch.sign_in(params).status_code == 401  # locked: even the right password waits
+    launch.clock.current += timedelta(minutes=16)
+    assert launch.sign_in(params).status_code == 303
