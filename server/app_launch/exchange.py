@@ -83,21 +83,29 @@ class PatientTokenGrants:
     async def exchange(
         self, form: Mapping[str, str], authorization: str | None, address: str | None = None
     ) -> dict[str, Any]:
-        app = self._client(form, authorization)
-        attempt = Attempt(app.client_id, address=address)
         grant_type = form.get("grant_type")
         step: AuthorizationStep = "token" if grant_type == GRANT_TYPE_AUTHORIZATION_CODE else "refresh"
+        attempt = Attempt(form.get("client_id") or "(not authenticated)", address=address)
         try:
+            app = self._client(form, authorization)
+            attempt = Attempt(app.client_id, address=address)
             if grant_type == GRANT_TYPE_AUTHORIZATION_CODE:
                 grant = await self._redeem_code(form, app)
+                access_scope = grant.scope
             else:
-                grant = await self._refresh(form, app)
+                wanted = form.get("scope")  # RFC 6749 §6: may narrow the access token, not the grant
+                grant = await self._refresh(form, app, wanted)
+                access_scope = _narrowed(wanted, grant.scope).to_string() if wanted else grant.scope
             account = await run_in_threadpool(self.accounts.get, grant.username)
-            if account is None or not account.active or account.patient_id != grant.patient_id:
+            if (
+                account is None
+                or not account.active
+                or (account.tenant, account.patient_id) != (grant.tenant, grant.patient_id)
+            ):
                 raise TokenRequestError(
                     "invalid_grant", "the patient login of this grant is no longer active"
                 )
-            body = await self._issue(app, grant, account, with_id_token=step == "token")
+            body = await self._issue(app, grant, account, access_scope, with_id_token=step == "token")
         except TokenRequestError as error:
             await self._audit(step, attempt, ok=False, description=f"{error.error}: {error.description}")
             raise
@@ -150,28 +158,41 @@ class PatientTokenGrants:
             raise TokenRequestError("invalid_grant", "code_verifier does not match the code_challenge")
         return grant
 
-    async def _refresh(self, form: Mapping[str, str], app: PatientApp) -> Grant:
+    async def _refresh(self, form: Mapping[str, str], app: PatientApp, wanted: str | None) -> Grant:
         token = form.get("refresh_token")
         if not token:
             raise TokenRequestError("invalid_request", "refresh_token is required")
         now = int(self.now().timestamp())
-        outcome, grant = await run_in_threadpool(self.grants.use_refresh_token, token, app.client_id, now)
+
+        def check(grant: Grant) -> None:  # a bad scope leaves the refresh token usable
+            if wanted:
+                _narrowed(wanted, grant.scope)
+
+        outcome, grant = await run_in_threadpool(
+            self.grants.use_refresh_token, token, app.client_id, now, check
+        )
         if outcome == "reused":
             raise TokenRequestError(
                 "invalid_grant", "the refresh token was already used; the authorization is revoked"
             )
         if grant is None:
             raise TokenRequestError("invalid_grant", "the refresh token is not valid")
-        wanted = form.get("scope")
-        if wanted:
-            grant = Grant(**{**grant.__dict__, "scope": _narrowed(wanted, grant.scope).to_string()})
         return grant
 
     async def _issue(
-        self, app: PatientApp, grant: Grant, account: PatientAccount, *, with_id_token: bool
+        self,
+        app: PatientApp,
+        grant: Grant,
+        account: PatientAccount,
+        access_scope: str,
+        *,
+        with_id_token: bool,
     ) -> dict[str, Any]:
+        """The token response: an access token for ``access_scope``; an id_token when asked for; a new
+        refresh token (for the grant's whole scope, RFC 6749 §6) when the grant allows refreshing."""
         now = self.now()
-        scopes = parse_scopes(grant.scope)
+        scopes = parse_scopes(access_scope)
+        granted = parse_scopes(grant.scope)
         client = RegisteredClient(
             client_id=app.client_id,
             name=app.name,
@@ -190,7 +211,7 @@ class PatientTokenGrants:
         body: dict[str, Any] = {**issued.to_json(), "patient": account.patient_id}
         if with_id_token and "openid" in scopes.other:
             body["id_token"] = self._id_token(app, grant, account, now)
-        if REFRESH_SCOPES & set(scopes.other):
+        if REFRESH_SCOPES & set(granted.other):
             expires = int((now + self.refresh_lifetime).timestamp())
             rotated = Grant(
                 grant.grant_id,

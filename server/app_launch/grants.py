@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,28 +135,34 @@ class GrantStore:
             )
         return token
 
-    def use_refresh_token(self, token: str, client_id: str, now: int) -> tuple[Redemption, Grant | None]:
+    def use_refresh_token(
+        self, token: str, client_id: str, now: int, check: Callable[[Grant], None] | None = None
+    ) -> tuple[Redemption, Grant | None]:
         """Mark the refresh token used (rotation) and return its grant. Unknown, expired, revoked or
-        another client's: ``unknown``; already used: ``reused``, and the whole grant is revoked."""
+        another client's: ``unknown``; already used: ``reused``, and the whole grant is revoked.
+        ``check`` may refuse the request (by raising) before the token is used up."""
         table = app_launch_refresh_token
         key = table.c.token_hash == digest(token)
         with self._writing() as connection, connection.begin():
             row = connection.execute(select(table).where(key)).mappings().first()
             if row is None or row["client_id"] != client_id or row["revoked"] or int(row["expires"]) <= now:
                 return "unknown", None
+            grant = Grant(
+                row["grant_id"],
+                row["client_id"],
+                row["scope"],
+                row["username"],
+                row["tenant"],
+                row["patient_id"],
+                int(row["expires"]),
+            )
+            if row["used"] is None and check is not None:
+                check(grant)
             claimed = connection.execute(update(table).where(key, table.c.used.is_(None)).values(used=now))
             if row["used"] is not None or claimed.rowcount != 1:
                 self._revoke(connection, row["grant_id"])
                 return "reused", None
-        return "ok", Grant(
-            row["grant_id"],
-            row["client_id"],
-            row["scope"],
-            row["username"],
-            row["tenant"],
-            row["patient_id"],
-            int(row["expires"]),
-        )
+        return "ok", grant
 
     def revoked(self, grant_id: str) -> bool:
         """True when any refresh token of the grant was revoked (for tests and operators)."""

@@ -403,3 +403,21 @@ def test_repeated_failures_lock_the_login(launch: Launch) -> None:
     assert launch.sign_in(params).status_code == 401  # locked: even the right password waits
     launch.clock.current += timedelta(minutes=16)
     assert launch.sign_in(params).status_code == 303
+
+
+def test_a_refresh_may_narrow_the_access_token_but_keeps_the_grant(launch: Launch) -> None:
+    code, params = launch.code()
+    first = launch.redeem(code, params).json()
+    refresh = {"grant_type": "refresh_token", "client_id": "pha"}
+    wider = launch.token(refresh | {"refresh_token": first["refresh_token"], "scope": "patient/*.cruds"})
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+    narrow = launch.token(refresh | {"refresh_token": first["refresh_token"], "scope": "patient/Patient.rs"})
+    assert narrow.status_code == 200 and narrow.json()["scope"] == "patient/Patient.rs"
+    again = launch.token(refresh | {"refresh_token": narrow.json()["refresh_token"]})
+    assert set(again.json()["scope"].split()) == set(SCOPE.split())
+    unknown = launch.token(refresh | {"client_id": "nobody", "refresh_token": again.json()["refresh_token"]})
+    assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
+    refused = [
+        e for e in launch.audit_events() if e["subtype"][0]["code"] == "refresh" and e["outcome"] == "4"
+    ]
+    assert {e["agent"][1]["who"]["identifier"]["value"] for e in refused} == {"pha", "nobody"}
