@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from server.app_launch.accounts import AccountStore, new_account
 from server.app_launch.apps import PatientApps, dump_apps, new_secret, register_app
-from server.ops.auth import Passwords
+from server.ops.auth import Passwords, Role
 from server.search.definitions import load_registry
 from server.security.config import SecuritySettings
 from server.settings import Settings
@@ -421,3 +421,41 @@ def test_a_refresh_may_narrow_the_access_token_but_keeps_the_grant(launch: Launc
         e for e in launch.audit_events() if e["subtype"][0]["code"] == "refresh" and e["outcome"] == "4"
     ]
     assert {e["agent"][1]["who"]["identifier"]["value"] for e in refused} == {"pha", "nobody"}
+
+
+def _staff_sign_in(http: TestClient, username: str, password: str) -> None:
+    http.cookies.clear()
+    page = http.get("/ops/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "username": username, "password": password, "next": "/ops/queue"}
+    assert http.post("/ops/login", data=form, follow_redirects=False).status_code == 303
+
+
+def test_an_administrator_adds_a_patient_login_in_the_operations_pages(launch: Launch) -> None:
+    ops = launch.http.app.state.ops  # type: ignore[attr-defined]
+    ops.add_user("admin", "Avery Admin", Role.ADMIN, "admin-password")
+    ops.add_user("rev", "Riley Reviewer", Role.REVIEWER, "rev-password")
+    _staff_sign_in(launch.http, "rev", "rev-password")
+    assert launch.http.get("/ops/patients").status_code == 403
+    _staff_sign_in(launch.http, "admin", "admin-password")
+    page = launch.http.get("/ops/patients")
+    assert page.status_code == 200 and "pat@example.org" in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "username": "kim@example.org", "patient": launch.other_patient_id}
+    short = launch.http.post("/ops/patients", data=form | {"tenant": "org-a", "password": "short"})
+    assert short.status_code == 422 and "at least 12 characters" in short.text
+    forged = launch.http.post("/ops/patients", data=form | {"csrf": "guess", "password": PASSWORD})
+    assert forged.status_code == 403
+    added = launch.http.post(
+        "/ops/patients", data=form | {"tenant": "org-a", "password": PASSWORD}, follow_redirects=False
+    )
+    assert added.status_code == 303
+    assert "kim@example.org" in launch.http.get("/ops/patients").text
+    # The new login signs in to a patient app and reads its own record.
+    _, params = launch.authorize_url()
+    answer = launch.sign_in(params, username="kim@example.org")
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    body = launch.redeem(code, params).json()
+    assert body["patient"] == launch.other_patient_id
