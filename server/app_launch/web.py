@@ -48,11 +48,11 @@ MAX_FORM_BYTES: Final = 16 * 1024
 _CSP: Final = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 _LETTERS: Final = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 _OTHER: Final = {
-    "openid": "know who you are (your user name)",
-    "fhirUser": "know which patient record is yours",
-    "launch/patient": "open your patient record",
-    "offline_access": "keep access while you are away, until you sign out of the app",
-    "online_access": "keep access while you use the app",
+    "openid": "Know who you are (your user name)",
+    "fhirUser": "Know which patient record is yours",
+    "launch/patient": "Open your patient record",
+    "offline_access": "Keep access while you are away, until you sign out of the app",
+    "online_access": "Keep access while you use the app",
 }
 TEMPLATES: Final = Environment(
     loader=ChoiceLoader(
@@ -67,7 +67,8 @@ TEMPLATES: Final = Environment(
 def describe(scope: Scope) -> str:
     what = "all your records" if scope.resource_type == "*" else f"your {scope.resource_type} records"
     verbs = [_LETTERS[i] for i in "cruds" if i in scope.interactions]
-    return f"{', '.join(verbs)} {what}".capitalize()
+    spoken = verbs[0] if len(verbs) == 1 else f"{', '.join(verbs[:-1])} and {verbs[-1]}"
+    return f"{spoken} {what}".capitalize()
 
 
 def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -80,7 +81,7 @@ def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
             "Pragma": "no-cache",
             "Content-Security-Policy": _CSP,
             "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
+            "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
         },
     )
 
