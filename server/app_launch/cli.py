@@ -5,15 +5,18 @@
   from ``PRIORGATE_PATIENT_PASSWORD`` or, without it, standard input (prompting on a terminal).
   ``priorgate patients list`` lists them.
 * ``priorgate patient-apps register --client-id APP --redirect-uri URI [--redirect-uri URI2]
-  [--scopes "launch/patient openid fhirUser offline_access patient/*.rs"] [--confidential] [--name N]
-  [--file patient-apps.json]`` adds an app to ``PRIORGATE_PATIENT_APPS_FILE``; a confidential app's
-  secret is printed once (only its SHA-256 is stored). ``priorgate patient-apps list`` lists them.
+  [--scopes "launch/patient openid fhirUser offline_access patient/*.rs"] [--confidential]
+  [--jwks-file jwks.json | --jwks-url URL] [--name N] [--file patient-apps.json]`` adds an app to
+  ``PRIORGATE_PATIENT_APPS_FILE``; a confidential app's secret is printed once (only its SHA-256 is
+  stored); with keys it authenticates with ``private_key_jwt`` instead.
+  ``priorgate patient-apps list`` lists them.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -105,6 +108,9 @@ def patient_apps(argv: Sequence[str]) -> int:
     reg.add_argument("--redirect-uri", action="append", required=True, help="exact redirect URI (repeatable)")
     reg.add_argument("--scopes", default=DEFAULT_APP_SCOPES, help=f'default "{DEFAULT_APP_SCOPES}"')
     reg.add_argument("--confidential", action="store_true", help="a confidential app (client_secret_basic)")
+    keys = reg.add_mutually_exclusive_group()
+    keys.add_argument("--jwks-file", type=Path, help="confidential app's public JWK Set (private_key_jwt)")
+    keys.add_argument("--jwks-url", help="https URL of a confidential app's JWK Set (private_key_jwt)")
     reg.add_argument("--file", type=Path, help="patient apps file (PRIORGATE_PATIENT_APPS_FILE)")
     listing = sub.add_parser("list", help="list patient-facing apps")
     listing.add_argument("--file", type=Path, help="patient apps file (PRIORGATE_PATIENT_APPS_FILE)")
@@ -116,20 +122,23 @@ def patient_apps(argv: Sequence[str]) -> int:
             for app in existing:
                 print(f"{app.client_id}\t{app.client_type}\t{' '.join(app.redirect_uris)}\t{app.scopes}")
             return 0
-        secret, digest = new_secret() if args.confidential else (None, None)
+        asymmetric = args.jwks_file is not None or args.jwks_url is not None
+        secret, digest = new_secret() if args.confidential and not asymmetric else (None, None)
         app = register_app(
             args.client_id,
             redirect_uris=args.redirect_uri,
             scopes=args.scopes,
-            client_type="confidential" if args.confidential else "public",
+            client_type="confidential" if args.confidential or asymmetric else "public",
             name=args.name,
             secret_sha256=digest,
+            jwks=json.loads(args.jwks_file.read_text()) if args.jwks_file else None,
+            jwks_url=args.jwks_url,
         )
         registry = PatientApps.of([*existing, app])  # raises on a duplicate client_id
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_bytes(dump_apps(registry.all()))
         os.replace(temporary, path)
-    except (AppRegistrationError, OSError) as exc:
+    except (AppRegistrationError, OSError, json.JSONDecodeError) as exc:
         print(f"priorgate patient-apps: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"registered {app.client_id} ({app.client_type}) in {path}")

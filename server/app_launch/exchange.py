@@ -2,7 +2,9 @@
 (SMART App Launch 2.1.0 "Obtain access token", "Refresh access token"; RFC 6749 §4.1.3, §6; RFC 7636).
 
 Client authentication: a public app sends its ``client_id`` (PKCE proves it started the flow); a
-confidential app authenticates with ``client_secret_basic``. The access token is a local token
+confidential app authenticates with ``client_secret_basic`` or, when registered with keys, a
+``private_key_jwt`` client assertion (checked as for Backend Services: audience the token URL, each
+``jti`` once). The access token is a local token
 (``issue_access_token``) carrying the patient's tenant, the granted scopes and the ``patient`` claim,
 so ``LocalTokenVerifier`` makes a principal of kind ``patient`` from it. ``openid`` adds an OpenID
 Connect ``id_token`` (signed with the server key, ``fhirUser`` = the Patient's URL);
@@ -30,10 +32,17 @@ from server.app_launch.accounts import AccountStore, PatientAccount
 from server.app_launch.apps import PatientApp, PatientApps
 from server.app_launch.events import Attempt, AuditWriter, AuthorizationStep, authorization_event
 from server.app_launch.grants import Grant, GrantStore
+from server.security.assertions import ClientAuthenticationError, verify_client_assertion
 from server.security.audit import AuditSource
 from server.security.clients import RegisteredClient
-from server.security.constants import GRANT_TYPE_AUTHORIZATION_CODE, GRANT_TYPE_REFRESH_TOKEN
+from server.security.constants import (
+    CLIENT_ASSERTION_TYPE_JWT_BEARER,
+    GRANT_TYPE_AUTHORIZATION_CODE,
+    GRANT_TYPE_REFRESH_TOKEN,
+)
+from server.security.jwks import JwksCache
 from server.security.keys import KeyProvider
+from server.security.replay import ReplayStore
 from server.security.scopes import ScopeSet, ScopeSyntaxError, narrow, parse_scopes
 from server.security.token_endpoint import OAuthErrorCode, TokenRequestError
 from server.security.tokens import AccessTokenPolicy, issue_access_token
@@ -78,6 +87,9 @@ class PatientTokenGrants:
     audit: AuditWriter
     source: AuditSource
     refresh_lifetime: timedelta = timedelta(days=30)
+    token_url: str = ""  # the audience of private_key_jwt assertions
+    replay: ReplayStore | None = None  # private_key_jwt: each assertion jti once (None: not offered)
+    jwks_cache: JwksCache | None = None
     grant_types: frozenset[str] = frozenset({GRANT_TYPE_AUTHORIZATION_CODE, GRANT_TYPE_REFRESH_TOKEN})
 
     async def exchange(
@@ -87,7 +99,7 @@ class PatientTokenGrants:
         step: AuthorizationStep = "token" if grant_type == GRANT_TYPE_AUTHORIZATION_CODE else "refresh"
         attempt = Attempt(form.get("client_id") or "(not authenticated)", address=address)
         try:
-            app = self._client(form, authorization)
+            app = await self._client(form, authorization)
             attempt = Attempt(app.client_id, address=address)
             if grant_type == GRANT_TYPE_AUTHORIZATION_CODE:
                 grant = await self._redeem_code(form, app)
@@ -113,11 +125,13 @@ class PatientTokenGrants:
         await self._audit(step, done, ok=True)
         return body
 
-    def _client(self, form: Mapping[str, str], authorization: str | None) -> PatientApp:
-        if form.get("client_secret") is not None or form.get("client_assertion") is not None:
+    async def _client(self, form: Mapping[str, str], authorization: str | None) -> PatientApp:
+        if form.get("client_secret") is not None:
             raise TokenRequestError(
-                "invalid_client", "patient apps authenticate with client_secret_basic (or are public)"
+                "invalid_client", "patient apps authenticate with client_secret_basic, not client_secret_post"
             )
+        if form.get("client_assertion") is not None or form.get("client_assertion_type") is not None:
+            return await self._asserted(form)
         if authorization:
             credentials = _basic_credentials(authorization)
             if credentials is None:
@@ -135,7 +149,32 @@ class PatientTokenGrants:
         if app is None:
             raise TokenRequestError("invalid_client", "client_id does not name a registered app")
         if app.confidential:
-            raise TokenRequestError("invalid_client", "this app must authenticate (client_secret_basic)")
+            raise TokenRequestError("invalid_client", f"this app must authenticate ({app.auth_method})")
+        return app
+
+    async def _asserted(self, form: Mapping[str, str]) -> PatientApp:
+        """RFC 7523 §2.2 client authentication with a ``private_key_jwt`` assertion."""
+        assertion = form.get("client_assertion")
+        if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE_JWT_BEARER or not assertion:
+            raise TokenRequestError(
+                "invalid_client", f"client_assertion_type must be {CLIENT_ASSERTION_TYPE_JWT_BEARER}"
+            )
+        if self.replay is None:
+            raise TokenRequestError("invalid_client", "private_key_jwt is not offered to patient apps here")
+        try:
+            verified = await verify_client_assertion(
+                assertion,
+                audience=self.token_url,
+                registry=_AppKeys(self.apps),
+                replay=self.replay,
+                now=self.now(),
+                jwks_cache=self.jwks_cache,
+            )
+        except ClientAuthenticationError as exc:
+            raise TokenRequestError("invalid_client", str(exc)) from None
+        app = self.apps.get(verified.client.client_id)
+        if app is None or form.get("client_id") not in (None, app.client_id):
+            raise TokenRequestError("invalid_client", "client_id does not match the client_assertion")
         return app
 
     async def _redeem_code(self, form: Mapping[str, str], app: PatientApp) -> Grant:
@@ -253,6 +292,16 @@ class PatientTokenGrants:
             step, attempt, ok=ok, source=self.source, recorded=self.now(), description=description
         )
         await self.audit(event)
+
+
+@dataclass(frozen=True)
+class _AppKeys:
+    """The asymmetric patient apps as a ``ClientRegistry`` (their key registrations)."""
+
+    apps: PatientApps
+
+    async def get(self, client_id: str) -> RegisteredClient | None:
+        return await self.apps.keys_of(client_id)
 
 
 def _narrowed(wanted: str, original: str) -> ScopeSet:

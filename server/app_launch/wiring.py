@@ -59,7 +59,11 @@ def build_app_launch(
     if parts.keys is None or parts.token_service is None:
         return None
     base = base_url.rstrip("/")
-    apps = PatientApps.from_file(security.patient_apps_file) if security.patient_apps_file else PatientApps()
+    apps = (
+        PatientApps.from_file(security.patient_apps_file, allow_http_jwks_url=security.allow_http_jwks_url)
+        if security.patient_apps_file
+        else PatientApps()
+    )
     audit_log = svc.audit
     source = audit_log.source if audit_log is not None else AuditSource(base + FHIR_BASE_PATH)
 
@@ -79,6 +83,9 @@ def build_app_launch(
         audit=audit,
         source=source,
         refresh_lifetime=timedelta(seconds=security.refresh_token_lifetime),
+        token_url=base + TOKEN_PATH,
+        replay=parts.token_service.replay,
+        jwks_cache=parts.token_service.jwks_cache,
     )
     pages = AuthorizePages(
         apps=apps,

@@ -27,7 +27,9 @@ from server.app_launch.accounts import AccountStore, new_account
 from server.app_launch.apps import PatientApps, dump_apps, new_secret, register_app
 from server.ops.auth import Passwords, Role
 from server.search.definitions import load_registry
+from server.security.assertions import sign_client_assertion
 from server.security.config import SecuritySettings
+from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
 from server.storage.engine import make_engine
 from server.storage.repository import Repository
@@ -39,6 +41,7 @@ APP_REDIRECT = "https://app.example.org/callback"
 SCOPE = "launch/patient openid fhirUser offline_access patient/*.rs"
 PASSWORD = "correct horse battery staple"
 SECRET, SECRET_SHA256 = new_secret()
+APP_KEY = SigningKey.of(generate_private_key("ES384"), "ES384")
 
 
 def challenge_of(verifier: str) -> str:
@@ -56,6 +59,13 @@ def apps_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
             scopes=SCOPE,
             client_type="confidential",
             secret_sha256=SECRET_SHA256,
+        ),
+        register_app(
+            "pha-keys",
+            redirect_uris=[APP_REDIRECT],
+            scopes=SCOPE,
+            client_type="confidential",
+            jwks={"keys": [public_jwk(APP_KEY.private_key, "ES384")]},
         ),
     ]
     path = folder / "patient-apps.json"
@@ -459,3 +469,35 @@ def test_an_administrator_adds_a_patient_login_in_the_operations_pages(launch: L
     code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
     body = launch.redeem(code, params).json()
     assert body["patient"] == launch.other_patient_id
+
+
+def test_an_asymmetric_app_authenticates_with_private_key_jwt(launch: Launch) -> None:
+    code, params = launch.code(client_id="pha-keys")
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": APP_REDIRECT,
+        "code_verifier": params["_verifier"],
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+
+    def assertion(audience: str = BASE + "/auth/token") -> str:
+        return sign_client_assertion(
+            "pha-keys", audience, APP_KEY.private_key, algorithm="ES384", kid=APP_KEY.kid, now=launch.clock()
+        )
+
+    public = launch.token(form | {"client_assertion_type": "", "client_id": "pha-keys"})
+    assert public.status_code == 401 and public.json()["error"] == "invalid_client"
+    elsewhere = launch.token(form | {"client_assertion": assertion("https://elsewhere.example.org/token")})
+    assert elsewhere.status_code == 401
+    signed = assertion()
+    answer = launch.token(form | {"client_assertion": signed})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["patient"] == launch.patient_id
+    refresh = {"grant_type": "refresh_token", "refresh_token": answer.json()["refresh_token"]}
+    replayed = launch.token(
+        refresh | {"client_assertion_type": form["client_assertion_type"], "client_assertion": signed}
+    )
+    assert replayed.status_code == 401  # each assertion once
+    fresh = {"client_assertion_type": form["client_assertion_type"], "client_assertion": assertion()}
+    assert launch.token(refresh | fresh).status_code == 200

@@ -12,6 +12,7 @@ import pytest
 from server.app_launch.accounts import AccountStore
 from server.app_launch.apps import PatientApps
 from server.cli import main
+from server.security.keys import generate_private_key, public_jwk
 from server.storage.engine import make_engine
 
 
@@ -78,3 +79,19 @@ def test_patient_apps_register_and_list(tmp_path: Path, capsys: pytest.CaptureFi
     assert json.loads(path.read_text())["apps"][0]["scopes"] == (
         "patient/*.rs launch/patient openid fhirUser offline_access"
     )
+
+
+def test_patient_apps_register_an_asymmetric_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public_jwk(generate_private_key("ES384"), "ES384")]}))
+    path = tmp_path / "apps.json"
+    args = ["patient-apps", "register", "--file", str(path), "--client-id", "kiosk"]
+    assert main([*args, "--redirect-uri", "https://kiosk.example.org/cb", "--jwks-file", str(jwks)]) == 0
+    assert "client_secret" not in capsys.readouterr().out
+    kiosk = PatientApps.from_file(path).get("kiosk")
+    assert kiosk is not None and kiosk.confidential and kiosk.auth_method == "private_key_jwt"
+    private = tmp_path / "private.json"
+    private.write_text(json.dumps({"keys": [{"kty": "EC", "kid": "k", "d": "secret"}]}))
+    other = ["patient-apps", "register", "--file", str(path), "--client-id", "leaky"]
+    assert main([*other, "--redirect-uri", "https://l.example.org/cb", "--jwks-file", str(private)]) == 2
+    assert "public keys only" in capsys.readouterr().err
