@@ -126,6 +126,15 @@ def capability_security(
     (authorize URL, token URL) are given: with PriorGate's own patient authorization."""
     security = _security(description)
     if oauth_uris is not None:
+        security["service"][0]["text"] = (
+            "OAuth2 using SMART App Launch for patients (authorization code with PKCE) and SMART Backend "
+            "Services (client_credentials, private_key_jwt)"
+        )
+        if description is None:
+            security["description"] = (
+                "Every request except metadata and discovery needs a Bearer token: SMART system scopes, "
+                "or patient scopes for the signed-in patient's own data."
+            )
         security["extension"] = [
             {
                 "url": OAUTH_URIS_EXTENSION,
