@@ -81,6 +81,7 @@ def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
             "Pragma": "no-cache",
             "Content-Security-Policy": _CSP,
             "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",  # no framing (clickjacking), for browsers without frame-ancestors
             "Referrer-Policy": "same-origin",  # no-referrer would make the form's Origin "null"
         },
     )

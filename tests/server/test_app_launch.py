@@ -201,6 +201,8 @@ def test_standalone_launch_end_to_end(launch: Launch) -> None:
     assert page.status_code == 200 and csrf
     assert "Prior Auth Viewer" in page.text and "<script" not in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     signed = launch.sign_in(params, username="  PAT@example.org ")
     assert signed.status_code == 303
     location = urlsplit(signed.headers["location"])
