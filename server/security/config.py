@@ -6,7 +6,8 @@ Two modes (``PRIORGATE_AUTH_MODE``):
 * ``local`` (default): PriorGate is its own SMART Backend Services authorization server. Clients come
   from ``PRIORGATE_CLIENTS_FILE`` (JSON/TOML) plus the demo clients (``PRIORGATE_DEMO_CLIENTS``, on by
   default); tokens are signed with ``PRIORGATE_TOKEN_SIGNING_KEY`` (PEM; created on first start when
-  unset, under ``PRIORGATE_SECURITY_DIR``, so all workers share it).
+  unset, under ``PRIORGATE_SECURITY_DIR``, so all workers share it). It is also the SMART App Launch
+  authorization server for patient apps (``server/app_launch``: ``PRIORGATE_PATIENT_APPS_FILE``).
 * ``off``: no access tokens at all, every caller acts for the default tenant (development only; the
   app warns on every start).
 * ``external``: an external authorization server issues tokens; PriorGate verifies them against
