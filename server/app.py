@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
@@ -32,6 +32,7 @@ from questionnaires import DTR_VERSIONS, load_catalog
 from server.api import dtr, fhir, member_match, pas, pas_subscriptions, patient_access, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
+from server.app_launch.wiring import build_app_launch
 from server.capabilities import Capabilities
 from server.cds_clients import load_trusted_issuers
 from server.cds_storage import SqlFeedbackSink, SqlJtiStore
@@ -163,8 +164,15 @@ def secure(
             replay=SqlReplayStore(services.engine, security_jti),
         )
         install_security(app, CachingVerifier(parts.verifier, services.now))
-        services.capabilities.security = capability_security()
-        app.include_router(build_security_router(parts.endpoints))
+        # PriorGate's own SMART App Launch for patients (server/app_launch): /auth/authorize + token grants
+        launch = build_app_launch(security, services, parts, public_base_url(settings))
+        endpoints = parts.endpoints if launch is None else replace(parts.endpoints, more_grants=launch.grants)
+        services.capabilities.security = capability_security(
+            oauth_uris=launch.oauth_uris if launch is not None else None
+        )
+        app.include_router(build_security_router(endpoints))
+        if launch is not None:
+            app.include_router(launch.router)
         app.add_middleware(FhirScopeGuard, more_prefixes=VERSIONED_BASES)
     if services.audit is not None:
         app.add_middleware(

@@ -2,7 +2,8 @@
 
 ``priorgate serve [--host] [--port] [--database-url] [--workers N]``, ``priorgate db upgrade``,
 ``priorgate igs list|install``, ``priorgate validate FILE``, ``priorgate x12 ...``, ``priorgate token`` and
-``priorgate clients``, ``priorgate staff add|list``. Another
+``priorgate clients``, ``priorgate staff add|list``, ``priorgate patients add|list`` and
+``priorgate patient-apps register|list``. Another
 package adds a subcommand with one line in :data:`COMMANDS` (e.g. ``"x12": x12_cli.main``).
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from igs import cli as igs_cli
 from igs.outcome import OperationOutcomeError
+from server.app_launch import cli as app_launch_cli
 from server.ops import cli as ops_cli
 from server.security import cli as security_cli
 from server.settings import Settings, SettingsError, load_settings
@@ -109,6 +111,8 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "token": security_cli.token,
     "clients": security_cli.clients,
     "staff": ops_cli.main,
+    "patients": app_launch_cli.patients,
+    "patient-apps": app_launch_cli.patient_apps,
 }
 
 

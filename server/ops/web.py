@@ -17,10 +17,12 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from igs.outcome import Failure, OperationOutcomeError
+from server.app_launch.accounts import AccountError, AccountStore, new_account
 from server.errors import status_of
 from server.pas import urls
 from server.pas.decision import Modification
@@ -636,3 +638,73 @@ async def metrics_csv(request: Request, ops: Ops) -> Response:
 
 
 __all__ = ["PUBLIC_PATHS", "Role", "router"]
+
+
+# -- patient logins (SMART App Launch for patients, server/app_launch): administrators only ---------------
+
+
+def _patient_logins(ops: OpsService) -> AccountStore:
+    return AccountStore(ops.resources.engine)
+
+
+async def _patients_page(
+    ops: OpsService, staff: Staff, session: Session, *, status: int = 200, **extra: Any
+) -> Response:
+    if staff.role is not Role.ADMIN:
+        return _page(
+            "error.html",
+            403,
+            title="Administrators only",
+            message="Only administrators manage patient logins.",
+            **_context(staff, session),
+        )
+    accounts = await run_in_threadpool(_patient_logins(ops).all)
+    return _page(
+        "patients.html",
+        status,
+        **_context(staff, session, title="Patient logins", accounts=accounts, active="patients", **extra),
+    )
+
+
+@router.get("/ops/patients")
+async def patients_page(request: Request, ops: Ops) -> Response:
+    signed = await _signed_in(request, ops)
+    if signed is None:
+        return _to_sign_in(request)
+    notice = "Patient login added." if request.query_params.get("notice") == "added" else None
+    return await _patients_page(ops, *signed, notice=notice)
+
+
+@router.post("/ops/patients")
+async def add_patient(request: Request, ops: Ops) -> Response:
+    signed = await _signed_in(request, ops)
+    if signed is None:
+        return _to_sign_in(request)
+    staff, session = signed
+    form = await _form(request)
+    if not _same_origin(request, ops) or not same_token(session.csrf_token, form.get("csrf")):
+        return _page(
+            "error.html",
+            403,
+            title="Refused",
+            message="The form expired or came from another site; reload the page and try again.",
+            **_context(staff, session),
+        )
+    if staff.role is not Role.ADMIN:
+        return await _patients_page(ops, staff, session)
+    try:
+        account = await run_in_threadpool(
+            new_account,
+            form.get("username", ""),
+            tenant=form.get("tenant", "").strip(),
+            patient_id=form.get("patient", "").strip(),
+            password=form.get("password", ""),
+            passwords=ops.passwords,
+            display_name=form.get("name", "").strip(),
+        )
+        await run_in_threadpool(_patient_logins(ops).add, account, ops.now())
+    except AccountError as exc:
+        return await _patients_page(ops, staff, session, status=422, error=str(exc))
+    except IntegrityError:
+        return await _patients_page(ops, staff, session, status=409, error="That user name is taken.")
+    return RedirectResponse("/ops/patients?notice=added", status_code=303)

@@ -6,7 +6,8 @@ Two modes (``PRIORGATE_AUTH_MODE``):
 * ``local`` (default): PriorGate is its own SMART Backend Services authorization server. Clients come
   from ``PRIORGATE_CLIENTS_FILE`` (JSON/TOML) plus the demo clients (``PRIORGATE_DEMO_CLIENTS``, on by
   default); tokens are signed with ``PRIORGATE_TOKEN_SIGNING_KEY`` (PEM; created on first start when
-  unset, under ``PRIORGATE_SECURITY_DIR``, so all workers share it).
+  unset, under ``PRIORGATE_SECURITY_DIR``, so all workers share it). It is also the SMART App Launch
+  authorization server for patient apps (``server/app_launch``: ``PRIORGATE_PATIENT_APPS_FILE``).
 * ``off``: no access tokens at all, every caller acts for the default tenant (development only; the
   app warns on every start).
 * ``external``: an external authorization server issues tokens; PriorGate verifies them against
@@ -83,6 +84,15 @@ class SecuritySettings(BaseSettings):
     external_tenant_claim: str = Field(default="tenants", description="Claim holding organization id(s)")
     external_roles_claim: str = Field(default="roles", description="Claim holding staff roles")
     external_client_id_claim: str = Field(default="client_id", description="Claim naming the client")
+    patient_apps_file: Path | None = Field(
+        default=None, description="Registered patient-facing apps (SMART App Launch), JSON or TOML"
+    )
+    authorization_code_lifetime: int = Field(
+        default=60, ge=10, le=600, description="Authorization code lifetime, seconds (single use)"
+    )
+    refresh_token_lifetime: int = Field(
+        default=2_592_000, ge=300, le=31_536_000, description="Patient app refresh token lifetime, seconds"
+    )
 
     @model_validator(mode="after")
     def _external_needs_issuer(self) -> SecuritySettings:

@@ -39,6 +39,8 @@ CLAIM_TENANTS: Final = "tenants"
 CLAIM_ROLES: Final = "roles"
 CLAIM_SCOPE: Final = "scope"
 CLAIM_CLIENT_ID: Final = "client_id"
+# SMART App Launch "Launch context arrives with your access_token": the Patient id of patient/ scopes.
+CLAIM_PATIENT: Final = "patient"
 
 # IHE BALP and the HL7 terminology it binds to.
 BALP_PROFILE_BASE: Final = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
@@ -62,3 +64,9 @@ AUDIT_EVENT_TYPE_PA_NOTIFICATION: Final = "pa-notification"
 BACKPORT_NOTIFICATION_TYPE_SYSTEM: Final = "http://hl7.org/fhir/subscription-notification-type"
 # The FHIR operation name (``$submit``) as a second AuditEvent.subtype coding of an ``operation`` event.
 PRIORGATE_OPERATION_SYSTEM: Final = "https://priorgate.org/fhir/CodeSystem/fhir-operation"
+
+# SMART App Launch 2.1.0 (authorization code flow, PriorGate's own patient authorization).
+AUTHORIZE_PATH: Final = "/auth/authorize"
+GRANT_TYPE_AUTHORIZATION_CODE: Final = "authorization_code"
+GRANT_TYPE_REFRESH_TOKEN: Final = "refresh_token"
+AUTH_METHOD_CLIENT_SECRET_BASIC: Final = "client_secret_basic"

@@ -51,6 +51,8 @@ PUBLIC_PATHS: frozenset[str] = frozenset(
         "/fhir/.well-known/smart-configuration",
         "/auth/token",
         "/auth/jwks",
+        "/auth/authorize",  # the patient sign-in page (SMART App Launch): its own CSRF-protected form
+        "/.well-known/openid-configuration",
         "/metrics",
         "/docs",
         "/openapi.json",

@@ -48,7 +48,8 @@ def refuse(detail: str) -> OperationOutcomeError:
 def patient_path_allowed(principal: Principal, method: str, path: str) -> bool:
     """Whether a patient-context caller may send ``method`` to ``path`` (relative to the FHIR base).
 
-    Allowed: read of its own ``Patient/<id>`` and ``Patient`` search; ``ExplanationOfBenefit`` and
+    Allowed: read of its own ``Patient/<id>`` (another id passes here and answers 404 in the route, as a
+    missing one does) and ``Patient`` search; ``ExplanationOfBenefit`` and
     ``Consent`` search and read by id; ``Consent`` create and update; and the payer's published content
     (Questionnaires, ValueSets... ``tenancy.SHARED_TYPES``: read, search and their operations such as
     ``$questionnaire-package`` or ``$expand``), which is nobody's patient data. Everything else (other
@@ -68,9 +69,7 @@ def patient_path_allowed(principal: Principal, method: str, path: str) -> bool:
     if resource_type not in PATIENT_PARAMS:
         return False
     if method in ("GET", "HEAD"):
-        if resource_type == "Patient" and len(segments) == 2:
-            return segments[1] == principal.patient
-        return True
+        return True  # another patient's resource by id answers 404 in the route (``concerns``), as if absent
     if resource_type == "Consent":
         return (method == "POST" and len(segments) == 1) or (method == "PUT" and len(segments) == 2)
     return False

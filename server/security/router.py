@@ -6,7 +6,9 @@ are RFC 6749 §5.2 JSON, not OperationOutcomes: OAuth clients parse that shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -19,6 +21,19 @@ from server.security.token_endpoint import TokenRequestError, TokenService
 
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class MoreGrants(Protocol):
+    """More grant types of the token endpoint (the patient authorization, ``server.app_launch``)."""
+
+    @property
+    def grant_types(self) -> frozenset[str]: ...
+
+    async def exchange(
+        self, form: Mapping[str, str], authorization: str | None, address: str | None = None
+    ) -> dict[str, Any]:
+        """The token response body; raises :class:`TokenRequestError`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class SecurityEndpoints:
     external_token_endpoint: str | None = None
     external_issuer: str | None = None
     external_jwks_uri: str | None = None
+    more_grants: MoreGrants | None = None  # authorization_code/refresh_token for patient apps
 
 
 def _base(endpoints: SecurityEndpoints, request: Request) -> str:
@@ -44,7 +60,7 @@ def _base(endpoints: SecurityEndpoints, request: Request) -> str:
 
 
 def _oauth_error(error: TokenRequestError) -> JSONResponse:
-    return JSONResponse(error.to_json(), status_code=error.status, headers=_NO_STORE)
+    return JSONResponse(error.to_json(), status_code=error.status, headers=_NO_STORE | error.headers)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -85,6 +101,7 @@ def build_security_router(endpoints: SecurityEndpoints) -> APIRouter:
             signs_tokens=endpoints.keys is not None,
             scopes_supported=endpoints.scopes_supported,
             issuer=endpoints.external_issuer,
+            patient_launch=endpoints.more_grants is not None,
         )
         return JSONResponse(doc)
 
@@ -102,6 +119,11 @@ def build_security_router(endpoints: SecurityEndpoints) -> APIRouter:
         async def post_token(request: Request) -> Response:
             try:
                 form = await _form(request)
+                more = endpoints.more_grants
+                if more is not None and form.get("grant_type") in more.grant_types:
+                    address = request.client.host if request.client is not None else None
+                    body = await more.exchange(form, request.headers.get("authorization"), address)
+                    return JSONResponse(body, headers=_NO_STORE)
                 issued = await service.exchange(form, [_base(endpoints, request) + TOKEN_PATH])
             except TokenRequestError as error:
                 return _oauth_error(error)

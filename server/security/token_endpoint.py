@@ -36,10 +36,12 @@ _STATUS: dict[str, int] = {"invalid_client": 401}
 class TokenRequestError(Exception):
     """An OAuth 2.0 token error (RFC 6749 §5.2); ``description`` is safe to return."""
 
-    def __init__(self, error: OAuthErrorCode, description: str) -> None:
+    def __init__(self, error: OAuthErrorCode, description: str, *, challenge: str | None = None) -> None:
         super().__init__(f"{error}: {description}")
         self.error: OAuthErrorCode = error
         self.description = description
+        # RFC 6749 §5.2: a failed Authorization-header authentication answers 401 with its scheme.
+        self.headers: dict[str, str] = {"WWW-Authenticate": challenge} if challenge else {}
 
     @property
     def status(self) -> int:

@@ -28,6 +28,7 @@ from server.security.clients import RegisteredClient
 from server.security.constants import (
     ACCESS_TOKEN_JWT_TYPE,
     CLAIM_CLIENT_ID,
+    CLAIM_PATIENT,
     CLAIM_ROLES,
     CLAIM_SCOPE,
     CLAIM_TENANTS,
@@ -90,8 +91,13 @@ def issue_access_token(
     policy: AccessTokenPolicy,
     now: datetime,
     jti: str | None = None,
+    patient: str | None = None,
+    subject: str | None = None,
 ) -> IssuedToken:
-    """Sign an access token for ``client`` with the granted ``scopes`` (already narrowed)."""
+    """Sign an access token for ``client`` with the granted ``scopes`` (already narrowed).
+
+    ``patient`` (a Patient id) is the SMART launch context of ``patient/`` scopes, kept in the
+    ``patient`` claim; ``subject`` is the end user (``sub``), when there is one."""
     key = keys.signing_key()
     token_id = jti or uuid.uuid4().hex
     issued = int(now.timestamp())
@@ -99,7 +105,7 @@ def issue_access_token(
     scope = scopes.to_string()
     claims = {
         "iss": policy.issuer,
-        "sub": client.client_id,
+        "sub": subject or client.client_id,
         "aud": policy.audience,
         "exp": issued + lifetime,
         "iat": issued,
@@ -109,6 +115,8 @@ def issue_access_token(
         CLAIM_TENANTS: sorted(client.tenants),
         CLAIM_ROLES: sorted(client.roles),
     }
+    if patient is not None:
+        claims[CLAIM_PATIENT] = patient
     token = jwt.encode(
         claims,
         key.private_key,
@@ -238,6 +246,7 @@ class LocalTokenVerifier:
             subject=str(claims.get("sub", client_id)),
             issuer=self.policy.issuer,
             token_id=str(claims.get("jti", "")),
+            patient=patient_claim(claims),
         )
 
 
@@ -307,7 +316,7 @@ class ExternalTokenVerifier:
 def patient_claim(claims: dict[str, Any]) -> str | None:
     """The SMART ``patient`` launch-context claim (a Patient id, SMART App Launch 2.1.0 "Launch context
     arrives with your access_token"), or ``None`` when absent or not a plain id."""
-    value = claims.get("patient")
+    value = claims.get(CLAIM_PATIENT)
     if not isinstance(value, str):
         return None
     value = value.strip().removeprefix("Patient/")
