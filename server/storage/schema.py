@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 
+from server.bulk.schema import bulk_tables
 from server.ops.schema import ops_tables
 from server.security.replay_sql import jti_table
 
@@ -279,3 +280,5 @@ cds_feedback = Table(
 security_jti = jti_table(metadata)
 # Payer operations: staff users, sessions, request history, peer-to-peer, appeals (server/ops/schema.py).
 ops_staff_user, ops_session, ops_event, ops_peer_to_peer, ops_appeal = ops_tables(metadata)
+# Bulk export jobs and their NDJSON files (server/bulk).
+bulk_export_job, bulk_export_file = bulk_tables(metadata)
