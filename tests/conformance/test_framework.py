@@ -63,13 +63,14 @@ def test_expect_status_raises_check_failed() -> None:
 
 
 def test_committed_requirement_files_match_the_suites_rows() -> None:
-    from conformance.suites import crd_server, dtr_payer, pas_server
+    from conformance.suites import crd_server, dtr_payer, pas_server, payer_apis
 
     folder = ROOT / "conformance" / "requirements"
     for name, module in (
         ("davinci-crd", crd_server),
         ("davinci-dtr", dtr_payer),
         ("davinci-pas", pas_server),
+        ("payer-apis", payer_apis),
     ):
         committed = (folder / f"{name}.csv").read_text(encoding="utf-8")
         assert committed == module.requirements_csv(), f"regenerate conformance/requirements/{name}.csv"
