@@ -149,7 +149,7 @@ def capability(target: Target) -> None:
     response = target.get(target.fhir("metadata"))
     expect_status(response, 200)
     resources = [r for rest in response.json().get("rest", []) for r in rest.get("resource", [])]
-    group = next((r for r in resources if r.get("type") == "Group"), {})
+    group: Json = next((r for r in resources if r.get("type") == "Group"), {})
     definitions = {op.get("definition") for op in group.get("operation", [])}
     expect(GROUP_EXPORT in definitions, f"Group does not list $export with {GROUP_EXPORT}")
 
