@@ -26,10 +26,12 @@ class PatientResource:
     resource_id: str
     last_updated: str  # stored timestamp
     raw: bytes
+    tenant: str = ""  # who recorded it
 
 
 def _current() -> tuple[object, ...]:
     return (
+        resource.c.tenant,
         resource.c.resource_type,
         resource.c.resource_id,
         resource.c.last_updated,
@@ -68,7 +70,7 @@ def patient_resources(
         ).all()
         for row in rows:
             found[("Patient", row.resource_id)] = PatientResource(
-                row.resource_id, "Patient", row.resource_id, row.last_updated, bytes(row.raw)
+                row.resource_id, "Patient", row.resource_id, row.last_updated, bytes(row.raw), row.tenant
             )
     others = sorted(set(types) - {"Patient"})
     if others:
@@ -104,6 +106,11 @@ def patient_resources(
             key = (row.resource_type, row.resource_id)
             if key not in found:
                 found[key] = PatientResource(
-                    row.target_id, row.resource_type, row.resource_id, row.last_updated, bytes(row.raw)
+                    row.target_id,
+                    row.resource_type,
+                    row.resource_id,
+                    row.last_updated,
+                    bytes(row.raw),
+                    row.tenant,
                 )
     return list(found.values())

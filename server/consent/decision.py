@@ -2,7 +2,9 @@
 
 * Provider Access (opt-out): the patient is out when the latest active Consent marked
   ``provider-access`` (see codes.py) whose period covers now has ``provision.type = deny``. Opting back in
-  is making that Consent inactive, or a later active permit marked the same way.
+  is making that Consent inactive, or a later active permit marked the same way. Each recorder (the
+  tenant that stored the Consent: the payer's member services, a member app) has its own latest word:
+  a permit recorded by someone else never lifts an opt-out, so a provider cannot opt a patient back in.
 * Payer-to-Payer (opt-in): the patient is in for a requesting payer when an active HRex Consent
   (policy ``#regular`` or ``#sensitive``) permits, its ``provision.period`` covers now, and a
   ``provision.actor`` with role ``IRCP`` names the payer: by ``Organization/<id>`` reference or by a
@@ -33,6 +35,14 @@ from .codes import (
 )
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A stored Consent and the tenant that recorded it."""
+
+    tenant: str
+    consent: Json
 
 
 @dataclass(frozen=True)
@@ -86,19 +96,21 @@ def is_provider_access_consent(consent: Json) -> bool:
     )
 
 
-def provider_access_opted_out(consents: Iterable[Json], now: datetime) -> bool:
-    """True when the patient opted out of Provider Access (the latest relevant Consent denies)."""
-    relevant = [
-        c
-        for c in consents
-        if c.get("status") == STATUS_ACTIVE
-        and is_provider_access_consent(c)
-        and _period_covers(_provision(c).get("period"), now)
-    ]
-    if not relevant:
-        return False
-    latest = max(relevant, key=_sort_key)
-    return _provision(latest).get("type") == PROVISION_DENY
+def provider_access_opted_out(consents: Iterable[Recorded], now: datetime) -> bool:
+    """True when the patient opted out of Provider Access: some recorder's latest relevant Consent denies."""
+    latest: dict[str, Json] = {}
+    for recorded in consents:
+        c = recorded.consent
+        if not (
+            c.get("status") == STATUS_ACTIVE
+            and is_provider_access_consent(c)
+            and _period_covers(_provision(c).get("period"), now)
+        ):
+            continue
+        known = latest.get(recorded.tenant)
+        if known is None or _sort_key(c) >= _sort_key(known):
+            latest[recorded.tenant] = c
+    return any(_provision(c).get("type") == PROVISION_DENY for c in latest.values())
 
 
 def _names_payer(actor: Json, payer: Payer) -> bool:
@@ -132,6 +144,6 @@ def payer_to_payer_permits(consent: Json, payer: Payer, now: datetime) -> bool:
     return any(isinstance(a, dict) and _names_payer(a, payer) for a in provision.get("actor") or ())
 
 
-def payer_to_payer_opted_in(consents: Iterable[Json], payer: Payer, now: datetime) -> bool:
+def payer_to_payer_opted_in(consents: Iterable[Recorded], payer: Payer, now: datetime) -> bool:
     """True when some stored Consent opts the patient in for ``payer``."""
-    return any(payer_to_payer_permits(c, payer, now) for c in consents)
+    return any(payer_to_payer_permits(r.consent, payer, now) for r in consents)

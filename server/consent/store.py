@@ -1,5 +1,5 @@
 """The stored Consent resources of a batch of patients (every tenant: a Consent counts wherever it was
-recorded, e.g. by ``$member-match`` or by payer staff)."""
+recorded, e.g. by ``$member-match`` or by payer staff), each with the tenant that recorded it."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from typing import Any
 from sqlalchemy import Connection
 
 from server.bulk.compartment import patient_resources
+from server.consent.decision import Recorded
 from server.fhir_json import loads
 
 
-def consents_by_patient(
-    connection: Connection, patient_ids: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
+def consents_by_patient(connection: Connection, patient_ids: Sequence[str]) -> dict[str, list[Recorded]]:
     """Patient id -> the current Consent resources naming that patient."""
-    out: dict[str, list[dict[str, Any]]] = {pid: [] for pid in patient_ids}
+    out: dict[str, list[Recorded]] = {pid: [] for pid in patient_ids}
     for found in patient_resources(connection, patient_ids, ("Consent",)):
-        consent = loads(found.raw)
+        consent: Any = loads(found.raw)
         if isinstance(consent, dict):
-            out.setdefault(found.patient_id, []).append(consent)
+            out.setdefault(found.patient_id, []).append(Recorded(found.tenant, consent))
     return out

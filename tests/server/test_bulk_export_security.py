@@ -172,3 +172,21 @@ def test_the_requesting_payer_gets_its_opted_in_members(secured: Secured) -> Non
         for line in secured.http.get(entry["url"].removeprefix(BASE), headers=payer).content.splitlines()
     ]
     assert patients == ["p1"]
+
+
+def test_a_provider_cannot_lift_a_members_opt_out(secured: Secured) -> None:
+    clinic = secured.as_("clinic")
+    permit = data.opt_out("consent-p3-by-clinic", "p3", kind="permit", when="2026-02-15")
+    written = secured.http.put(
+        "/fhir/Consent/consent-p3-by-clinic", content=orjson.dumps(permit), headers=clinic | FHIR_JSON
+    )
+    assert written.status_code == 201
+    kicked = secured.http.get("/fhir/Group/g-clinic/$export?_type=Patient", headers=clinic | ASYNC)
+    secured.run()
+    manifest = secured.http.get(kicked.headers["content-location"].removeprefix(BASE), headers=clinic).json()
+    patients = {
+        orjson.loads(line)["id"]
+        for entry in manifest["output"]
+        for line in secured.http.get(entry["url"].removeprefix(BASE), headers=clinic).content.splitlines()
+    }
+    assert patients == {"p1", "p2"}

@@ -8,13 +8,26 @@ from datetime import UTC, datetime
 
 from server.bulk.content import is_denied, is_drug_claim, served_on_or_after, without_cost_sharing
 from server.consent.codes import PARTICIPATION_TYPE_SYSTEM
-from server.consent.decision import Payer, payer_to_payer_opted_in, provider_access_opted_out
+from server.consent.decision import Payer, Recorded
+from server.consent.decision import payer_to_payer_opted_in as _opted_in
+from server.consent.decision import provider_access_opted_out as _opted_out
 from server.pas import urls
 from server.search.values import timestamp
 
 from . import bulk_fixtures as data
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
+MEMBER_SERVICES = "payer"
+
+
+def provider_access_opted_out(consents: list[dict[str, object]], now: datetime) -> bool:
+    return _opted_out([Recorded(MEMBER_SERVICES, c) for c in consents], now)
+
+
+def payer_to_payer_opted_in(consents: list[dict[str, object]], payer: Payer, now: datetime) -> bool:
+    return _opted_in([Recorded(MEMBER_SERVICES, c) for c in consents], payer, now)
+
+
 NEW_PAYER = Payer(frozenset({"Organization/org-new-payer"}), frozenset({data.NEW_PAYER_ID}))
 
 
@@ -30,6 +43,14 @@ def test_an_inactive_opt_out_or_a_later_permit_opts_back_in() -> None:
     assert provider_access_opted_out([data.opt_out("c1", "p1"), later], NOW) is False
     earlier = data.opt_out("c0", "p1", kind="permit", when="2025-01-01")
     assert provider_access_opted_out([earlier, data.opt_out("c1", "p1")], NOW) is True
+
+
+def test_a_permit_recorded_by_someone_else_does_not_lift_an_opt_out() -> None:
+    deny = Recorded(MEMBER_SERVICES, data.opt_out("c1", "p1"))
+    provider_permit = Recorded("org-clinic", data.opt_out("c2", "p1", kind="permit", when="2026-02-01"))
+    assert _opted_out([deny, provider_permit], NOW) is True
+    own_permit = Recorded(MEMBER_SERVICES, data.opt_out("c3", "p1", kind="permit", when="2026-02-01"))
+    assert _opted_out([deny, provider_permit, own_permit], NOW) is False
 
 
 def test_an_unmarked_deny_is_not_a_provider_access_opt_out() -> None:
