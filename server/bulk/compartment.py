@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, text
 
 from server.storage.schema import idx_reference, resource, resource_version
 
@@ -51,18 +51,39 @@ def _joined_versions() -> object:
     )
 
 
+# The distinct tenants, one index probe each (a "loose index scan" over pk_resource, which leads with
+# tenant): naming them lets every statement below use the tenant-leading indexes.
+_TENANTS = text(
+    "WITH RECURSIVE t(tenant) AS (SELECT MIN(tenant) FROM resource UNION ALL "
+    "SELECT (SELECT MIN(r.tenant) FROM resource r WHERE r.tenant > t.tenant) FROM t "
+    "WHERE t.tenant IS NOT NULL) "
+    "SELECT tenant FROM t WHERE tenant IS NOT NULL"
+)
+
+
+def tenants(connection: Connection) -> list[str]:
+    """Every tenant holding resources."""
+    return [str(row[0]) for row in connection.execute(_TENANTS)]
+
+
 def patient_resources(
-    connection: Connection, patient_ids: Sequence[str], types: Collection[str]
+    connection: Connection,
+    patient_ids: Sequence[str],
+    types: Collection[str],
+    in_tenants: Sequence[str] | None = None,
 ) -> list[PatientResource]:
-    """Every current resource of ``types`` about one of ``patient_ids`` (each resource once)."""
+    """Every current resource of ``types`` about one of ``patient_ids`` (each resource once), in every
+    tenant (``in_tenants``: the result of :func:`tenants`, when the caller already has it)."""
     if not patient_ids or not types:
         return []
+    every = list(in_tenants) if in_tenants is not None else tenants(connection)
     found: dict[tuple[str, str], PatientResource] = {}
     if "Patient" in types:
         rows = connection.execute(
             select(*_current())  # type: ignore[call-overload]
             .select_from(_joined_versions())
             .where(
+                resource.c.tenant.in_(every),
                 resource.c.resource_type == "Patient",
                 resource.c.resource_id.in_(list(patient_ids)),
                 resource.c.deleted.is_(False),
@@ -95,6 +116,7 @@ def patient_resources(
                 )
             )
             .where(
+                idx_reference.c.tenant.in_(every),
                 idx_reference.c.target_type == "Patient",
                 idx_reference.c.target_id.in_(list(patient_ids)),
                 idx_reference.c.param.in_(PATIENT_PARAMS),

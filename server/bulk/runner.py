@@ -24,7 +24,7 @@ from server.storage.repository import Repository, since_stamp
 
 from .audit import consent_exclusion
 from .codes import Purpose
-from .compartment import patient_resources
+from .compartment import patient_resources, tenants
 from .content import EXPORT_TYPES, PA_TYPES
 from .groups import AttributionGroup, load_group, payer_view, requesting_payer
 from .jobs import Claim, JobStore, NewFile
@@ -178,12 +178,14 @@ class ExportRunner:
         since = since_stamp(job.parameters.since) if job.parameters.since else None
         files = NdjsonFiles(settings.lines_per_file)
         done = 0
+        with self._engine.connect() as connection:
+            every = tenants(connection)
         for batch in _chunks(group.members, settings.batch):
             excluded = self._excluded(group, payer, batch)
             self._record_exclusions(claim, group, excluded)
             included = [p for p in batch if p not in excluded]
             with self._engine.connect() as connection:
-                found = patient_resources(connection, included, needed)
+                found = patient_resources(connection, included, needed, every)
             for line in select_lines(found, types, since, policy):
                 files.add(line.resource_type, line.body)
             done += len(batch)

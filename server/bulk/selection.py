@@ -73,6 +73,9 @@ def select_lines(
             request_id(body) in drug_claims or (policy.exclude_denied and is_denied(body))
         ):
             continue
+        if item.resource_type == "ExplanationOfBenefit" and body.get("use") == "preauthorization":
+            if is_drug_claim(body):  # a PDex prior-authorization EOB for drugs
+                continue
         if not served_on_or_after(body, policy.cutoff):
             continue
         trimmed = without_cost_sharing(loads(item.raw)) if without_cost_sharing(body) is not None else None

@@ -137,3 +137,23 @@ def test_cost_sharing_is_removed_only_where_present() -> None:
     assert trimmed is not None and "payment" not in trimmed and "total" not in trimmed
     assert without_cost_sharing(data._claim("c", "p1")) is None
     assert without_cost_sharing(data._observation("o", "p1", "2020")) is None
+
+
+def test_a_prior_authorization_eob_for_drugs_is_left_out() -> None:
+    from server.bulk.codes import Purpose
+    from server.bulk.compartment import PatientResource
+    from server.bulk.selection import ExportPolicy, select_lines
+    from server.fhir_json import dumps
+
+    drug = data._claim("e1", "p1", system=data.NDC) | {
+        "resourceType": "ExplanationOfBenefit",
+        "use": "preauthorization",
+    }
+    service = data._claim("e2", "p1") | {"resourceType": "ExplanationOfBenefit", "use": "preauthorization"}
+    found = [
+        PatientResource("p1", "ExplanationOfBenefit", r["id"], "2026-02-01T00:00:00.000000", dumps(r))
+        for r in (drug, service)
+    ]
+    policy = ExportPolicy.of(Purpose.PROVIDER_ACCESS, NOW)
+    lines = list(select_lines(found, {"ExplanationOfBenefit"}, None, policy))
+    assert [line.body for line in lines] == [dumps(service)]
