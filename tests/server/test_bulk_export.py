@@ -304,3 +304,24 @@ def test_capability_statement_lists_group_export(exporter: Exporter) -> None:
     } in (group["operation"])
     guides = statement["implementationGuide"]
     assert any("bulkdata" in g for g in guides) and any("davinci-pdex" in g for g in guides)
+
+
+def test_inactive_and_ended_memberships_are_left_out(exporter: Exporter) -> None:
+    group = data.group("g-members", data.CLINIC, ["p1", "p2", "p3"])
+    group["member"][0]["inactive"] = True
+    group["member"][1]["period"] = {"start": "2024-01-01", "end": "2025-12-31"}
+    exporter.put(group)
+    exporter.put(data.opt_out("consent-p3", "p3") | {"status": "inactive"})
+    found = exporter.resources(exporter.export("g-members", "?_type=Patient"))
+    assert set(found) == {"Patient/p3"}
+
+
+def test_a_job_whose_group_is_gone_fails_with_an_operation_outcome(exporter: Exporter) -> None:
+    status = exporter.kickoff("g-clinic")
+    assert exporter.http.delete("/fhir/Group/g-clinic").status_code == 204
+    assert exporter.runner().run_once() is True
+    failed = exporter.http.get(status)
+    assert failed.status_code == 500
+    body = failed.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert "Group/g-clinic" in body["issue"][0]["diagnostics"]
