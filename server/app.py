@@ -29,10 +29,13 @@ from cds_hooks import (
 from igs import Validator
 from igs import load_registry as load_ig_registry
 from questionnaires import DTR_VERSIONS, load_catalog
-from server.api import dtr, fhir, member_match, pas, pas_subscriptions, patient_access, validate
+from server.api import bulk_export, dtr, fhir, member_match, pas, pas_subscriptions, patient_access, validate
 from server.api.cds_hooks import build_router as build_cds_router
 from server.api.limits import BodyLimit
 from server.app_launch.wiring import build_app_launch
+from server.bulk.jobs import JobStore
+from server.bulk.runner import ExportRunner, bulk_settings
+from server.bulk.worker import ExportWorker
 from server.capabilities import Capabilities
 from server.cds_clients import load_trusted_issuers
 from server.cds_storage import SqlFeedbackSink, SqlJtiStore
@@ -90,6 +93,7 @@ def mounts(cds: APIRouter) -> list[Mount]:
         Mount(ops_web.router),
         Mount(patient_access.router, patient_access.register),
         Mount(member_match.router, member_match.register),
+        Mount(bulk_export.router, bulk_export.register),
         Mount(fhir.router, fhir.register),
     ]
 
@@ -230,6 +234,14 @@ def create_app(
         else None
     )
     x12: X12Routing | None = load_x12_routing(chosen, engine, now)
+    exports = bulk_settings(chosen)
+    bulk = (
+        ExportWorker(
+            ExportRunner(JobStore(engine), repository, now, exports, audit=audit), exports.poll_interval
+        )
+        if chosen.bulk_export_worker
+        else None
+    )
     assertions = CoverageAssertionStore(engine)
     services = Services(
         settings=chosen,
@@ -257,6 +269,7 @@ def create_app(
         delivery=delivery,
         auth_required=chosen_security.auth_mode != "off",
         audit=audit,
+        bulk=bulk,
     )
 
     @asynccontextmanager
@@ -268,7 +281,11 @@ def create_app(
                 log.warning("could not expire stale X12 exchanges", exc_info=True)
         if delivery is not None:
             delivery.start()
+        if bulk is not None:
+            bulk.start()
         yield
+        if bulk is not None:
+            await bulk.stop()
         if delivery is not None:
             await delivery.stop()
         if owns_http:

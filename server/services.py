@@ -12,6 +12,7 @@ from starlette.requests import Request
 from igs import Registry, Validator
 from igs.outcome import Failure, OperationOutcomeError
 from questionnaires import Catalog
+from server.bulk.worker import ExportWorker
 from server.capabilities import Capabilities
 from server.coverage_assertions import CoverageAssertionStore
 from server.pas.delivery import DeliveryWorker
@@ -41,6 +42,7 @@ class Services:
     delivery: DeliveryWorker | None = None  # this process's notification delivery worker, when running
     auth_required: bool = True  # False only with PRIORGATE_AUTH_MODE=off
     audit: AuditLog | None = None  # where AuditEvents are stored
+    bulk: ExportWorker | None = None  # this process's bulk export worker, when running
 
     def fhir_base(self, request: Request) -> str:
         """The FHIR base URL: ``PRIORGATE_BASE_URL`` + ``/fhir``, or the request's own origin."""

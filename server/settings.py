@@ -103,6 +103,26 @@ class Settings(BaseSettings):
     ops_secure_cookies: bool = Field(
         default=False, description="Mark the operations session cookie Secure (set it when served over HTTPS)"
     )
+    bulk_export_worker: bool = Field(
+        default=True,
+        description="Run the bulk export worker (Group/$export jobs) in this process (every process may)",
+    )
+    bulk_export_poll_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between bulk export job polls when none is waiting"
+    )
+    bulk_export_file_lifetime: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds a finished export's manifest and NDJSON files stay downloadable",
+    )
+    bulk_export_lines_per_file: int = Field(
+        default=10000, ge=1, le=1_000_000, description="Most resources (NDJSON lines) in one export file"
+    )
+    bulk_export_lease: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds a claimed export job stays with one process before another restarts it",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level: debug, info, warning, error"
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from conformance.framework import Suite
-from conformance.suites import crd_server, dtr_payer, fhir_core, member_access, pas_server
+from conformance.suites import crd_server, dtr_payer, fhir_core, member_access, pas_server, payer_apis
 
 SUITES: Mapping[str, Suite] = MappingProxyType(
     {
@@ -17,6 +17,7 @@ SUITES: Mapping[str, Suite] = MappingProxyType(
             dtr_payer.SUITE,
             pas_server.SUITE,
             member_access.SUITE,
+            payer_apis.SUITE,
         )
     }
 )

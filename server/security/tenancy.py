@@ -125,6 +125,9 @@ class TenancyRule:
         )
     )
     api_read_only_types: frozenset[str] = frozenset({"AuditEvent"})
+    # Types only roles writing across tenants (payer administrators) write: attribution Groups decide
+    # whose data a bulk export discloses (server/bulk/groups.py).
+    staff_written_types: frozenset[str] = frozenset({"Group"})
 
     def is_shared(self, resource_type: str) -> bool:
         return resource_type in self.shared_types
@@ -223,6 +226,10 @@ def _ensure_type_writable(principal: Principal, resource_type: str, rule: Tenanc
     if rule.is_shared(resource_type) and not rule.writes_all_tenants(principal, resource_type):
         raise OperationOutcomeError.of(
             Failure.FORBIDDEN, f"{resource_type} is published content; only administrators change it"
+        )
+    if resource_type in rule.staff_written_types and not rule.writes_all_tenants(principal, resource_type):
+        raise OperationOutcomeError.of(
+            Failure.FORBIDDEN, f"{resource_type} resources are written by payer administrators only"
         )
 
 

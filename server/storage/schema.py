@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB
 
 from server.app_launch.schema import app_launch_tables
+from server.bulk.schema import bulk_tables
 from server.ops.schema import ops_tables
 from server.security.replay_sql import jti_table
 
@@ -282,3 +283,5 @@ security_jti = jti_table(metadata)
 ops_staff_user, ops_session, ops_event, ops_peer_to_peer, ops_appeal = ops_tables(metadata)
 # SMART App Launch for patients: patient logins, authorization codes, refresh tokens (server/app_launch).
 patient_login, app_launch_code, app_launch_refresh_token = app_launch_tables(metadata)
+# Bulk export jobs and their NDJSON files (server/bulk).
+bulk_export_job, bulk_export_file = bulk_tables(metadata)

@@ -63,7 +63,7 @@ def test_expect_status_raises_check_failed() -> None:
 
 
 def test_committed_requirement_files_match_the_suites_rows() -> None:
-    from conformance.suites import crd_server, dtr_payer, member_access, pas_server
+    from conformance.suites import crd_server, dtr_payer, member_access, pas_server, payer_apis
 
     folder = ROOT / "conformance" / "requirements"
     for name, module in (
@@ -71,6 +71,7 @@ def test_committed_requirement_files_match_the_suites_rows() -> None:
         ("davinci-dtr", dtr_payer),
         ("davinci-pas", pas_server),
         ("member-access", member_access),
+        ("payer-apis", payer_apis),
     ):
         committed = (folder / f"{name}.csv").read_text(encoding="utf-8")
         assert committed == module.requirements_csv(), f"regenerate conformance/requirements/{name}.csv"

@@ -1,7 +1,7 @@
 """Patient logins, and the authorization codes and refresh tokens of SMART App Launch for patients.
 
 Revision ID: 0015_patient_login
-Revises: 0013_pas_submission_trace
+Revises: 0014_bulk_export
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_patient_login"
-down_revision = "0013_pas_submission_trace"
+down_revision = "0014_bulk_export"
 branch_labels = None
 depends_on = None
 
