@@ -248,7 +248,8 @@ def test_a_patient_reads_its_own_patient_only_and_nothing_else(world: World) -> 
     alice = world.patient("alice", world.alice, PATIENT_SCOPES + " patient/Claim.rs")
     own = world.http.get(f"/fhir/Patient/{world.alice}", headers=alice)
     assert own.status_code == 200 and own.json()["id"] == world.alice
-    assert world.http.get(f"/fhir/Patient/{world.bob}", headers=alice).status_code == 403
+    missing = world.http.get(f"/fhir/Patient/{world.bob}", headers=alice)  # another patient: as if absent
+    assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
     search = entries(world.http.get("/fhir/Patient", headers=alice).json())
     assert [p["id"] for p in search] == [world.alice]
     assert entries(world.http.get(f"/fhir/Patient?_id={world.bob}", headers=alice).json()) == []
