@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from server.background import RoundLoop
 from server.security.audit import AuditSource, NotificationOutcome, audit_notification
 from server.settings import Settings
 
@@ -79,9 +80,9 @@ class DeliveryWorker:
         self._settings = settings
         self._jitter = jitter
         self._audit = audit
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._rounds = RoundLoop(
+            "priorgate-notification-delivery", self.run_once, settings.poll_interval, log
+        )
 
     async def run_once(self) -> int:
         """One round: queue heartbeats, claim, deliver, record. Returns how many rows were attempted."""
@@ -149,46 +150,15 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         """Start a round now (call from the event loop, e.g. after a route queued notifications)."""
-        if self._wake is not None:
-            self._wake.set()
-
-    async def _loop(self) -> None:
-        assert self._wake is not None
-        while not self._stopping:
-            try:
-                busy = await self.run_once()
-            except Exception:  # a database hiccup must not end delivery for good
-                log.exception("notification delivery round failed")
-                busy = 0
-            if busy or self._stopping:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        self._rounds.wake()
 
     def start(self) -> None:
-        self._stopping = False
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._loop(), name="priorgate-notification-delivery")
+        self._rounds.start()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Finish the current round (its database calls and deliveries), then stop. A round still busy
-        after ``grace`` seconds is cancelled: its claimed rows are delivered after their lease ends."""
-        if self._task is None:
-            return
-        self._stopping = True
-        self.wake()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
-        except TimeoutError:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-        self._task = None
+        """Finish the current round (its database calls and deliveries), then stop; a round still busy
+        after ``grace`` seconds is cancelled and its claimed rows are delivered after their lease ends."""
+        await self._rounds.stop(grace)
 
 
 def _resources(bundle: Any) -> Iterator[dict[str, Any]]:
