@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,12 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from server.security.clients import ClientRegistrationError, RegisteredClient, register_client
+from server.security.clients import (
+    ClientRegistrationError,
+    RegisteredClient,
+    register_client,
+    registry_records,
+)
 from server.security.scopes import ScopeSyntaxError, parse_scopes
 
 ClientType = Literal["public", "confidential"]
@@ -224,16 +228,7 @@ class PatientApps:
 
     @classmethod
     def from_file(cls, path: Path, *, allow_http_jwks_url: bool = False) -> PatientApps:
-        raw = path.read_bytes()
-        try:
-            doc: Any = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
-        except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise AppRegistrationError(
-                f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
-            ) from None
-        records = doc.get("apps") if isinstance(doc, dict) else None
-        if not isinstance(records, list):
-            raise AppRegistrationError(f"{path}: expected a top-level 'apps' list")
+        records = registry_records(path, "apps", AppRegistrationError)
         return cls.of(app_from_json(r, allow_http_jwks_url=allow_http_jwks_url) for r in records)
 
 

@@ -177,17 +177,22 @@ class InMemoryClientRegistry:
     @classmethod
     def from_file(cls, path: Path, *, allow_http_jwks_url: bool = False) -> InMemoryClientRegistry:
         """Load ``{"clients": [...]}`` from a ``.json`` file or ``[[clients]]`` from a ``.toml`` file."""
-        raw = path.read_bytes()
-        try:
-            doc: Any = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
-        except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ClientRegistrationError(
-                f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
-            ) from None
-        records = doc.get("clients") if isinstance(doc, dict) else None
-        if not isinstance(records, list):
-            raise ClientRegistrationError(f"{path}: expected a top-level 'clients' list")
+        records = registry_records(path, "clients", ClientRegistrationError)
         return cls.of(client_from_json(r, allow_http_jwks_url=allow_http_jwks_url) for r in records)
+
+
+def registry_records(path: Path, key: str, error: type[ValueError]) -> list[Any]:
+    """The records of a registry file: the list under ``key`` of a ``.json`` file (``{"<key>": [...]}``)
+    or a ``.toml`` file (``[[<key>]]``); ``error`` (one line naming the file) when it is neither."""
+    raw = path.read_bytes()
+    try:
+        doc: Any = tomllib.loads(raw.decode()) if path.suffix == ".toml" else orjson.loads(raw)
+    except (tomllib.TOMLDecodeError, orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    records = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        raise error(f"{path}: expected a top-level '{key}' list")
+    return records
 
 
 def dump_clients(clients: Iterable[RegisteredClient]) -> bytes:
