@@ -175,6 +175,25 @@ def _safe_next(value: str | None) -> str:
     return "/ops/queue"
 
 
+async def _posted_form(request: Request, ops: OpsService) -> tuple[Staff, Session, dict[str, str]] | Response:
+    """A staff form post: the signed-in staff member, the session and the form, or the answer to give
+    instead (sign in first; 403 when the CSRF token or the origin does not match)."""
+    signed = await _signed_in(request, ops)
+    if signed is None:
+        return _to_sign_in(request)
+    staff, session = signed
+    form = await _form(request)
+    if not _same_origin(request, ops) or not same_token(session.csrf_token, form.get("csrf")):
+        return _page(
+            "error.html",
+            403,
+            title="Refused",
+            message="The form expired or came from another site; reload the page and try again.",
+            **_context(staff, session),
+        )
+    return staff, session, form
+
+
 def _context(staff: Staff, session: Session, **extra: Any) -> dict[str, Any]:
     return {
         "staff": staff,
@@ -425,19 +444,10 @@ def _decisions(form: Mapping[str, str], sequences: list[int]) -> list[ReviewerDe
 
 
 async def _action(request: Request, ops: OpsService, submission_id: str, notice: str, run: Any) -> Response:
-    signed = await _signed_in(request, ops)
-    if signed is None:
-        return _to_sign_in(request)
-    staff, session = signed
-    form = await _form(request)
-    if not _same_origin(request, ops) or not same_token(session.csrf_token, form.get("csrf")):
-        return _page(
-            "error.html",
-            403,
-            title="Refused",
-            message="The form expired or came from another site; reload the page and try again.",
-            **_context(staff, session),
-        )
+    posted = await _posted_form(request, ops)
+    if isinstance(posted, Response):
+        return posted
+    staff, session, form = posted
     tenant = _tenant(form)
     try:
         await run_in_threadpool(run, staff, form, tenant)
@@ -677,19 +687,10 @@ async def patients_page(request: Request, ops: Ops) -> Response:
 
 @router.post("/ops/patients")
 async def add_patient(request: Request, ops: Ops) -> Response:
-    signed = await _signed_in(request, ops)
-    if signed is None:
-        return _to_sign_in(request)
-    staff, session = signed
-    form = await _form(request)
-    if not _same_origin(request, ops) or not same_token(session.csrf_token, form.get("csrf")):
-        return _page(
-            "error.html",
-            403,
-            title="Refused",
-            message="The form expired or came from another site; reload the page and try again.",
-            **_context(staff, session),
-        )
+    posted = await _posted_form(request, ops)
+    if isinstance(posted, Response):
+        return posted
+    staff, session, form = posted
     if staff.role is not Role.ADMIN:
         return await _patients_page(ops, staff, session)
     try:
