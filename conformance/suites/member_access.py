@@ -6,7 +6,10 @@ it. The Patient Access checks store the member ``Patient/conformance-member`` (a
 id), submit a PAS request naming its member id (``/fhir/Claim/$submit``) and find the resulting
 ExplanationOfBenefit by patient, status and creation date. The patient-token check needs
 ``Target.patient_headers``: a patient-context token (``patient/ExplanationOfBenefit.rs``) whose
-``patient`` is ``conformance-member``; it is skipped without one.
+``patient`` is ``conformance-member``; it is skipped without one. The Payer-to-Payer check needs
+``Target.organization`` (``--organization``): the id of the Organization the client acts for, which its
+Consents name as the recipient; it is skipped without one (and ``member-match-found`` then names HRex's
+example NPI, which a server checking the recipient refuses).
 """
 
 from __future__ import annotations

@@ -34,12 +34,13 @@ from server.security.principal import Principal, authorize
 from server.services import Services, caller, services
 
 
-def requesting_organization(request: Request, svc: Services, principal: Principal | None) -> str | None:
+def requesting_organization(request: Request, principal: Principal | None) -> str | None:
     """The requesting payer: the organization the caller acts for (``X-PriorGate-Organization`` names
-    one of several); without authentication the default tenant, when it names one."""
+    one of several); without authentication the organization that header names, if any."""
+    named = request.headers.get(ORGANIZATION_HEADER)
     if principal is None:
-        return svc.repository.tenant or None
-    return PrincipalAccess(principal, request.headers.get(ORGANIZATION_HEADER)).tenant_for_new("Consent")
+        return named or None
+    return PrincipalAccess(principal, named).tenant_for_new("Consent")
 
 
 router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
@@ -63,11 +64,13 @@ async def member_match(
     wanted = parse_member_match(body)
     check_consent(wanted.consent, svc.now())
 
-    organization = requesting_organization(request, svc, principal)
+    organization = requesting_organization(request, principal)
+    # without authentication everything lives in the default tenant, the Group too
+    group_tenant = svc.repository.tenant if principal is None else None
 
     def run() -> MemberMatch:
         with svc.repository.writing() as tx:
-            return match_member(tx, svc.repository, wanted, organization)
+            return match_member(tx, svc.repository, wanted, organization, group_tenant)
 
     found = await run_in_threadpool(run)
     if svc.audit is not None:

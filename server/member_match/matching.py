@@ -131,13 +131,17 @@ def stored_consent(consent: Mapping[str, Any], patient_reference: str) -> Json:
 
 
 def match_member(
-    tx: Transaction, repository: Repository, request: MemberMatchRequest, organization: str | None = None
+    tx: Transaction,
+    repository: Repository,
+    request: MemberMatchRequest,
+    organization: str | None = None,
+    group_tenant: str | None = None,
 ) -> MemberMatch:
     """Find the one member and record the Consent in its tenant, in ``tx``; 422 for none or several.
 
     ``organization``: the requesting payer (the caller's tenant). When known, the Consent's recipient
     must identify it (``recipient.py``, 422 otherwise) and the member joins its Payer-to-Payer Group
-    (``payer_group.py``)."""
+    (``payer_group.py``), kept in ``group_tenant`` (default: the organization's own tenant)."""
     everywhere = repository.acting_for(READ_EVERYWHERE)
     view = tx.seen_as(everywhere)
     received = request.consent
@@ -158,5 +162,6 @@ def match_member(
     identifier = member_identifier(patient.resource(), member_ids(request.coverage_to_match))
     group = None
     if organization is not None:
-        group = record_matched_member(tx, repository, organization, patient.reference)
+        tenant = organization if group_tenant is None else group_tenant
+        group = record_matched_member(tx, repository, organization, patient.reference, tenant)
     return MemberMatch(patient, identifier, consent, group)

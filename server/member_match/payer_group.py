@@ -63,11 +63,12 @@ def _has_member(group: Json, patient_reference: str) -> bool:
 
 
 def record_matched_member(
-    tx: Transaction, repository: Repository, organization: str, patient_reference: str
+    tx: Transaction, repository: Repository, organization: str, patient_reference: str, tenant: str
 ) -> StoredResource:
-    """Add ``patient_reference`` to ``organization``'s Payer-to-Payer Group (created when absent), in
-    ``tx``; the Group unchanged when the member is in it already."""
-    own = tx.seen_as(repository.for_tenant(organization))
+    """Add ``patient_reference`` to ``organization``'s Payer-to-Payer Group (created when absent) kept in
+    ``tenant`` (the organization's own; without authentication the default tenant), in ``tx``; the Group
+    unchanged when the member is in it already."""
+    own = tx.seen_as(repository.for_tenant(tenant))
     gid = group_id(organization)
     stored = own.find("Group", gid)
     group = new_group(organization) if stored is None or stored.deleted else stored.resource()

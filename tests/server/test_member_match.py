@@ -399,3 +399,23 @@ def test_a_match_adds_the_member_to_the_requesting_payers_group_once(world: Worl
     # the Group is the new payer's, not written through the API by it (Groups stay an admin type there)
     refused = world.http.put(f"/fhir/Group/{group['id']}", json=group, headers={**reader, **FHIR_JSON})
     assert refused.status_code == 403
+
+
+def test_without_authentication_the_organization_header_names_the_requesting_payer(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, demo_content=False, base_url=BASE, ig_path=tmp_path)
+    app = create_app(settings, now=Clock(), security=SecuritySettings(auth_mode="off"))
+    with TestClient(app, base_url=BASE) as http:
+        assert http.post("/fhir/Patient", json=patient("M-55678"), headers=FHIR_JSON).status_code == 201
+        payer_b = {"resourceType": "Organization", "identifier": [{"system": PAYER_ID, "value": "payer-b"}]}
+        assert http.put("/fhir/Organization/payer-b", json=payer_b | {"id": "payer-b"}).status_code == 201
+        body = parameters(match_ids=["M-55678"])
+        assert http.post(URL, json=body, headers=FHIR_JSON).status_code == 200  # no requester: no Group
+        assert http.get("/fhir/Group").json()["total"] == 0
+        named = {"X-PriorGate-Organization": "payer-b", **FHIR_JSON}
+        assert http.post(URL, json=body, headers=named).status_code == 200
+        (entry,) = http.get("/fhir/Group?managing-entity=Organization/payer-b").json()["entry"]
+        assert len(entry["resource"]["member"]) == 1
+        other = {"X-PriorGate-Organization": "payer-c", **FHIR_JSON}
+        assert http.post(URL, json=body, headers=other).status_code == 422  # the Consent names payer-b
