@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         "--patient-token",
         help="a patient-context bearer token for Patient/conformance-member (member-access patient checks)",
     )
+    parser.add_argument(
+        "--organization",
+        default="",
+        help="id of the Organization the --token client acts for (member-access payer-to-payer checks)",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--coverage", action="store_true", help="print the requirement coverage CSV and exit")
     args = parser.parse_args(argv)
@@ -38,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     with httpx.Client(base_url=args.base_url, timeout=30.0) as client:
         patient = {"Authorization": f"Bearer {args.patient_token}"} if args.patient_token else {}
-        target = Target(client=client, fhir_base=args.fhir_base, headers=headers, patient_headers=patient)
+        target = Target(
+            client=client,
+            fhir_base=args.fhir_base,
+            headers=headers,
+            patient_headers=patient,
+            organization=args.organization,
+        )
         results = run_suites(suites, target)
     if args.json:
         print(json.dumps([{**asdict(r), "outcome": r.outcome.value} for r in results], indent=2))

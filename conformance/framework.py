@@ -44,6 +44,9 @@ class Target:
     # Headers of a patient-context token (SMART ``patient/`` scopes) for checks that need one; those
     # checks are skipped without it. The suite that uses it says which patient the token must name.
     patient_headers: Mapping[str, str] = field(default_factory=dict)
+    # The id of the Organization the client acts for (a payer asking ``$member-match``): checks name it
+    # as the Consent's recipient (``Organization/<id>``); the checks that need it are skipped without it.
+    organization: str = ""
 
     def fhir(self, path: str = "") -> str:
         return f"{self.fhir_base.rstrip('/')}/{path.lstrip('/')}" if path else self.fhir_base

@@ -6,7 +6,10 @@ it. The Patient Access checks store the member ``Patient/conformance-member`` (a
 id), submit a PAS request naming its member id (``/fhir/Claim/$submit``) and find the resulting
 ExplanationOfBenefit by patient, status and creation date. The patient-token check needs
 ``Target.patient_headers``: a patient-context token (``patient/ExplanationOfBenefit.rs``) whose
-``patient`` is ``conformance-member``; it is skipped without one.
+``patient`` is ``conformance-member``; it is skipped without one. The Payer-to-Payer check needs
+``Target.organization`` (``--organization``): the id of the Organization the client acts for, which its
+Consents name as the recipient; it is skipped without one (and ``member-match-found`` then names HRex's
+example NPI, which a server checking the recipient refuses).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from conformance.framework import (
 )
 from conformance.requirements import rows_csv
 from conformance.suites.pas_server import request_bundle
+from conformance.suites.payer_apis import _download, _kickoff, _wait
 
 Json = dict[str, Any]
 
@@ -56,7 +60,14 @@ def _coded(system: str, code: str) -> Json:
     return {"coding": [{"system": system, "code": code}]}
 
 
-def _consent(policy: str = "regular") -> Json:
+def _recipient(organization: str = "") -> Json:
+    """The Consent's recipient: the requesting payer's Organization when known, else HRex's example NPI."""
+    if organization:
+        return {"reference": f"Organization/{organization}"}
+    return {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "0123456789"}}
+
+
+def _consent(policy: str = "regular", organization: str = "") -> Json:
     return {
         "resourceType": "Consent",
         "status": "active",
@@ -80,9 +91,7 @@ def _consent(policy: str = "regular") -> Json:
                 },
                 {
                     "role": _coded("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP"),
-                    "reference": {
-                        "identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "0123456789"}
-                    },
+                    "reference": _recipient(organization),
                 },
             ],
             "action": [_coded("http://terminology.hl7.org/CodeSystem/consentaction", "disclose")],
@@ -90,7 +99,7 @@ def _consent(policy: str = "regular") -> Json:
     }
 
 
-def match_input(member_id: str, consent: Json | None = None) -> Json:
+def match_input(member_id: str, consent: Json | None = None, organization: str = "") -> Json:
     """$member-match input Parameters asking for the member with id ``member_id`` (HRex example shape)."""
     patient = _member("ignored")
     patient["identifier"] = [{"system": "http://example.org/new-payer/member", "value": "N-1"}]
@@ -118,7 +127,7 @@ def match_input(member_id: str, consent: Json | None = None) -> Json:
                     "payor": [{"display": "New Health Plan"}],
                 },
             },
-            {"name": "Consent", "resource": consent or _consent()},
+            {"name": "Consent", "resource": consent or _consent(organization=organization)},
         ],
     }
 
@@ -136,7 +145,7 @@ def member_match_found(target: Target) -> None:
     member_id = f"CM-{uuid.uuid4().hex[:10]}"
     created = target.post(target.fhir("Patient"), json=_member(member_id), headers=FHIR_JSON)
     expect_status(created, 201)
-    answer = _member_match(target, match_input(member_id))
+    answer = _member_match(target, match_input(member_id, organization=target.organization))
     expect_status(answer, 200)
     body = answer.json()
     expect(body.get("resourceType") == "Parameters", "the answer is not a Parameters resource")
@@ -188,6 +197,37 @@ def member_match_bad_input(target: Target) -> None:
         expect_operation_outcome(answer)
 
 
+EXPORT_PURPOSE = "https://priorgate.org/fhir/CodeSystem/export-purpose"
+
+
+@check(
+    "member-match-payer-to-payer",
+    "a payer matches a member with a Consent naming it, finds its Payer-to-Payer Group, exports the member",
+    "hrex-1.0.0#consent-recipient",
+    "cms-0057-f#payer-to-payer-match-export",
+)
+def member_match_payer_to_payer(target: Target) -> None:
+    if not target.organization:
+        raise CheckSkipped("needs the Organization the client acts for (--organization)")
+    member_id = f"CM-{uuid.uuid4().hex[:10]}"
+    created = target.post(target.fhir("Patient"), json=_member(member_id), headers=FHIR_JSON)
+    expect_status(created, 201)
+    patient = f"Patient/{created.json()['id']}"
+    elsewhere = match_input(member_id, _consent(organization=f"not-{target.organization}"))
+    refused = _member_match(target, elsewhere)
+    expect_status(refused, 422)
+    expect_operation_outcome(refused)
+    expect_status(_member_match(target, match_input(member_id, organization=target.organization)), 200)
+    query = f"managing-entity=Organization/{target.organization}&code={EXPORT_PURPOSE}|payer-to-payer"
+    groups = _search(target, query, resource_type="Group")
+    expect(len(groups) == 1, f"found {len(groups)} Payer-to-Payer Groups managed by the requesting payer")
+    members = [(m.get("entity") or {}).get("reference") for m in groups[0].get("member", [])]
+    expect(members.count(patient) == 1, f"the Group lists {patient} {members.count(patient)} times")
+    manifest = _wait(target, _kickoff(target, str(groups[0]["id"]), "?_type=Patient"))
+    exported = _download(target, manifest)
+    expect(patient in exported, f"the export of the requesting payer's Group lacks {patient}")
+
+
 def _prior_authorization(target: Target) -> tuple[str, Json]:
     """Store the member ``Patient/conformance-member``, submit a PAS request for it, return the request's
     Claim identifier value and the ExplanationOfBenefit found for it."""
@@ -205,8 +245,13 @@ def _prior_authorization(target: Target) -> tuple[str, Json]:
     return trace, found[0]
 
 
-def _search(target: Target, query: str, headers: dict[str, str] | None = None) -> list[Json]:
-    answer = target.get(target.fhir(f"ExplanationOfBenefit?{query}"), headers=headers or {})
+def _search(
+    target: Target,
+    query: str,
+    headers: dict[str, str] | None = None,
+    resource_type: str = "ExplanationOfBenefit",
+) -> list[Json]:
+    answer = target.get(target.fhir(f"{resource_type}?{query}"), headers=headers or {})
     expect_status(answer, 200)
     bundle = answer.json()
     expect(bundle.get("type") == "searchset", "the search answer is not a searchset Bundle")
@@ -310,6 +355,25 @@ REQUIREMENTS: tuple[tuple[str, str, str, str, str, str], ...] = (
         "server",
     ),
     (
+        "hrex-1.0.0#consent-recipient",
+        "hl7.fhir.us.davinci-hrex",
+        "1.0.0",
+        "https://hl7.org/fhir/us/davinci-hrex/STU1/StructureDefinition-hrex-consent.html",
+        "At least one Consent.provision.actor in role IRCP (recipient) refers to the requesting system's "
+        "organization",
+        "server",
+    ),
+    (
+        "cms-0057-f#payer-to-payer-match-export",
+        "cms-0057-f",
+        "2024",
+        "https://www.federalregister.gov/d/2024-00895",
+        "Payer-to-Payer API: a new payer identifies its member at the previous payer and, with the "
+        "member's opt-in, receives the member's data of the last five years (claims, encounters, prior "
+        "authorizations)",
+        "server",
+    ),
+    (
         "pdex-2.0.0#prior-authorization",
         "hl7.fhir.us.davinci-pdex",
         "2.0.0",
@@ -358,6 +422,7 @@ SUITE = Suite(
         member_match_no_match,
         member_match_consent,
         member_match_bad_input,
+        member_match_payer_to_payer,
         patient_access_eob,
         patient_access_patient_token,
     ),

@@ -8,7 +8,9 @@ ended are left out.
 
 Who writes: payer administrators (the ``admin`` role; the tenant rule makes Group a staff-written type),
 usually into the managing organization's tenant (``X-PriorGate-Organization``) so that organization can
-read its Group too. Who exports: an administrator, or a caller acting for the managing organization
+read its Group too; and ``$member-match``, which keeps each requesting payer's Payer-to-Payer Group of
+matched members in that payer's tenant (``server/member_match/payer_group.py``). Who exports: an
+administrator, or a caller acting for the managing organization
 (its tenant is the Organization id). Anyone else gets 404 when the Group is not theirs to see, 403 when
 they can read it but it names another organization.
 """

@@ -13,9 +13,12 @@ with the same family name and first given name (case and surrounding spaces igno
 ``gender`` when both have one. Exactly one matching Patient is the member; none, or more than one, is
 422 (HRex: the requester learns nothing about near misses).
 
-On a match the Consent is stored exactly as received except ``patient`` = the matched Patient and
-``status`` = ``active``, in the matched Patient's tenant: the payer-to-payer opt-in the bulk export
-honours (``provision.type`` kept as received, ``permit`` or absent).
+On a match the Consent is stored exactly as received except ``patient`` = the matched Patient,
+``status`` = ``active`` and, when the requesting payer is known, the literal ``Organization/<id>``
+reference on the IRCP actor naming it (``recipient.py``), in the matched Patient's tenant: the
+payer-to-payer opt-in the bulk export honours (``provision.type`` kept as received, ``permit`` or absent).
+The member also joins the requesting payer's Payer-to-Payer Group (``payer_group.py``), which that payer
+exports.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from server.patient_access.members import READ_EVERYWHERE, escape_value, members
 from server.patient_access.urls import CS_V2_IDENTIFIER_TYPE, MEMBER_SYSTEM
 from server.storage.repository import Repository, StoredResource, Transaction
 
+from .payer_group import record_matched_member
+from .recipient import naming_requester, requester
 from .request import MemberMatchRequest, member_ids
 
 Json = dict[str, Any]
@@ -37,11 +42,13 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True)
 class MemberMatch:
-    """A matched member: its Patient, the identifier returned, the Consent stored."""
+    """A matched member: its Patient, the identifier returned, the Consent stored, and the requesting
+    payer's Payer-to-Payer Group holding the member (none when the requester is not known)."""
 
     patient: StoredResource
     member_identifier: Json
     consent: StoredResource
+    group: StoredResource | None = None
 
     def output(self) -> Json:
         """The operation's output Parameters (HRex ``hrex-parameters-member-match-out``)."""
@@ -123,10 +130,23 @@ def stored_consent(consent: Mapping[str, Any], patient_reference: str) -> Json:
     return out
 
 
-def match_member(tx: Transaction, repository: Repository, request: MemberMatchRequest) -> MemberMatch:
-    """Find the one member and record the Consent in its tenant, in ``tx``; 422 for none or several."""
+def match_member(
+    tx: Transaction,
+    repository: Repository,
+    request: MemberMatchRequest,
+    organization: str | None = None,
+    group_tenant: str | None = None,
+) -> MemberMatch:
+    """Find the one member and record the Consent in its tenant, in ``tx``; 422 for none or several.
+
+    ``organization``: the requesting payer (the caller's tenant). When known, the Consent's recipient
+    must identify it (``recipient.py``, 422 otherwise) and the member joins its Payer-to-Payer Group
+    (``payer_group.py``), kept in ``group_tenant`` (default: the organization's own tenant)."""
     everywhere = repository.acting_for(READ_EVERYWHERE)
     view = tx.seen_as(everywhere)
+    received = request.consent
+    if organization is not None:
+        received = naming_requester(received, requester(view, organization))
     matched = [
         p
         for p in candidates(view, everywhere, request)
@@ -137,7 +157,11 @@ def match_member(tx: Transaction, repository: Repository, request: MemberMatchRe
     if len(matched) > 1:
         raise unprocessable("No unique member match: more than one member matches the data given")
     patient = matched[0]
-    body = stored_consent(request.consent, patient.reference)
+    body = stored_consent(received, patient.reference)
     consent = tx.seen_as(repository.for_tenant(patient.tenant)).create("Consent", body).stored
     identifier = member_identifier(patient.resource(), member_ids(request.coverage_to_match))
-    return MemberMatch(patient, identifier, consent)
+    group = None
+    if organization is not None:
+        tenant = organization if group_tenant is None else group_tenant
+        group = record_matched_member(tx, repository, organization, patient.reference, tenant)
+    return MemberMatch(patient, identifier, consent, group)

@@ -135,7 +135,11 @@ def test_member_access_suite_passes_with_a_patient_token(client: TestClient) -> 
     )
     gate = client.app.state.priorgate_security_gate  # type: ignore[attr-defined]
     install_security(client.app, _WithPatientToken(gate.verifier, "member-token", member))  # type: ignore[arg-type]
-    target = Target(client=client, patient_headers={"Authorization": "Bearer member-token"})
+    target = Target(
+        client=client,
+        patient_headers={"Authorization": "Bearer member-token"},
+        organization="org-conformance",
+    )
     results = run_suites([SUITES["member-access"]], target)
     failures = [
         f"{r.check}: {r.outcome.value}: {r.message}" for r in results if r.outcome is not Outcome.PASS

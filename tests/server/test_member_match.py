@@ -115,6 +115,10 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
             "payor": [{"identifier": {"system": PAYER_ID, "value": "payer-a"}}],
         }
         assert http.post("/fhir/Coverage", json=coverage, headers=admin).status_code == 201
+        new_payer = {"resourceType": "Organization", "id": "payer-b", "name": "New Health Plan"}
+        new_payer["identifier"] = [{"system": PAYER_ID, "value": "payer-b"}]
+        in_b = {**admin, "X-PriorGate-Organization": "payer-b"}
+        assert http.put("/fhir/Organization/payer-b", json=new_payer, headers=in_b).status_code == 201
         yield World(http, alice)
 
 
@@ -231,6 +235,8 @@ def test_a_member_id_match_returns_the_member_identifier_and_stores_the_consent(
     stored = world.admin_get(f"/fhir/Consent?patient=Patient/{world.alice}")
     (kept,) = [e["resource"] for e in stored["entry"]]
     expected = consent() | {"status": "active", "patient": {"reference": f"Patient/{world.alice}"}}
+    # the recipient naming the requesting payer gets its literal reference (README "Payer APIs")
+    expected["provision"]["actor"][1]["reference"]["reference"] = "Organization/payer-b"
     assert {k: v for k, v in kept.items() if k not in ("id", "meta")} == expected
     # in the member's tenant: the members' own patient-context token reads it, the requesting payer does not
     member_token = principal("app", {"members"}, "patient/Consent.rs", patient=world.alice)
@@ -348,3 +354,68 @@ def test_member_match_needs_patient_and_consent_scopes_and_is_not_for_patients(w
         "http://hl7.org/fhir/us/davinci-hrex/ImplementationGuide/hl7.fhir.us.davinci-hrex|1.0.0",
         "http://hl7.org/fhir/us/davinci-pdex/ImplementationGuide/hl7.fhir.us.davinci-pdex|2.0.0",
     } <= set(statement["implementationGuide"])
+
+
+def test_the_consent_recipient_must_identify_the_requesting_payer(world: World) -> None:
+    other = consent()
+    other["provision"]["actor"][1]["reference"] = {"identifier": {"system": PAYER_ID, "value": "payer-c"}}
+    refused = world.post(parameters(match_ids=["M-55678"], consent_body=other))
+    assert refused.status_code == 422 and "Organization/payer-b" in outcome_text(refused)
+    literal_other = consent()
+    literal_other["provision"]["actor"][1]["reference"] = {"reference": "Organization/payer-c"}
+    assert world.post(parameters(match_ids=["M-55678"], consent_body=literal_other)).status_code == 422
+    assert world.admin_get("/fhir/Consent")["total"] == 0
+    # an NPI the requesting payer's Organization carries identifies it too (HRex's example names an NPI)
+    npi = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "0123456789"}
+    organization = world.admin_get("/fhir/Organization/payer-b")
+    organization["identifier"].append(npi)
+    headers = {"Authorization": "Bearer admin", **FHIR_JSON}
+    assert world.http.put("/fhir/Organization/payer-b", json=organization, headers=headers).status_code == 200
+    by_npi = consent()
+    by_npi["provision"]["actor"][1]["reference"] = {"identifier": npi}
+    answer = world.post(parameters(match_ids=["M-55678"], consent_body=by_npi))
+    assert answer.status_code == 200, answer.text
+    (kept,) = [e["resource"] for e in world.admin_get("/fhir/Consent")["entry"]]
+    recipient = kept["provision"]["actor"][1]["reference"]
+    assert recipient == {"identifier": npi, "reference": "Organization/payer-b"}
+
+
+def test_a_match_adds_the_member_to_the_requesting_payers_group_once(world: World) -> None:
+    code = "https://priorgate.org/fhir/CodeSystem/export-purpose|payer-to-payer"
+    search = f"/fhir/Group?managing-entity=Organization/payer-b&code={code}"
+    world.http.app.state.priorgate_security_gate.verifier.principals["payer-b-reader"] = principal(  # type: ignore[attr-defined]
+        "new-payer", {"payer-b"}, "system/Group.cruds"
+    )
+    reader = {"Authorization": "Bearer payer-b-reader"}
+    assert world.http.get(search, headers=reader).json()["total"] == 0
+    for _ in range(2):
+        assert world.post(parameters(match_ids=["M-55678"])).status_code == 200
+    found = world.http.get(search, headers=reader).json()
+    assert found["total"] == 1
+    group = found["entry"][0]["resource"]
+    assert group["type"] == "person" and group["actual"] is True
+    assert group["managingEntity"] == {"reference": "Organization/payer-b"}
+    assert group["member"] == [{"entity": {"reference": f"Patient/{world.alice}"}}]
+    # the Group is the new payer's, not written through the API by it (Groups stay an admin type there)
+    refused = world.http.put(f"/fhir/Group/{group['id']}", json=group, headers={**reader, **FHIR_JSON})
+    assert refused.status_code == 403
+
+
+def test_without_authentication_the_organization_header_names_the_requesting_payer(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, demo_content=False, base_url=BASE, ig_path=tmp_path)
+    app = create_app(settings, now=Clock(), security=SecuritySettings(auth_mode="off"))
+    with TestClient(app, base_url=BASE) as http:
+        assert http.post("/fhir/Patient", json=patient("M-55678"), headers=FHIR_JSON).status_code == 201
+        payer_b = {"resourceType": "Organization", "identifier": [{"system": PAYER_ID, "value": "payer-b"}]}
+        assert http.put("/fhir/Organization/payer-b", json=payer_b | {"id": "payer-b"}).status_code == 201
+        body = parameters(match_ids=["M-55678"])
+        assert http.post(URL, json=body, headers=FHIR_JSON).status_code == 200  # no requester: no Group
+        assert http.get("/fhir/Group").json()["total"] == 0
+        named = {"X-PriorGate-Organization": "payer-b", **FHIR_JSON}
+        assert http.post(URL, json=body, headers=named).status_code == 200
+        (entry,) = http.get("/fhir/Group?managing-entity=Organization/payer-b").json()["entry"]
+        assert len(entry["resource"]["member"]) == 1
+        other = {"X-PriorGate-Organization": "payer-c", **FHIR_JSON}
+        assert http.post(URL, json=body, headers=other).status_code == 422  # the Consent names payer-b
