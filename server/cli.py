@@ -69,6 +69,10 @@ def serve(argv: Sequence[str]) -> int:
         load_patient_access_demo(settings)  # the demo member's requests and login (Patient Access)
     # Worker processes read their settings from the environment: pass the flags on.
     os.environ["PRIORGATE_DATABASE_URL"] = settings.database_url
+    os.environ["PRIORGATE_HOST"] = (
+        settings.host
+    )  # the token issuer and audience when PRIORGATE_BASE_URL is unset
+    os.environ["PRIORGATE_PORT"] = str(settings.port)
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,

@@ -121,6 +121,8 @@ def patient_token(
             "code_challenge_method": "S256",
         }
         page = client.get(base + AUTHORIZE_PATH, params=params, follow_redirects=False)
+        if page.status_code == 303:
+            raise LaunchError(f"the authorization request was refused: {_redirected_error(page)}")
         found = _CSRF.search(page.text) if page.status_code == 200 else None
         if found is None:
             raise LaunchError(
@@ -138,7 +140,7 @@ def patient_token(
             raise LaunchError(f"signing in as {username!r} failed ({signed.status_code}){_why(signed)}")
         answer = parse_qs(urlsplit(signed.headers.get("location", "")).query)
         if answer.get("state") != [state] or "code" not in answer:
-            raise LaunchError(f"the authorization was refused: {', '.join(answer.get('error', ['no code']))}")
+            raise LaunchError(f"the authorization was refused: {_redirected_error(signed)}")
         token = client.post(
             base + TOKEN_PATH,
             data={
@@ -158,6 +160,14 @@ def patient_token(
     finally:
         if http is None:
             client.close()
+
+
+def _redirected_error(response: httpx.Response) -> str:
+    """``error (error_description)`` of a redirect back to the app (RFC 6749 §4.1.2.1)."""
+    answer = parse_qs(urlsplit(response.headers.get("location", "")).query)
+    error = answer.get("error", ["no code"])[0]
+    described = answer.get("error_description")
+    return f"{error} ({described[0]})" if described else error
 
 
 def _why(response: httpx.Response) -> str:

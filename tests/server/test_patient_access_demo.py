@@ -88,7 +88,8 @@ def demo(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PRIORGATE_SECURITY_DIR", str(tmp_path / "sec"))  # keys of the loader's app
     monkeypatch.setenv("PRIORGATE_IG_PATH", str(tmp_path / "no-igs"))
     monkeypatch.setenv("PRIORGATE_BASE_URL", BASE)
-    monkeypatch.setenv("PRIORGATE_DATABASE_URL", database_url)  # serve sets it for its workers
+    for name, value in (("DATABASE_URL", database_url), ("HOST", "127.0.0.1"), ("PORT", "8080")):
+        monkeypatch.setenv(f"PRIORGATE_{name}", value)  # serve sets them for its workers
     starts: list[dict[str, Any]] = []
     serve(monkeypatch, database_url, starts)
     settings = Settings(
@@ -207,6 +208,11 @@ def test_demo_app_follows_the_demo_clients_switch(demo: Demo, tmp_path: Path) ->
     apps_file.write_bytes(dump_apps([mine]))
     with demo.app(patient_apps_file=apps_file) as http, pytest.raises(LaunchError, match="400"):
         patient_token(base_url=BASE, http=http)  # the demo redirect URI is not the file app's
+
+
+def test_a_refused_authorization_request_says_why(demo: Demo) -> None:
+    with demo.app() as http, pytest.raises(LaunchError, match="refused: invalid_scope"):
+        patient_token(base_url=BASE, http=http, scope="launch/patient system/Claim.rs")
 
 
 def test_demo_cli_reports_an_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
