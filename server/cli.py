@@ -3,7 +3,7 @@
 ``priorgate serve [--host] [--port] [--database-url] [--workers N]``, ``priorgate db upgrade``,
 ``priorgate igs list|install``, ``priorgate validate FILE``, ``priorgate x12 ...``, ``priorgate token`` and
 ``priorgate clients``, ``priorgate staff add|list``, ``priorgate patients add|list`` and
-``priorgate patient-apps register|list``. Another
+``priorgate patient-apps register|list``, ``priorgate demo patient-token``. Another
 package adds a subcommand with one line in :data:`COMMANDS` (e.g. ``"x12": x12_cli.main``).
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from igs import cli as igs_cli
 from igs.outcome import OperationOutcomeError
 from server.app_launch import cli as app_launch_cli
+from server.app_launch import demo as app_launch_demo
 from server.ops import cli as ops_cli
 from server.security import cli as security_cli
 from server.settings import Settings, SettingsError, load_settings
@@ -63,8 +64,15 @@ def serve(argv: Sequence[str]) -> int:
         from server.ops.demo import load_app_demo
 
         load_app_demo(settings)  # demo staff users and review work (server/ops/demo.py)
+        from server.patient_access.demo import load_app_demo as load_patient_access_demo
+
+        load_patient_access_demo(settings)  # the demo member's requests and login (Patient Access)
     # Worker processes read their settings from the environment: pass the flags on.
     os.environ["PRIORGATE_DATABASE_URL"] = settings.database_url
+    os.environ["PRIORGATE_HOST"] = (
+        settings.host
+    )  # the token issuer and audience when PRIORGATE_BASE_URL is unset
+    os.environ["PRIORGATE_PORT"] = str(settings.port)
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,
@@ -113,6 +121,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "staff": ops_cli.main,
     "patients": app_launch_cli.patients,
     "patient-apps": app_launch_cli.patient_apps,
+    "demo": app_launch_demo.demo,
 }
 
 

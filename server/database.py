@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from server.demo import DEMO_SOURCES
+from server.demo import DEMO_SOURCES, DEMO_TENANT_SOURCES
 from server.fhir_json import loads
 from server.search.definitions import SearchRegistry
 from server.storage.migrate import upgrade
@@ -18,16 +18,23 @@ from server.transaction import BundleOptions, run_transaction
 log = logging.getLogger("priorgate.database")
 
 
-def load_demo(repository: Repository, sources: Sequence[Path] = DEMO_SOURCES) -> int:
-    """Load demo transaction Bundles when the database holds no resources; returns how many entries."""
+def load_demo(
+    repository: Repository,
+    sources: Sequence[Path] = DEMO_SOURCES,
+    tenant_sources: Sequence[tuple[str, Path]] = DEMO_TENANT_SOURCES,
+) -> int:
+    """Load demo transaction Bundles when the database holds no resources; returns how many entries.
+    ``tenant_sources`` are loaded into the tenant named beside each."""
     with repository.reading() as tx:
         if tx.count() > 0:
             return 0
     options = BundleOptions(base="", strict=True, default_count=50, max_count=50)
     loaded = 0
-    for source in sources:
+    placed = [(repository, source) for source in sources]
+    placed += [(repository.for_tenant(tenant), source) for tenant, source in tenant_sources]
+    for target, source in placed:
         bundle = loads(source.read_bytes())
-        loaded += len(run_transaction(repository, bundle, options)["entry"])
+        loaded += len(run_transaction(target, bundle, options)["entry"])
     log.info("loaded %d demo resources", loaded)
     return loaded
 

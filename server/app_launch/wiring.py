@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from server.app_launch.accounts import AccountStore, PatientLogins
 from server.app_launch.apps import PatientApps
+from server.app_launch.demo import with_demo_app
 from server.app_launch.exchange import PatientTokenGrants
 from server.app_launch.grants import GrantStore
 from server.app_launch.web import AuthorizePages, build_authorize_router
@@ -64,6 +65,8 @@ def build_app_launch(
         if security.patient_apps_file
         else PatientApps()
     )
+    if security.demo_clients:  # the demo patient app, with the demo clients (server/app_launch/demo.py)
+        apps = with_demo_app(apps)
     audit_log = svc.audit
     source = audit_log.source if audit_log is not None else AuditSource(base + FHIR_BASE_PATH)
 

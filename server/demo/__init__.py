@@ -1,7 +1,8 @@
 """Demo content loaded into an empty database on first start (``PRIORGATE_DEMO_CONTENT``).
 
 Each source is a transaction Bundle of PUTs (fixed ids, so loading twice changes nothing). Later features
-add their own files to :data:`DEMO_SOURCES` (one line each).
+add their own files to :data:`DEMO_SOURCES` (one line each), or to :data:`DEMO_TENANT_SOURCES` for content
+that belongs to one organization (tenant) rather than the default one.
 """
 
 from __future__ import annotations
@@ -20,10 +21,22 @@ DEMO_X12_PAYER_IDENTIFIER: Final = ("https://priorgate.org/fhir/sid/payer-id", "
 # Payer routing when PRIORGATE_PAYER_ROUTES_FILE is unset and demo content is on: PGX12 over X12.
 DEMO_PAYER_ROUTES: Final = DEMO_DIR / "payer_routes.toml"
 
+# Patient Access: the demo member (PriorGate member identifier PGM-DEMO-0001) and its Coverage, kept by
+# the payer organization ``payer``: its prior-authorization ExplanationOfBenefits are stored in that
+# tenant, and its patient login (server/app_launch/demo.py) reads there.
+DEMO_MEMBER_TENANT: Final = "payer"
+DEMO_MEMBER_PATIENT_ID: Final = "pgdemo-member"
+DEMO_MEMBER_ID: Final = "PGM-DEMO-0001"
+DEMO_TENANT_SOURCES: Final[tuple[tuple[str, Path], ...]] = ((DEMO_MEMBER_TENANT, DEMO_DIR / "member.json"),)
+
 __all__ = [
     "DEMO_DIR",
+    "DEMO_MEMBER_ID",
+    "DEMO_MEMBER_PATIENT_ID",
+    "DEMO_MEMBER_TENANT",
     "DEMO_PAYER_IDENTIFIER",
     "DEMO_PAYER_ROUTES",
     "DEMO_SOURCES",
+    "DEMO_TENANT_SOURCES",
     "DEMO_X12_PAYER_IDENTIFIER",
 ]

@@ -53,7 +53,7 @@ def test_out_of_the_box_the_app_refuses_anonymous_calls_and_serves_demo_tokens(
         "demo-reviewer", base_url=kit.base, folder=tmp_path / "demo-keys", http=client, now=clock()
     )
     payer_view = client.get("/fhir/Patient", headers={"Authorization": f"Bearer {reviewer['access_token']}"})
-    assert payer_view.json()["total"] == 3
+    assert payer_view.json()["total"] == 4  # the three demo patients and the demo member (server/demo)
     created = client.post(
         "/fhir/Patient",
         headers=headers | {"Content-Type": "application/fhir+json"},
