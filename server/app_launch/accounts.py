@@ -129,6 +129,8 @@ def new_account(
         raise AccountError("the tenant (organization id) has at most 64 characters")
     if len(password) < MIN_PASSWORD:
         raise AccountError(f"a patient password has at least {MIN_PASSWORD} characters")
+    if not tenant.strip():  # a token without a tenant reads nothing: the login would be useless
+        raise AccountError("a patient login needs the organization id (tenant) that holds the patient's data")
     return PatientAccount(name, tenant, patient_id, display_name or name, passwords.hash(password))
 
 

@@ -1,7 +1,8 @@
 """``priorgate patients`` and ``priorgate patient-apps``: patient logins and patient-facing apps.
 
-* ``priorgate patients add USERNAME --patient ID [--tenant ORG] [--name "Pat Doe"]`` creates a patient
-  login linked to ``Patient/ID`` in the tenant ``ORG`` (default: the default tenant); the password comes
+* ``priorgate patients add USERNAME --patient ID --tenant ORG [--name "Pat Doe"]`` creates a patient
+  login linked to ``Patient/ID`` in the tenant ``ORG`` (the organization holding the member's data, where
+  its prior-authorization ExplanationOfBenefits are stored); the password comes
   from ``PRIORGATE_PATIENT_PASSWORD`` or, without it, standard input (prompting on a terminal).
   ``priorgate patients list`` lists them.
 * ``priorgate patient-apps register --client-id APP --redirect-uri URI [--redirect-uri URI2]
@@ -50,7 +51,7 @@ def patients(argv: Sequence[str]) -> int:
     add = sub.add_parser("add", help="add a patient login")
     add.add_argument("username", help="user name or e-mail address")
     add.add_argument("--patient", required=True, help="the FHIR Patient id the login reads as")
-    add.add_argument("--tenant", default="", help="organization id holding the patient's data")
+    add.add_argument("--tenant", default="", help="organization id holding the patient's data (required)")
     add.add_argument("--name", default="", help="display name")
     sub.add_parser("list", help="list patient logins")
     args = parser.parse_args(argv)

@@ -22,8 +22,10 @@ def test_patients_add_and_list(
     monkeypatch.setenv("PRIORGATE_PATIENT_PASSWORD", "a long enough password")
     base = ["patients", "--database-url", database_url]
     assert main([*base, "add", "Pat@Example.org", "--patient", "p1", "--tenant", "org-a"]) == 0
-    assert main([*base, "add", "pat@example.org", "--patient", "p2"]) == 2  # same login, any case
+    assert main([*base, "add", "pat@example.org", "--patient", "p2", "--tenant", "org-a"]) == 2  # any case
     assert "exists" in capsys.readouterr().err
+    assert main([*base, "add", "nobody", "--patient", "p2"]) == 2  # no tenant: its token would read nothing
+    assert "organization id (tenant)" in capsys.readouterr().err
     assert main([*base, "add", "other", "--patient", "Patient/p3"]) == 2
     monkeypatch.setenv("PRIORGATE_PATIENT_PASSWORD", "short")
     assert main([*base, "add", "third", "--patient", "p3"]) == 2
