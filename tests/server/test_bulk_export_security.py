@@ -6,98 +6,39 @@ and files answer only the client that kicked the export off."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.bulk.jobs import JobStore
-from server.bulk.runner import ExportRunner, bulk_settings
-from server.security.backend_client import fetch_token
-from server.security.clients import dump_clients, register_client
-from server.security.config import SecuritySettings
-from server.security.keys import SigningKey, generate_private_key, public_jwk
-from server.services import Services
-from server.settings import Settings
+from server.security.keys import SigningKey
 
 from . import bulk_fixtures as data
 from .conftest import Clock
+from .secured_app import BASE, FHIR_JSON, Client, SecuredApp, register_clients, secured_client
 
-BASE = "http://testserver"
-FHIR_JSON = {"Content-Type": "application/fhir+json"}
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
-ORG_HEADER = "X-PriorGate-Organization"
-CLIENTS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
-    "clinic": ((data.CLINIC,), "system/*.cruds", ()),
-    "other-clinic": ((data.OTHER_CLINIC,), "system/*.cruds", ()),
-    "new-payer": ((data.NEW_PAYER,), "system/*.rs", ()),
-    "admin": (("payer",), "system/*.cruds", ("admin",)),
+CLIENTS = {
+    "clinic": Client((data.CLINIC,), "system/*.cruds"),
+    "other-clinic": Client((data.OTHER_CLINIC,), "system/*.cruds"),
+    "new-payer": Client((data.NEW_PAYER,), "system/*.rs"),
+    "admin": Client(("payer",), "system/*.cruds", ("admin",)),
 }
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, SigningKey], Path]:
     folder = tmp_path_factory.mktemp("bulk-security")
-    by_client = {cid: SigningKey.of(generate_private_key("ES384"), "ES384") for cid in CLIENTS}
-    registrations = [
-        register_client(
-            cid,
-            tenants=tenants,
-            scopes=scopes,
-            roles=roles,
-            jwks={"keys": [public_jwk(by_client[cid].private_key, "ES384")]},
-        )
-        for cid, (tenants, scopes, roles) in CLIENTS.items()
-    ]
-    (folder / "clients.json").write_bytes(dump_clients(registrations))
-    return by_client, folder
-
-
-@dataclass
-class Secured:
-    http: TestClient
-    keys: dict[str, SigningKey]
-    clock: Clock
-
-    def as_(self, client_id: str) -> dict[str, str]:
-        body = fetch_token(
-            client_id,
-            self.keys[client_id],
-            token_url=BASE + "/auth/token",
-            scope=CLIENTS[client_id][1],
-            now=self.clock(),
-            http=self.http,
-        )
-        return {"Authorization": f"Bearer {body['access_token']}"}
-
-    def put(self, resource: dict[str, Any], tenant: str | None = None) -> None:
-        headers = self.as_("admin") | FHIR_JSON | ({ORG_HEADER: tenant} if tenant else {})
-        path = f"/fhir/{resource['resourceType']}/{resource['id']}"
-        answer = self.http.put(path, content=orjson.dumps(resource), headers=headers)
-        assert answer.status_code in (200, 201), answer.text
-
-    def run(self) -> None:
-        svc = self.http.app.state.services  # type: ignore[attr-defined]
-        assert isinstance(svc, Services)
-        runner = ExportRunner(JobStore(svc.engine), svc.repository, svc.now, bulk_settings(svc.settings))
-        assert runner.run_once() is True
+    return register_clients(folder, CLIENTS), folder
 
 
 @pytest.fixture
-def secured(database_url: str, clock: Clock, keys: tuple[dict[str, SigningKey], Path]) -> Iterator[Secured]:
+def secured(
+    database_url: str, clock: Clock, keys: tuple[dict[str, SigningKey], Path]
+) -> Iterator[SecuredApp]:
     by_client, folder = keys
-    settings = Settings(
-        database_url=database_url, demo_content=False, base_url=BASE, bulk_export_worker=False
-    )
-    security = SecuritySettings(
-        auth_mode="local", security_dir=folder, clients_file=folder / "clients.json", demo_clients=False
-    )
-    with TestClient(create_app(settings, now=clock, security=security), base_url=BASE) as http:
-        found = Secured(http, by_client, clock)
+    with secured_client(database_url, clock, folder, by_client, CLIENTS) as http:
+        found = SecuredApp(http, by_client, clock, CLIENTS)
         for resource in data.payer_data():
             found.put(resource)
         found.put(data.group("g-clinic", data.CLINIC, ["p1", "p2", "p3"]), tenant=data.CLINIC)
@@ -107,7 +48,7 @@ def secured(database_url: str, clock: Clock, keys: tuple[dict[str, SigningKey], 
         yield found
 
 
-def test_the_managing_provider_exports_and_another_provider_cannot(secured: Secured) -> None:
+def test_the_managing_provider_exports_and_another_provider_cannot(secured: SecuredApp) -> None:
     clinic = secured.as_("clinic")
     other = secured.as_("other-clinic")
     assert secured.http.get("/fhir/Group/g-clinic", headers=clinic).status_code == 200
@@ -122,7 +63,7 @@ def test_the_managing_provider_exports_and_another_provider_cannot(secured: Secu
     assert secured.http.get("/fhir/Group/g-clinic/$export", headers=admin | ASYNC).status_code == 202
 
 
-def test_only_payer_administrators_write_groups(secured: Secured) -> None:
+def test_only_payer_administrators_write_groups(secured: SecuredApp) -> None:
     clinic = secured.as_("clinic") | FHIR_JSON
     own = data.group("g-self-made", data.CLINIC, ["p1", "p2", "p3"])
     assert (
@@ -142,11 +83,11 @@ def test_only_payer_administrators_write_groups(secured: Secured) -> None:
     )
 
 
-def test_status_and_files_answer_only_the_client_that_asked(secured: Secured) -> None:
+def test_status_and_files_answer_only_the_client_that_asked(secured: SecuredApp) -> None:
     clinic = secured.as_("clinic")
     kicked = secured.http.get("/fhir/Group/g-clinic/$export", headers=clinic | ASYNC)
     status = kicked.headers["content-location"].removeprefix(BASE)
-    secured.run()
+    secured.run_exports()
     manifest = secured.http.get(status, headers=clinic).json()
     assert manifest["requiresAccessToken"] is True
     url = manifest["output"][0]["url"].removeprefix(BASE)
@@ -159,11 +100,11 @@ def test_status_and_files_answer_only_the_client_that_asked(secured: Secured) ->
     assert secured.http.get(status).status_code == 401
 
 
-def test_the_requesting_payer_gets_its_opted_in_members(secured: Secured) -> None:
+def test_the_requesting_payer_gets_its_opted_in_members(secured: SecuredApp) -> None:
     payer = secured.as_("new-payer")
     kicked = secured.http.get("/fhir/Group/g-p2p/$export", headers=payer | ASYNC)
     assert kicked.status_code == 202, kicked.text
-    secured.run()
+    secured.run_exports()
     manifest = secured.http.get(kicked.headers["content-location"].removeprefix(BASE), headers=payer).json()
     patients = [
         orjson.loads(line)["id"]
@@ -174,7 +115,7 @@ def test_the_requesting_payer_gets_its_opted_in_members(secured: Secured) -> Non
     assert patients == ["p1"]
 
 
-def test_a_provider_cannot_lift_a_members_opt_out(secured: Secured) -> None:
+def test_a_provider_cannot_lift_a_members_opt_out(secured: SecuredApp) -> None:
     clinic = secured.as_("clinic")
     permit = data.opt_out("consent-p3-by-clinic", "p3", kind="permit", when="2026-02-15")
     written = secured.http.put(
@@ -182,7 +123,7 @@ def test_a_provider_cannot_lift_a_members_opt_out(secured: Secured) -> None:
     )
     assert written.status_code == 201
     kicked = secured.http.get("/fhir/Group/g-clinic/$export?_type=Patient", headers=clinic | ASYNC)
-    secured.run()
+    secured.run_exports()
     manifest = secured.http.get(kicked.headers["content-location"].removeprefix(BASE), headers=clinic).json()
     patients = {
         orjson.loads(line)["id"]

@@ -7,31 +7,19 @@ step is audited. A third payer neither reads nor exports the new payer's Group."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from starlette.testclient import TestClient
 
-from server.app import create_app
-from server.bulk.jobs import JobStore
-from server.bulk.runner import ExportRunner, bulk_settings
 from server.pas import urls
-from server.security.backend_client import fetch_token
-from server.security.clients import dump_clients, register_client
-from server.security.config import SecuritySettings
-from server.security.keys import SigningKey, generate_private_key, public_jwk
-from server.services import Services
-from server.settings import Settings
+from server.security.keys import SigningKey
 
 from .conftest import Clock
+from .secured_app import BASE, FHIR_JSON, Client, SecuredApp, register_clients, secured_client
 
-BASE = "http://testserver"
-FHIR_JSON = {"Content-Type": "application/fhir+json"}
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
-ORG_HEADER = "X-PriorGate-Organization"
 OLD_PAYER = "org-old-payer"
 NEW_PAYER = "org-new-payer"
 THIRD_PAYER = "org-third-payer"
@@ -40,29 +28,17 @@ PAYER_ID = "https://priorgate.org/fhir/sid/payer-id"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 P2P_CODE = "https://priorgate.org/fhir/CodeSystem/export-purpose|payer-to-payer"
 PAYER_SCOPES = "system/*.rs system/Consent.c"
-CLIENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "new-payer": (NEW_PAYER, PAYER_SCOPES, ()),
-    "third-payer": (THIRD_PAYER, PAYER_SCOPES, ()),
-    "admin": ("payer", "system/*.cruds", ("admin",)),
+CLIENTS = {
+    "new-payer": Client((NEW_PAYER,), PAYER_SCOPES),
+    "third-payer": Client((THIRD_PAYER,), PAYER_SCOPES),
+    "admin": Client(("payer",), "system/*.cruds", ("admin",)),
 }
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, SigningKey], Path]:
     folder = tmp_path_factory.mktemp("p2p-flow")
-    by_client = {cid: SigningKey.of(generate_private_key("ES384"), "ES384") for cid in CLIENTS}
-    registrations = [
-        register_client(
-            cid,
-            tenants=[tenant],
-            scopes=scopes,
-            roles=roles,
-            jwks={"keys": [public_jwk(by_client[cid].private_key, "ES384")]},
-        )
-        for cid, (tenant, scopes, roles) in CLIENTS.items()
-    ]
-    (folder / "clients.json").write_bytes(dump_clients(registrations))
-    return by_client, folder
+    return register_clients(folder, CLIENTS), folder
 
 
 def _member(pid: str, member_id: str, family: str) -> dict[str, Any]:
@@ -174,39 +150,10 @@ def _match_input(member_id: str, family: str, recipient: dict[str, Any]) -> dict
     }
 
 
-@dataclass
-class Payers:
-    http: TestClient
-    keys: dict[str, SigningKey]
-    clock: Clock
-
-    def as_(self, client_id: str) -> dict[str, str]:
-        body = fetch_token(
-            client_id,
-            self.keys[client_id],
-            token_url=BASE + "/auth/token",
-            scope=CLIENTS[client_id][1],
-            now=self.clock(),
-            http=self.http,
-        )
-        return {"Authorization": f"Bearer {body['access_token']}"}
-
-    def put(self, resource: dict[str, Any], tenant: str | None = None) -> None:
-        headers = self.as_("admin") | FHIR_JSON | ({ORG_HEADER: tenant} if tenant else {})
-        path = f"/fhir/{resource['resourceType']}/{resource['id']}"
-        answer = self.http.put(path, content=orjson.dumps(resource), headers=headers)
-        assert answer.status_code in (200, 201), answer.text
-
+class Payers(SecuredApp):
     def match(self, client_id: str, body: dict[str, Any]) -> Any:
         headers = self.as_(client_id) | FHIR_JSON
         return self.http.post("/fhir/Patient/$member-match", content=orjson.dumps(body), headers=headers)
-
-    def run_exports(self) -> None:
-        svc = self.http.app.state.services  # type: ignore[attr-defined]
-        assert isinstance(svc, Services)
-        settings = bulk_settings(svc.settings)
-        runner = ExportRunner(JobStore(svc.engine), svc.repository, svc.now, settings, audit=svc.audit)
-        assert runner.run_once() is True
 
     def audit_events(self, code: str) -> list[dict[str, Any]]:
         headers = self.as_("admin")
@@ -226,14 +173,8 @@ class Payers:
 @pytest.fixture
 def payers(database_url: str, clock: Clock, keys: tuple[dict[str, SigningKey], Path]) -> Iterator[Payers]:
     by_client, folder = keys
-    settings = Settings(
-        database_url=database_url, demo_content=False, base_url=BASE, bulk_export_worker=False
-    )
-    security = SecuritySettings(
-        auth_mode="local", security_dir=folder, clients_file=folder / "clients.json", demo_clients=False
-    )
-    with TestClient(create_app(settings, now=clock, security=security), base_url=BASE) as http:
-        found = Payers(http, by_client, clock)
+    with secured_client(database_url, clock, folder, by_client, CLIENTS) as http:
+        found = Payers(http, by_client, clock, CLIENTS)
         # the payer directory: the new payer known by its NPI and payer id, the third by its payer id
         found.put(
             {
