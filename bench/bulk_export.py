@@ -31,7 +31,6 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _pg import private_schema  # noqa: E402
 from _report import Figure, Report  # noqa: E402
 
 from server.bulk.content import EXPORT_TYPES  # noqa: E402
@@ -43,6 +42,7 @@ from server.search.definitions import load_registry  # noqa: E402
 from server.search.values import normalize, timestamp  # noqa: E402
 from server.storage.engine import make_engine  # noqa: E402
 from server.storage.migrate import upgrade  # noqa: E402
+from server.storage.private_schema import private_schema  # noqa: E402
 from server.storage.repository import Repository, instant  # noqa: E402
 from server.storage.schema import idx_date, idx_reference, idx_string, idx_token, resource, resource_version  # noqa: E402
 

@@ -28,11 +28,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _pg import private_schema  # noqa: E402
 from _report import Figure, Report, percentiles  # noqa: E402
 
 from server.storage.engine import make_engine  # noqa: E402
 from server.storage.migrate import upgrade  # noqa: E402
+from server.storage.private_schema import private_schema  # noqa: E402
 
 PATIENT = {
     "resourceType": "Patient",
@@ -222,7 +222,7 @@ def main() -> int:
         rows += run_engine("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.requests, args.concurrency)
     pg = os.environ.get("PRIORGATE_BENCH_DATABASE_URL") or os.environ.get("PRIORGATE_TEST_DATABASE_URL")
     if pg:
-        with private_schema(pg) as url:
+        with private_schema(pg, "bench") as url:
             rows += run_engine("postgresql", url, args.requests, args.concurrency)
     else:
         report.note("PostgreSQL skipped: set PRIORGATE_TEST_DATABASE_URL to include it")

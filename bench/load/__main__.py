@@ -50,7 +50,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
-from _pg import private_schema  # noqa: E402
 from _report import percentiles  # noqa: E402
 from crd_hooks import payload as crd_payload  # noqa: E402
 from dtr import package_input  # noqa: E402
@@ -61,6 +60,7 @@ from conformance.listener import Listener  # noqa: E402
 from conformance.suites import pas_server  # noqa: E402
 from server.storage.engine import make_engine  # noqa: E402
 from server.storage.migrate import upgrade  # noqa: E402
+from server.storage.private_schema import private_schema  # noqa: E402
 from server.storage.schema import pas_submission, pas_submission_key  # noqa: E402
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"

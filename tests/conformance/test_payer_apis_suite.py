@@ -6,14 +6,11 @@ write Groups, the export checks skip."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
@@ -23,6 +20,7 @@ from server.security.clients import dump_clients, register_client
 from server.security.config import SecuritySettings
 from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
+from server.storage.private_schema import private_schema
 
 BASE = "http://testserver"
 SCOPES = "system/*.cruds"
@@ -36,20 +34,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     base = os.environ.get("PRIORGATE_TEST_DATABASE_URL", "")
     if not base:
         pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    schema = f"payer_apis_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(base, "payer_apis") as url:
+        yield url
 
 
 def _client(database: str, tmp_path: Path, roles: list[str]) -> Iterator[TestClient]:

@@ -4,14 +4,11 @@ security on: the suites send a client's Bearer token, as ``python -m conformance
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from conformance import SUITES, Outcome, Target, run_suites
@@ -21,6 +18,7 @@ from server.security.clients import dump_clients, register_client
 from server.security.config import SecuritySettings
 from server.security.keys import SigningKey, generate_private_key, public_jwk
 from server.settings import Settings
+from server.storage.private_schema import private_schema
 
 BASE = "http://testserver"
 
@@ -30,17 +28,8 @@ def private_pg_schema() -> Iterator[str]:
     """A schema of its own in the shared test database, so other branches' migrations there never
     collide with this one's."""
     base = os.environ["PRIORGATE_TEST_DATABASE_URL"]
-    schema = f"conformance_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(base, "conformance") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

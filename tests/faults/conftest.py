@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 import types
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -20,12 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from conformance.suites.pas_server import subscription
 from server.storage.engine import make_engine
 from server.storage.migrate import upgrade
+from server.storage.private_schema import private_schema
 
 FHIR = {"content-type": "application/fhir+json"}
 
@@ -143,21 +141,11 @@ def pg_schema() -> Iterator[str]:
     base = os.environ.get("PRIORGATE_TEST_DATABASE_URL")
     if not base:
         pytest.skip("PRIORGATE_TEST_DATABASE_URL is not set")
-    schema = f"faults_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
+    with private_schema(base, "faults") as rendered:
         engine = make_engine(rendered)
         upgrade(engine)
         engine.dispose()
         yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from server.search.definitions import load_registry
 from server.storage.engine import make_engine
 from server.storage.migrate import upgrade
+from server.storage.private_schema import private_schema
 from server.storage.repository import Repository
 from server.storage.schema import metadata
 
@@ -36,21 +34,11 @@ def pg_schema_url() -> Iterator[str | None]:
     if base is None:
         yield None
         return
-    schema = f"server_tests_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    engine = make_engine(rendered)
-    upgrade(engine)
-    engine.dispose()
-    try:
+    with private_schema(base, "server_tests") as rendered:
+        engine = make_engine(rendered)
+        upgrade(engine)
+        engine.dispose()
         yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL schema for a benchmark or load run, dropped afterwards."""
+"""A throwaway PostgreSQL schema of its own in a shared database, for test, benchmark and load runs that
+must not meet another run's tables (or another branch's migrations) there; dropped afterwards."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 
 @contextmanager
-def private_schema(base_url: str, prefix: str = "bench") -> Iterator[str]:
+def private_schema(base_url: str, prefix: str) -> Iterator[str]:
     """Create schema ``<prefix>_<random>`` and yield ``base_url`` pointed at it (``search_path``)."""
     schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base_url)
