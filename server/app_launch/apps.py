@@ -13,9 +13,6 @@ and ``openid fhirUser launch/patient offline_access online_access``: never ``sys
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from server.ops.auth import new_token, same_token, token_hash
 from server.security.clients import (
     ClientRegistrationError,
     RegisteredClient,
@@ -70,8 +68,7 @@ class PatientApp:
     def secret_matches(self, secret: str) -> bool:
         if self.secret_sha256 is None:
             return False
-        given = hashlib.sha256(secret.encode()).hexdigest()
-        return hmac.compare_digest(given, self.secret_sha256)
+        return same_token(self.secret_sha256, token_hash(secret))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -171,8 +168,8 @@ def register_app(
 
 def new_secret() -> tuple[str, str]:
     """A fresh client secret and its SHA-256 (hex): the secret is shown once, the digest stored."""
-    secret = secrets.token_urlsafe(32)
-    return secret, hashlib.sha256(secret.encode()).hexdigest()
+    secret = new_token()
+    return secret, token_hash(secret)
 
 
 def app_from_json(record: Mapping[str, Any], *, allow_http_jwks_url: bool = False) -> PatientApp:

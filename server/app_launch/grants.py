@@ -10,14 +10,13 @@ are short-lived JWTs and are not revoked: they expire after ``PRIORGATE_ACCESS_T
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
+from server.ops.auth import new_token, token_hash
 from server.storage.engine import WRITE_OPTION
 from server.storage.schema import app_launch_code, app_launch_refresh_token
 
@@ -25,14 +24,6 @@ from server.storage.schema import app_launch_code, app_launch_refresh_token
 USED_CODE_MEMORY = 3600
 
 Redemption = Literal["ok", "unknown", "reused"]
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_secret_value() -> str:
-    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -61,14 +52,14 @@ class GrantStore:
     # -- authorization codes ------------------------------------------------------------------------------
 
     def issue_code(self, grant: Grant, now: int) -> str:
-        code = new_secret_value()
+        code = new_token()
         with self._writing() as connection, connection.begin():
             connection.execute(
                 delete(app_launch_code).where(app_launch_code.c.expires < now - USED_CODE_MEMORY)
             )
             connection.execute(
                 app_launch_code.insert().values(
-                    code_hash=digest(code),
+                    code_hash=token_hash(code),
                     grant_id=grant.grant_id,
                     client_id=grant.client_id,
                     redirect_uri=grant.redirect_uri,
@@ -87,7 +78,7 @@ class GrantStore:
     def redeem_code(self, code: str, client_id: str, now: int) -> tuple[Redemption, Grant | None]:
         """Mark the code used and return its grant; a code already used revokes its grant's tokens.
         A code of another client is ``unknown`` and stays unused."""
-        key = app_launch_code.c.code_hash == digest(code)
+        key = app_launch_code.c.code_hash == token_hash(code)
         with self._writing() as connection, connection.begin():
             row = connection.execute(select(app_launch_code).where(key)).mappings().first()
             if row is None or row["client_id"] != client_id:
@@ -114,14 +105,14 @@ class GrantStore:
     # -- refresh tokens -----------------------------------------------------------------------------------
 
     def issue_refresh_token(self, grant: Grant, now: int) -> str:
-        token = new_secret_value()
+        token = new_token()
         with self._writing() as connection, connection.begin():
             connection.execute(
                 delete(app_launch_refresh_token).where(app_launch_refresh_token.c.expires < now)
             )
             connection.execute(
                 app_launch_refresh_token.insert().values(
-                    token_hash=digest(token),
+                    token_hash=token_hash(token),
                     grant_id=grant.grant_id,
                     client_id=grant.client_id,
                     scope=grant.scope,
@@ -142,7 +133,7 @@ class GrantStore:
         another client's: ``unknown``; already used: ``reused``, and the whole grant is revoked.
         ``check`` may refuse the request (by raising) before the token is used up."""
         table = app_launch_refresh_token
-        key = table.c.token_hash == digest(token)
+        key = table.c.token_hash == token_hash(token)
         with self._writing() as connection, connection.begin():
             row = connection.execute(select(table).where(key)).mappings().first()
             if row is None or row["client_id"] != client_id or row["revoked"] or int(row["expires"]) <= now:
@@ -163,13 +154,6 @@ class GrantStore:
                 self._revoke(connection, row["grant_id"])
                 return "reused", None
         return "ok", grant
-
-    def revoked(self, grant_id: str) -> bool:
-        """True when any refresh token of the grant was revoked (for tests and operators)."""
-        table = app_launch_refresh_token
-        query = select(table.c.token_hash).where(table.c.grant_id == grant_id, table.c.revoked.is_(True))
-        with self.engine.connect() as connection:
-            return connection.execute(query).first() is not None
 
     def _revoke(self, connection: Connection, grant_id: str) -> None:
         table = app_launch_refresh_token

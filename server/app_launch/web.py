@@ -13,7 +13,6 @@ single-use code bound to the app, redirect URI, PKCE challenge, scopes and patie
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +37,7 @@ from server.app_launch.authorization import (
 )
 from server.app_launch.events import Attempt, AuditWriter, AuthorizationStep, authorization_event
 from server.app_launch.grants import Grant, GrantStore
-from server.ops.auth import same_token
+from server.ops.auth import new_token, same_origin, same_token
 from server.security.audit import AuditSource
 from server.security.constants import AUTHORIZE_PATH
 from server.security.scopes import Scope
@@ -116,7 +115,7 @@ class AuthorizePages:
         )
 
     def form_page(self, request: AuthorizationRequest, status: int = 200, **extra: Any) -> Response:
-        token = secrets.token_urlsafe(32)
+        token = new_token()
         permissions = [describe(s) for s in request.scopes.resource_scopes]
         permissions += [_OTHER[o] for o in request.scopes.other if o in _OTHER]
         response = _page(
@@ -142,13 +141,8 @@ class AuthorizePages:
         return response
 
     def same_origin(self, request: Request) -> bool:
-        origin = request.headers.get("origin")
-        if origin is None:
-            return True
-        allowed = {f"{request.url.scheme}://{request.url.netloc}"}
-        if self.public_origin:
-            allowed.add(self.public_origin)
-        return origin in allowed
+        own = f"{request.url.scheme}://{request.url.netloc}"
+        return same_origin(request.headers.get("origin"), own, self.public_origin)
 
 
 def _validated(pages: AuthorizePages, pairs: Sequence[tuple[str, str]]) -> AuthorizationRequest | Response:

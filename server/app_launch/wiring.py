@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -16,7 +15,7 @@ from server.app_launch.demo import with_demo_app
 from server.app_launch.exchange import PatientTokenGrants
 from server.app_launch.grants import GrantStore
 from server.app_launch.web import AuthorizePages, build_authorize_router
-from server.ops.auth import Passwords
+from server.ops.auth import Passwords, origin_of
 from server.security.audit import AuditSource
 from server.security.config import SecurityComponents, SecuritySettings
 from server.security.constants import AUTHORIZE_PATH, FHIR_BASE_PATH, JWKS_PATH, TOKEN_PATH
@@ -46,11 +45,6 @@ def openid_configuration(base_url: str, algorithms: list[str]) -> dict[str, Any]
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"],
         "code_challenge_methods_supported": ["S256"],
     }
-
-
-def _origin(base_url: str) -> str | None:
-    parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def build_app_launch(
@@ -100,7 +94,7 @@ def build_app_launch(
         source=source,
         code_lifetime=timedelta(seconds=security.authorization_code_lifetime),
         secure_cookies=svc.settings.ops_secure_cookies,
-        public_origin=_origin(svc.settings.base_url) if svc.settings.base_url else None,
+        public_origin=origin_of(svc.settings.base_url),
     )
     router = build_authorize_router(pages)
     algorithms = sorted({k.algorithm for k in parts.keys.verification_keys()})

@@ -25,6 +25,7 @@ from igs.outcome import Failure, OperationOutcomeError
 from server.consent.codes import PAYER_ID_SYSTEM
 from server.consent.decision import Payer
 from server.search.values import parse_date_range, timestamp
+from server.security.access import READ_EVERYWHERE
 from server.security.principal import Principal
 from server.security.tenancy import Role, not_found_error, read_filter
 from server.storage.repository import Repository
@@ -32,22 +33,9 @@ from server.storage.repository import Repository
 from .codes import EXPORT_PURPOSE_SYSTEM, Purpose
 
 
-@dataclass(frozen=True)
-class PayerView:
-    """``TenantAccess`` of the payer itself: reads every tenant, writes nothing (export reads only)."""
-
-    def readable(self, resource_type: str | None) -> tuple[str, ...] | None:
-        return None
-
-    def tenant_for_new(self, resource_type: str) -> str:
-        raise OperationOutcomeError.of(Failure.FORBIDDEN, "the export view is read-only")
-
-    def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
-        raise OperationOutcomeError.of(Failure.FORBIDDEN, "the export view is read-only")
-
-
 def payer_view(repository: Repository) -> Repository:
-    return repository.acting_for(PayerView())
+    """The payer's own read-only view of every tenant (what an export reads)."""
+    return repository.acting_for(READ_EVERYWHERE)
 
 
 @dataclass(frozen=True)
@@ -113,12 +101,12 @@ def attribution_group(group: dict[str, Any], tenant: str, now: datetime) -> Attr
         else None
     )
     stamp = timestamp(now)
-    members: list[str] = []
+    members: dict[str, None] = {}  # in Group order, each patient once
     for member in group.get("member") or ():
         if isinstance(member, dict) and _active(member, stamp):
             patient = _patient_id(member.get("entity"))
-            if patient is not None and patient not in members:
-                members.append(patient)
+            if patient is not None:
+                members[patient] = None
     return AttributionGroup(
         group_id=str(group.get("id")),
         tenant=tenant,

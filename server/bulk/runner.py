@@ -13,12 +13,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 from igs.outcome import OperationOutcomeError
 from server.consent.decision import Payer, payer_to_payer_opted_in, provider_access_opted_out
 from server.consent.store import consents_by_patient
-from server.security.audit import AuditSource
+from server.security.audit_log import AuditWriter
 from server.settings import Settings
 from server.storage.repository import Repository, since_stamp
 
@@ -50,15 +49,6 @@ def bulk_settings(settings: Settings) -> BulkSettings:
         lines_per_file=settings.bulk_export_lines_per_file,
         lease=timedelta(seconds=settings.bulk_export_lease),
     )
-
-
-class AuditSink(Protocol):
-    """Where AuditEvents go (``server.security.audit_log.AuditLog``): a blocking write."""
-
-    @property
-    def source(self) -> AuditSource: ...
-
-    def write(self, event: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -106,7 +96,7 @@ class ExportRunner:
         now: Callable[[], datetime],
         settings: BulkSettings = BulkSettings(),
         *,
-        audit: AuditSink | None = None,
+        audit: AuditWriter | None = None,
     ) -> None:
         self.jobs = jobs
         self._payer = payer_view(repository)

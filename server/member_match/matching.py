@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from igs.outcome import unprocessable
-from server.patient_access.members import READ_EVERYWHERE, escape_value, members_named
+from server.patient_access.members import escape_value, members_named
 from server.patient_access.urls import CS_V2_IDENTIFIER_TYPE, MEMBER_SYSTEM
+from server.security.access import READ_EVERYWHERE
 from server.storage.repository import Repository, StoredResource, Transaction
 
 from .payer_group import record_matched_member

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -106,3 +107,17 @@ def same_token(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def origin_of(base_url: str | None) -> str | None:
+    """``scheme://host[:port]`` of a base URL (``PRIORGATE_BASE_URL``), or ``None``."""
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def same_origin(origin: str | None, own: str, public: str | None) -> bool:
+    """A form post's ``Origin`` check: no header (older browsers, same-origin GET-then-POST), or this
+    server's own origin: the request's (``own``), or the public one behind a proxy (``public``)."""
+    return origin is None or origin == own or (public is not None and origin == public)

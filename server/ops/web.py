@@ -30,7 +30,16 @@ from server.pas.fhirdata import Code
 from server.pas.review import ReviewerAction, ReviewerDecision
 
 from . import dashboard as figures
-from .auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Permission, Role, allowed, new_token, same_token
+from .auth import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Permission,
+    Role,
+    allowed,
+    new_token,
+    same_origin,
+    same_token,
+)
 from .facts import RequestFacts
 from .filters import RequestFilter, by_time_left, choices, most_recent_first, select
 from .metrics import report_csv, report_items, report_json
@@ -149,15 +158,8 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _same_origin(request: Request, ops: OpsService) -> bool:
-    """No ``Origin`` header (older browsers, same-origin GET-then-POST), or this server's own origin: the
-    request's, or the public one from ``PRIORGATE_BASE_URL`` behind a proxy."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    allowed_origins = {f"{request.url.scheme}://{request.url.netloc}"}
-    if ops.public_origin:
-        allowed_origins.add(ops.public_origin)
-    return origin in allowed_origins
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return same_origin(request.headers.get("origin"), own, ops.public_origin)
 
 
 async def _signed_in(request: Request, ops: OpsService) -> tuple[Staff, Session] | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from cds_hooks import DEMO_POLICY_DIR, load_policies
 from cds_hooks.policy import PolicySet
@@ -13,7 +12,7 @@ from server.pas.evaluator import PolicyCoverageRules
 from server.services import Services
 from server.storage.repository import Repository
 
-from .auth import Passwords
+from .auth import Passwords, origin_of
 from .service import AuditSink, ExchangeEntry, OpsService
 from .store import OpsStore
 
@@ -57,13 +56,6 @@ def exchange_log(svc: Services) -> Callable[[str, str], Sequence[ExchangeEntry]]
     return entries
 
 
-def _origin(base_url: str | None) -> str | None:
-    if not base_url:
-        return None
-    parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
-
-
 def build_ops(
     svc: Services, *, audit: AuditSink | None = None, passwords: Passwords | None = None
 ) -> OpsService:
@@ -86,5 +78,5 @@ def build_ops(
         server_url=svc.settings.base_url or "urn:priorgate",
         session_lifetime=timedelta(minutes=svc.settings.ops_session_minutes),
         secure_cookies=svc.settings.ops_secure_cookies,
-        public_origin=_origin(svc.settings.base_url),
+        public_origin=origin_of(svc.settings.base_url),
     )

@@ -19,13 +19,14 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import orjson
 
 from server.background import RoundLoop
-from server.security.audit import AuditSource, NotificationOutcome, audit_notification
+from server.security.audit import NotificationOutcome, audit_notification
+from server.security.audit_log import AuditWriter
 from server.settings import Settings
 
 from .outbox import Claimed, Outbox
@@ -41,15 +42,6 @@ class DeliverySettings:
     batch: int = 20
     events: RetryPolicy = RetryPolicy()
     handshakes: RetryPolicy = RetryPolicy(max_attempts=3)
-
-
-class AuditSink(Protocol):
-    """Where AuditEvents go (``server.security.audit_log.AuditLog``): a blocking write, run in a thread."""
-
-    @property
-    def source(self) -> AuditSource: ...
-
-    def write(self, event: dict[str, Any]) -> None: ...
 
 
 def _headers(claimed: Claimed) -> dict[str, str]:
@@ -72,7 +64,7 @@ class DeliveryWorker:
         settings: DeliverySettings = DeliverySettings(),
         *,
         jitter: Callable[[], float] = random.random,
-        audit: AuditSink | None = None,
+        audit: AuditWriter | None = None,
     ) -> None:
         self._outbox = outbox
         self._client = client

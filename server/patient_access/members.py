@@ -12,28 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from igs.outcome import Failure, OperationOutcomeError
 from server.pas.request import PasRequest
 from server.storage.repository import Repository, StoredResource, Transaction
 
 from . import urls
-
-
-class ReadEverywhere:
-    """A ``TenantAccess`` reading every tenant and writing nowhere: the payer's own lookups (a member by
-    identifier), never a caller's view."""
-
-    def readable(self, resource_type: str | None) -> tuple[str, ...] | None:
-        return None
-
-    def tenant_for_new(self, resource_type: str) -> str:
-        raise OperationOutcomeError.of(Failure.INTERNAL, "a read-only view of every tenant cannot write")
-
-    def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
-        raise OperationOutcomeError.of(Failure.INTERNAL, "a read-only view of every tenant cannot write")
-
-
-READ_EVERYWHERE = ReadEverywhere()
 
 
 def member_values(request: PasRequest) -> list[str]:

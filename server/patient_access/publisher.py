@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 from server.pas.response import claim_response_of
 from server.pas.store import SubmissionRecord
+from server.security.access import READ_EVERYWHERE
 from server.storage.repository import Repository, Transaction
 
 from .eob import build_prior_auth_eob, denial_dates
-from .members import READ_EVERYWHERE, find_member
+from .members import find_member
 
 EOB = "ExplanationOfBenefit"
 

@@ -75,3 +75,20 @@ class OpenAccess:
             raise OperationOutcomeError.of(
                 Failure.METHOD_NOT_ALLOWED, f"{resource_type} resources cannot be changed through the API"
             )
+
+
+class ReadEverywhere:
+    """``TenantAccess`` reading every tenant and writing nowhere: the payer's own lookups (a member by
+    identifier, the members of an export), never a caller's view."""
+
+    def readable(self, resource_type: str | None) -> tuple[str, ...] | None:
+        return None
+
+    def tenant_for_new(self, resource_type: str) -> str:
+        raise OperationOutcomeError.of(Failure.INTERNAL, "a read-only view of every tenant cannot write")
+
+    def check_write(self, resource_type: str, resource_id: str, owner: str) -> None:
+        raise OperationOutcomeError.of(Failure.INTERNAL, "a read-only view of every tenant cannot write")
+
+
+READ_EVERYWHERE = ReadEverywhere()

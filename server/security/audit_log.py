@@ -11,13 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
 from server.security.access import AUDIT_TENANT
 from server.security.audit import AuditSource
 from server.storage.repository import Repository
+
+
+class AuditWriter(Protocol):
+    """Where a background worker's AuditEvents go (an :class:`AuditLog`): a blocking write, run in a
+    thread by async callers."""
+
+    @property
+    def source(self) -> AuditSource: ...
+
+    def write(self, event: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
