@@ -21,16 +21,22 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from igs.outcome import invalid, unprocessable
+from server.consent.codes import (
+    HREX_POLICY_REGULAR,
+    HREX_POLICY_SENSITIVE,
+    PARTICIPATION_TYPE_SYSTEM,
+    RECIPIENT_ROLE,
+)
 
 Json = dict[str, Any]
 
 HREX_BASE: Final = "http://hl7.org/fhir/us/davinci-hrex"
 MEMBER_MATCH: Final = f"{HREX_BASE}/OperationDefinition/member-match"
 HREX_IG: Final = f"{HREX_BASE}/ImplementationGuide/hl7.fhir.us.davinci-hrex"
-POLICY_REGULAR: Final = f"{HREX_BASE}/StructureDefinition-hrex-consent.html#regular"
-POLICY_SENSITIVE: Final = f"{HREX_BASE}/StructureDefinition-hrex-consent.html#sensitive"
+POLICY_REGULAR: Final = HREX_POLICY_REGULAR
+POLICY_SENSITIVE: Final = HREX_POLICY_SENSITIVE
 ROLE_SOURCE: Final = ("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "performer")
-ROLE_RECIPIENT: Final = ("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "IRCP")
+ROLE_RECIPIENT: Final = (PARTICIPATION_TYPE_SYSTEM, RECIPIENT_ROLE)
 
 _IN: Final = {
     "MemberPatient": ("Patient", True),

@@ -131,7 +131,7 @@ class PasService:
             result.review,
             existing=prior is not None,
         )
-        self._publish(submission_id, body, result.response)
+        self._publish(SubmissionRecord(submission_id, version, result.stored), body, result.response)
         return result.response
 
     def _submit_routed(self, version: PasVersion, body: Any, request: PasRequest, route: PayerRoute) -> Json:
@@ -180,7 +180,7 @@ class PasService:
             review,
             existing=prior is not None,
         )
-        self._publish(submission_id, body, result.response)
+        self._publish(SubmissionRecord(submission_id, version, result.stored), body, result.response)
         if exchange is not None and exchange.pending is not None:
             exchange_id = exchange.exchange_id
             exchange.pending.add_done_callback(
@@ -428,7 +428,7 @@ class PasService:
             updated_review=review,
             also=self._notifier(record.version, updated, now),
         )
-        self._publish(submission_id, None, response)
+        self._publish(SubmissionRecord(submission_id, record.version, updated), None, response)
         return response
 
     def _notifier(
@@ -493,8 +493,9 @@ class PasService:
             raise OperationOutcomeError.of(Failure.INTERNAL, f"Submission {submission_id!r} has no request")
         return raw
 
-    def _publish(self, submission_id: str, request_bundle: Any, response: Json) -> None:
+    def _publish(self, record: SubmissionRecord, request_bundle: Any, response: Json) -> None:
         """The Claim (under the submission id) and the ClaimResponse (same id, new versions) in /fhir."""
+        submission_id = record.submission_id
         writes: list[tuple[str, str, Json]] = []
         if isinstance(request_bundle, dict):
             claim = next(
@@ -510,9 +511,8 @@ class PasService:
         claim_response = claim_response_of(response)
         if claim_response is not None and claim_response.get("id"):
             writes.append(("ClaimResponse", str(claim_response["id"]), copy.deepcopy(claim_response)))
-        record = self.store.get(submission_id) if self.published is not None else None
         with self.resources.writing() as tx:
             for resource_type, resource_id, body in writes:
                 tx.update(resource_type, resource_id, body)
-            if record is not None and self.published is not None:
+            if self.published is not None:
                 self.published(tx, record)

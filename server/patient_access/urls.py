@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from server.pas import urls as pas_urls
+
 PDEX_BASE: Final = "http://hl7.org/fhir/us/davinci-pdex"
 PDEX_VERSION: Final = "2.0.0"
 PDEX_IG: Final = f"{PDEX_BASE}/ImplementationGuide/hl7.fhir.us.davinci-pdex"
@@ -16,21 +18,17 @@ EXT_REVIEW_ACTION_CODE: Final = f"{PDEX_BASE}/StructureDefinition/extension-revi
 CS_ADJUDICATION_DISCRIMINATOR: Final = f"{PDEX_BASE}/CodeSystem/PDexAdjudicationDiscriminator"
 
 # PAS extensions PDex reuses on ExplanationOfBenefit.item (PDex 2.0.0 depends on PAS 2.0.1).
-PAS_SD: Final = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition"
-EXT_ITEM_TRACE_NUMBER: Final = f"{PAS_SD}/extension-itemTraceNumber"
-EXT_ITEM_PRE_AUTH_ISSUE_DATE: Final = f"{PAS_SD}/extension-itemPreAuthIssueDate"
-EXT_ITEM_PRE_AUTH_PERIOD: Final = f"{PAS_SD}/extension-itemPreAuthPeriod"
-EXT_AUTHORIZATION_NUMBER: Final = f"{PAS_SD}/extension-authorizationNumber"
-EXT_PAS_LEVEL_OF_SERVICE: Final = f"{PAS_SD}/extension-levelOfServiceCode"
+EXT_ITEM_TRACE_NUMBER: Final = pas_urls.EXT_ITEM_TRACE_NUMBER
+EXT_ITEM_PRE_AUTH_ISSUE_DATE: Final = pas_urls.EXT_ITEM_PRE_AUTH_ISSUE_DATE
+EXT_ITEM_PRE_AUTH_PERIOD: Final = pas_urls.EXT_ITEM_PRE_AUTH_PERIOD
+EXT_AUTHORIZATION_NUMBER: Final = pas_urls.EXT_AUTHORIZATION_NUMBER
+EXT_PAS_LEVEL_OF_SERVICE: Final = pas_urls.EXT_LEVEL_OF_SERVICE
 
-CS_X12_ACTION_CODE: Final = "https://codesystem.x12.org/005010/306"
+CS_X12_ACTION_CODE: Final = pas_urls.CS_X12_ACTION_CODE
 # X12 service type codes: PAS names the list by its element (1365), PDex binds the published code list.
 CS_X12_SERVICE_TYPE_PAS: Final = "https://codesystem.x12.org/005010/1365"
 CS_X12_SERVICE_TYPE: Final = "https://x12.org/codes/service-type-codes"
-CS_CLAIM_TYPE: Final = "http://terminology.hl7.org/CodeSystem/claim-type"
-CS_PROCESS_PRIORITY: Final = "http://terminology.hl7.org/CodeSystem/processpriority"
-CS_RELATED_CLAIM_RELATIONSHIP: Final = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
-CS_NOTE_TYPE: Final = "http://hl7.org/fhir/note-type"
+CS_CLAIM_TYPE: Final = pas_urls.CS_CLAIM_TYPE
 
 # Drug codes: items coded in these systems, or requesting a medication, are not Patient Access PA data
 # (CMS-0057-F: prior authorization information for items and services, excluding drugs).
