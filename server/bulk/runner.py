@@ -121,10 +121,12 @@ class ExportRunner:
             )
         return True
 
-    def _excluded(self, group: AttributionGroup, payer: Payer | None, batch: Sequence[str]) -> dict[str, str]:
-        """Patient id -> why its consent keeps it out of this export."""
+    def _excluded(
+        self, group: AttributionGroup, payer: Payer | None, batch: Sequence[str], every: Sequence[str]
+    ) -> dict[str, str]:
+        """Patient id -> why its consent keeps it out of this export (``every``: the tenants to look in)."""
         with self._engine.connect() as connection:
-            consents = consents_by_patient(connection, batch)
+            consents = consents_by_patient(connection, batch, every)
         now = self._now()
         out: dict[str, str] = {}
         for patient in batch:
@@ -171,7 +173,7 @@ class ExportRunner:
         with self._engine.connect() as connection:
             every = tenants(connection)
         for batch in _chunks(group.members, settings.batch):
-            excluded = self._excluded(group, payer, batch)
+            excluded = self._excluded(group, payer, batch, every)
             self._record_exclusions(claim, group, excluded)
             included = [p for p in batch if p not in excluded]
             with self._engine.connect() as connection:
